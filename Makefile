@@ -1,0 +1,71 @@
+# Two commands on a fresh machine: `make run` (set up + main job) and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MLFLOW_DISABLE_TELEMETRY := true
+export RAY_USAGE_STATS_ENABLED := 0
+# Keep Ray on 127.0.0.1 (spec platform.md §4) and its token in the project (deps.md §8).
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+export RAY_AUTH_MODE ?= token
+export RAY_AUTH_TOKEN_PATH ?= $(CURDIR)/.ray/auth_token
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: all venv run test test-fast lint format bench browser-deps ray-up ray-down mlflow-ui clean
+
+all: run
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	# torch first so the pinned CPU/CUDA wheel is taken before anything can pull another build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip check
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Main job on embedded defaults: local Ray, sqlite MLflow under the project.
+run: venv
+	$(BIN)/mage data generate maze2d-umaze-v1 --if-missing
+	$(BIN)/mage data info maze2d-umaze-v1
+
+# Debian's chromium for the MLflow dashboard browser test (Playwright drives it; no browser download).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the browser test will be skipped"; \
+	  else echo "warning: chromium missing and not root; the browser test will be skipped"; fi; }
+
+test: venv browser-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/python bench/datagen.py
+
+ray-up: venv
+	@bash cluster/local/ray-up.sh
+
+ray-down: venv
+	@bash cluster/local/ray-down.sh
+
+mlflow-ui: venv
+	$(BIN)/mage ui
+
+clean:
+	rm -rf .pytest_cache .ruff_cache ray_results analysis/out

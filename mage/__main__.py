@@ -1,0 +1,5 @@
+import sys
+
+from mage.cli import main
+
+sys.exit(main())

@@ -1,0 +1,275 @@
+"""Typed configs: one dataclass per component, a one-line comment per field, unknown keys raise.
+
+``ExperimentConfig`` composes them. It round-trips through plain dicts (checkpoints, Ray), flattens to
+dotted keys for MLflow params (``tokenizer.num_scales``) and takes dotted overrides from sweeps.
+Derived values (the scale schedule, channel counts) are computed by the components, not stored here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T", bound="ConfigBase")
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong; the message names the key and the fix."""
+
+
+@dataclass
+class ConfigBase:
+    @classmethod
+    def from_dict(cls: type[T], d: dict[str, Any] | None = None, *, where: str = "") -> T:
+        d = dict(d or {})
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown config key(s) {', '.join(where + k for k in unknown)} in {cls.__name__}; "
+                f"valid keys: {', '.join(sorted(names))}"
+            )
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            typ = hints[f.name]
+            if isinstance(typ, type) and issubclass(typ, ConfigBase):
+                if isinstance(v, typ):
+                    kwargs[f.name] = v
+                elif isinstance(v, dict):
+                    kwargs[f.name] = typ.from_dict(v, where=f"{where}{f.name}.")
+                else:
+                    raise ConfigError(f"config key {where}{f.name} must be a mapping, got {v!r}")
+            else:
+                kwargs[f.name] = _coerce(v, typ, where + f.name)
+        obj = cls(**kwargs)
+        obj.validate()
+        return obj
+
+    def validate(self) -> None:
+        """Override to check value ranges; raise ConfigError naming the key."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def flatten(self, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in self.to_dict().items():
+            _flatten_into(out, prefix + k, v)
+        return out
+
+    def with_overrides(self: T, overrides: dict[str, Any]) -> T:
+        """Apply dotted overrides, e.g. ``{"tokenizer.num_scales": 4}``; unknown keys raise."""
+        d = self.to_dict()
+        for key, v in overrides.items():
+            node = d
+            parts = key.split(".")
+            for p in parts[:-1]:
+                if not isinstance(node.get(p), dict):
+                    raise ConfigError(f"unknown config key {key!r} (no section {p!r})")
+                node = node[p]
+            if parts[-1] not in node:
+                raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(node))}")
+            node[parts[-1]] = v
+        return type(self).from_dict(d)
+
+
+def _flatten_into(out: dict[str, Any], key: str, v: Any) -> None:
+    if isinstance(v, dict):
+        for k2, v2 in v.items():
+            _flatten_into(out, f"{key}.{k2}", v2)
+    else:
+        out[key] = v
+
+
+def _coerce(v: Any, typ: Any, key: str) -> Any:
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if v is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"config key {key} may not be None")
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(v, a, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key {key}={v!r} does not match {typ}")
+    if origin is typing.Literal:
+        if v not in args:
+            raise ConfigError(f"config key {key}={v!r} must be one of {list(args)}")
+        return v
+    if origin in (tuple, list):
+        if isinstance(v, str):
+            v = [x for x in v.replace(",", " ").split()]
+        if not isinstance(v, (list, tuple)):
+            raise ConfigError(f"config key {key} must be a list, got {v!r}")
+        inner = args[0] if args else Any
+        items = [_coerce(x, inner, key) for x in v]
+        return tuple(items) if origin is tuple else items
+    if typ is bool:
+        if isinstance(v, str) and v.lower() in ("true", "false", "1", "0"):
+            return v.lower() in ("true", "1")
+        if not isinstance(v, bool):
+            raise ConfigError(f"config key {key} must be true/false, got {v!r}")
+        return v
+    if typ is int:
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            raise ConfigError(f"config key {key} must be an integer, got {v!r}")
+        try:
+            return int(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key {key} must be an integer, got {v!r}") from None
+    if typ is float:
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key {key} must be a number, got {v!r}") from None
+    if typ is str:
+        if not isinstance(v, str):
+            raise ConfigError(f"config key {key} must be a string, got {v!r}")
+        return v
+    return v
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Components. Defaults are the "paper" preset where the paper is known (K = 8); other values are our
+# documented choices (docs/method.md).
+
+
+@dataclass
+class DataConfig(ConfigBase):
+    dataset: str = "maze2d-umaze-v1"  # dataset name from mage.envs.registry
+    path: str | None = None  # explicit D4RL-format HDF5 file; None looks the name up in the data dirs
+    horizon: int = 128  # window length H in env steps (finest scale covers all of it)
+    diffuser_resplit: bool = True  # re-split maze2d streams at goal arrivals, as Diffuser/HD do
+    max_steps: int | None = None  # use only the first N dataset steps (smoke runs)
+    val_fraction: float = 0.02  # fraction of episodes held out for validation losses
+
+
+@dataclass
+class TokenizerConfig(ConfigBase):
+    scheme: str = "RS"  # generated channels: RS (paper), RSA, S or A
+    num_scales: int = 8  # K, scales coarse to fine
+    scale_schedule: tuple[int, ...] | None = None  # explicit (l_1..l_K); None derives a dyadic one from H, K
+    codebook_size: int = 512  # V, one codebook shared by all scales
+    code_dim: int = 32  # C, width of codes and of the encoder output
+    hidden: int = 128  # conv channels of encoder/decoder
+    num_res_blocks: int = 2  # residual conv blocks per encoder/decoder stage
+    beta: float = 0.25  # commitment weight of the VQ loss
+    quant_resi: float = 0.5  # phi(h) = (1 - r) h + r conv(h), VAR's quant_resi
+    num_phi: int = 4  # partially shared phi convolutions (VAR's share_quant_resi)
+    cond_decoder: bool = True  # condition-guided decoder adapters D'(Z, R0, s0)
+    lambda_cond: float = 1.0  # weight of L_cond in stage 1
+    dead_code_restart: bool = True  # re-seed codes unused for a while from encoder features
+
+    def validate(self) -> None:
+        if self.scheme not in ("RS", "RSA", "S", "A"):
+            raise ConfigError(f"tokenizer.scheme={self.scheme!r} must be one of RS, RSA, S, A")
+        if self.num_scales < 1:
+            raise ConfigError(f"tokenizer.num_scales={self.num_scales} must be >= 1")
+        if self.codebook_size < 2:
+            raise ConfigError(f"tokenizer.codebook_size={self.codebook_size} must be >= 2")
+
+
+@dataclass
+class TransformerConfig(ConfigBase):
+    depth: int = 6  # transformer blocks
+    width: int = 256  # D, model width
+    heads: int = 4  # attention heads (width must divide)
+    mlp_ratio: float = 4.0  # MLP hidden = mlp_ratio * width
+    dropout: float = 0.0  # attention/MLP dropout
+    drop_path: float = 0.0  # stochastic depth rate
+    cond_every_scale: bool = True  # AdaLN condition in every block (False: only the start token sees it)
+    use_goal: bool = False  # add the goal (Multi2D) to the condition
+
+
+@dataclass
+class PolicyConfig(ConfigBase):
+    action_source: str = "latent"  # latent: a0 = I(f_hat_0 [, s0]) (paper); decoded: a0 = f(s0, s1) on decoded states
+    inv_hidden: int = 256  # hidden width of the inverse-dynamics MLP
+    inv_use_state: bool = True  # concatenate s0 to the latent slice
+    lambda_inv: float = 1.0  # weight of L_inv in stage 2
+    lambda_cond: float = 0.1  # weight of L_cond in stage 2
+    gumbel_tau: float = 1.0  # temperature of the Gumbel-softmax soft tokens in stage 2
+
+    def validate(self) -> None:
+        if self.action_source not in ("latent", "decoded"):
+            raise ConfigError(f"policy.action_source={self.action_source!r} must be 'latent' or 'decoded'")
+
+
+@dataclass
+class TrainConfig(ConfigBase):
+    seed: int = 0  # seeds torch, numpy and data order
+    device: str = "auto"  # auto (cuda when present), cpu or cuda
+    batch_size: int = 256  # windows per optimiser step (global, split across Ray Train workers)
+    tokenizer_epochs: int = 30  # stage 1 epochs
+    tokenizer_lr: float = 3e-4  # stage 1 AdamW learning rate
+    policy_epochs: int = 30  # stage 2 epochs
+    policy_lr: float = 3e-4  # stage 2 AdamW learning rate
+    weight_decay: float = 0.05  # AdamW weight decay
+    grad_clip: float = 2.0  # max grad norm
+    steps_per_epoch: int = 500  # optimiser steps that make one "epoch" (datasets are large and windows overlap)
+    warmup_steps: int = 500  # linear lr warm-up, then cosine decay
+
+
+@dataclass
+class EvalConfig(ConfigBase):
+    episodes: int = 100  # evaluation episodes
+    num_envs: int = 50  # envs stepped in lockstep per batch
+    seed: int = 0  # first env seed; episode i uses seed + i
+    rtg_percentile: float | None = 100.0  # R̂_0 as a percentile of dataset episode returns
+    target_return: float | None = None  # absolute R̂_0; overrides rtg_percentile
+    sampling: str = "greedy"  # greedy | sample (temperature/top-k)
+    temperature: float = 1.0  # softmax temperature when sampling
+    top_k: int = 0  # keep the k most likely codes when sampling (0 = all)
+
+
+@dataclass
+class ExperimentConfig(ConfigBase):
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# Presets are overrides on the defaults; "smoke" trains both stages on CPU in about a minute.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "smoke": {
+        "data.horizon": 32,
+        "data.max_steps": 20_000,
+        "tokenizer.num_scales": 4,
+        "tokenizer.codebook_size": 64,
+        "tokenizer.code_dim": 16,
+        "tokenizer.hidden": 32,
+        "tokenizer.num_res_blocks": 1,
+        "transformer.depth": 2,
+        "transformer.width": 64,
+        "transformer.heads": 2,
+        "policy.inv_hidden": 64,
+        "train.batch_size": 64,
+        "train.tokenizer_epochs": 2,
+        "train.policy_epochs": 2,
+        "train.steps_per_epoch": 20,
+        "train.warmup_steps": 5,
+        "eval.episodes": 4,
+        "eval.num_envs": 4,
+    },
+}
+
+
+def make_config(preset: str = "paper", overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return ExperimentConfig().with_overrides({**PRESETS[preset], **(overrides or {})})

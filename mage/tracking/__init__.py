@@ -1,0 +1,1 @@
+"""The only MLflow code inside `mage/`: store defaults, run logging, queries."""
