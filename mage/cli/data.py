@@ -1,0 +1,113 @@
+"""``mage data {generate,info,list,refs}``: datasets and reference returns. Heavy imports stay in handlers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("data", help="generate, inspect and list datasets; measure reference returns")
+    sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+
+    g = sub.add_parser("generate", help="generate a D4RL-format maze2d dataset (D4RL's recipe)")
+    g.add_argument("name", help="task or dataset name, e.g. maze2d-umaze-v1")
+    g.add_argument("--steps", type=int, default=1_000_000, help="steps in the stream (default 1,000,000)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--out", default=None, help="output file (default $MAGE_DATA_DIR/NAME.hdf5)")
+    g.add_argument("--if-missing", action="store_true", help="do nothing if the dataset file already exists")
+    g.set_defaults(func=_generate)
+
+    i = sub.add_parser("info", help="statistics of a dataset (name or .hdf5 path)")
+    i.add_argument("name", help="dataset name or path to a D4RL .hdf5 file")
+    i.set_defaults(func=_info)
+
+    ls = sub.add_parser("list", help="tasks, their datasets and whether the files exist")
+    ls.set_defaults(func=_list)
+
+    r = sub.add_parser("refs", help="re-measure our reference returns (random / waypoint controller)")
+    r.add_argument("--episodes", type=int, default=100, help="episodes per task and agent (default 100)")
+    r.add_argument("--seed", type=int, default=0, help="first env seed (default 0)")
+    r.add_argument("--tasks", nargs="*", default=None, help="task names (default: all)")
+    r.set_defaults(func=_refs)
+
+    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mage.data.d4rl_io import default_path
+    from mage.data.generate import generate_dataset
+    from mage.envs.registry import get_spec
+
+    try:
+        spec = get_spec(args.name)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_path(spec.dataset)
+    if args.if_missing and out.is_file():
+        print(f"{out} exists; skipping (--if-missing)")
+        return 0
+    t0 = time.perf_counter()
+    path = generate_dataset(spec.dataset, steps=args.steps, seed=args.seed, out=out)
+    dt = time.perf_counter() - t0
+    print(f"wrote {path} ({args.steps:,} steps, seed {args.seed}) in {dt:.1f} s")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from mage.data.d4rl_io import DatasetError, find_dataset, load_dataset
+    from mage.data.stats import dataset_stats, format_stats
+    from mage.envs.maze2d import Maze2DEnv
+    from mage.envs.registry import TASKS, get_spec
+
+    try:
+        path = find_dataset(args.name)
+        data = load_dataset(path, task=args.name if args.name in TASKS else None)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    task = args.name if args.name in TASKS else str(data.get("metadata/task", ""))
+    goal = Maze2DEnv(get_spec(task).maze).eval_goal if task in TASKS else None
+    print(format_stats(task or args.name, str(path), dataset_stats(data, goal)))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from mage.data.d4rl_io import DatasetError, find_dataset
+    from mage.envs.registry import list_specs
+
+    print(f"{'task':28s} {'env id':34s} {'H':>4s} {'dataset':24s} file")
+    for s in list_specs():
+        try:
+            where = str(find_dataset(s.dataset))
+        except DatasetError:
+            where = f"missing (mage data generate {s.dataset})"
+        print(f"{s.name:28s} {s.env_id:34s} {s.horizon:4d} {s.dataset:24s} {where}")
+    return 0
+
+
+def _refs(args: argparse.Namespace) -> int:
+    from mage.envs.registry import get_spec, list_specs
+    from mage.eval.refs import reference_returns
+
+    names = args.tasks or [s.name for s in list_specs()]
+    print(f"# mage data refs --episodes {args.episodes} --seed {args.seed}")
+    print(
+        "| task | D4RL REF_MIN | D4RL REF_MAX | ours min (random) | ours max (waypoint, D4RL protocol) | waypoint re-planning |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        spec = get_spec(name)
+        t0 = time.perf_counter()
+        r = reference_returns(name, episodes=args.episodes, seed=args.seed)
+        print(
+            f"| {name} | {spec.d4rl_ref_min:.2f} | {spec.d4rl_ref_max:.2f} | {r['random']:.2f} | "
+            f"{r['waypoint']:.2f} | {r['waypoint_replan']:.2f} |",
+            flush=True,
+        )
+        print(f"  ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return 0

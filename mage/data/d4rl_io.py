@@ -1,0 +1,252 @@
+"""Read and write D4RL-format HDF5 files (flat datasets named by path, gzip), and find them on disk.
+
+The reader accepts any D4RL layout (maze2d, antmaze, locomotion, kitchen, adroit): required
+``observations, actions, rewards, terminals``; optional ``timeouts``, ``next_observations``, ``infos/*``,
+``metadata/*``. Every problem raises ``DatasetError`` whose message names the file, the key and the fix.
+
+Lookup order for a dataset name: explicit path, ``$MAGE_DATA_DIR`` (default ``<project>/data``, project =
+``$MAGE_HOME`` or this checkout), ``$D4RL_DATASET_DIR`` (default ``~/.d4rl/datasets``), trying our file
+name ``<name>.hdf5`` and D4RL's (``maze2d-umaze-sparse-v1.hdf5``). Nothing is downloaded, ever. ``d4rl`` is
+used only with ``use_d4rl=True`` and only to parse a file already found locally (its ``get_dataset(h5path=)``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
+FLOAT_KEYS = ("observations", "actions", "rewards", "next_observations")
+BOOL_KEYS = ("terminals", "timeouts")
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing or malformed; the message names the file, the key and the fix."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """No file for a dataset name in any of the searched places."""
+
+
+def project_root() -> Path:
+    """``$MAGE_HOME``, else the checkout that holds the ``mage`` package (same rule as mage.tracking.store)."""
+    env = os.environ.get("MAGE_HOME")
+    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    env = os.environ.get("MAGE_DATA_DIR")
+    return Path(env).expanduser() if env else project_root() / "data"
+
+
+def d4rl_dataset_dir() -> Path:
+    return Path(os.environ.get("D4RL_DATASET_DIR", "~/.d4rl/datasets")).expanduser()
+
+
+def file_names(name: str) -> list[str]:
+    """Our file name, then D4RL's (its dataset_url basename: sparse maze2d files carry ``-sparse``)."""
+    names = [f"{name}.hdf5"]
+    if name.startswith("maze2d-") and "-dense-" not in name and name.endswith("-v1"):
+        names.append(name[: -len("-v1")] + "-sparse-v1.hdf5")
+    return names
+
+
+def default_path(name: str) -> Path:
+    """Where ``mage data generate NAME`` writes by default."""
+    return data_dir() / f"{name}.hdf5"
+
+
+def search_paths(name: str) -> list[Path]:
+    return [d / f for d in (data_dir(), d4rl_dataset_dir()) for f in file_names(name)]
+
+
+def find_dataset(name_or_path: str | os.PathLike[str]) -> Path:
+    """An existing file path, or the first file for a dataset name in the data dirs."""
+    p = Path(name_or_path).expanduser()
+    if p.suffix in (".hdf5", ".h5") or p.exists() or os.sep in str(name_or_path):
+        if not p.is_file():
+            raise DatasetNotFoundError(
+                f"dataset file {p} does not exist; pass an existing D4RL .hdf5 file or a dataset name "
+                f"(e.g. maze2d-umaze-v1) and create it with `mage data generate NAME`"
+            )
+        return p
+    name = str(name_or_path)
+    candidates = search_paths(name)
+    for c in candidates:
+        if c.is_file():
+            return c
+    searched = "\n  ".join(str(c) for c in candidates)
+    raise DatasetNotFoundError(
+        f"no dataset file for {name!r}; searched:\n  {searched}\n"
+        f"create it with `mage data generate {name}` (or set $MAGE_DATA_DIR / $D4RL_DATASET_DIR)"
+    )
+
+
+def write_d4rl_hdf5(
+    path: str | os.PathLike[str], data: Mapping[str, np.ndarray], metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Write flat arrays (keys like ``observations`` or ``infos/goal``) gzip-compressed, plus ``metadata/*``.
+    Writes to a temporary name first so a crash never leaves a truncated file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        for key, arr in data.items():
+            f.create_dataset(key, data=np.asarray(arr), compression="gzip")
+        for key, val in (metadata or {}).items():
+            f[f"metadata/{key}"] = val
+    tmp.replace(path)
+    return path
+
+
+def _read_all(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise DatasetNotFoundError(
+            f"dataset file {path} does not exist; create it with `mage data generate NAME` or fix the path"
+        )
+    if not h5py.is_hdf5(path):
+        raise DatasetError(
+            f"{path} is not an HDF5 file; pass a D4RL-format .hdf5 file (regenerate it with `mage data generate NAME`)"
+        )
+    out: dict[str, Any] = {}
+    try:
+        with h5py.File(path, "r") as f:
+
+            def visit(key: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Dataset):
+                    out[key] = obj[()]
+
+            f.visititems(visit)
+    except OSError as e:
+        raise DatasetError(
+            f"{path}: cannot read HDF5 ({e}); the file is corrupt, regenerate or re-download it"
+        ) from e
+    return out
+
+
+def _as_bool(path: Path, key: str, arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.bool_:
+        return arr
+    if arr.dtype.kind in "iuf":
+        bad = ~np.isin(arr, (0, 1))
+        if not bad.any():
+            return arr.astype(bool)
+        raise DatasetError(
+            f"{path}: key {key!r} must be boolean (0/1), found value {arr[bad][0]!r}; store it as bool"
+        )
+    raise DatasetError(f"{path}: key {key!r} has dtype {arr.dtype}, expected bool; store it as bool")
+
+
+def validate_dataset(
+    path: Path,
+    raw: dict[str, Any],
+    observation_shape: tuple[int, ...] | None = None,
+    action_shape: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
+    """Check keys, dtypes, lengths, shapes and finiteness; returns the arrays (bool flags as bool)."""
+    for key in REQUIRED_KEYS:
+        if key not in raw:
+            present = ", ".join(sorted(k for k in raw if not k.startswith("metadata/"))) or "none"
+            raise DatasetError(
+                f"{path}: required key {key!r} is missing (present: {present}); a D4RL dataset needs "
+                f"{', '.join(REQUIRED_KEYS)} — regenerate it with `mage data generate NAME`"
+            )
+    data: dict[str, Any] = {}
+    for key, val in raw.items():
+        if key.startswith("metadata/"):
+            data[key] = val.decode() if isinstance(val, bytes) else val
+            continue
+        arr = np.asarray(val)
+        if arr.ndim == 0:
+            raise DatasetError(f"{path}: key {key!r} is a scalar, expected an array with one row per step")
+        if key in FLOAT_KEYS and arr.dtype.kind != "f":
+            raise DatasetError(
+                f"{path}: key {key!r} has dtype {arr.dtype}, expected a float type; store it as float32"
+            )
+        if key in BOOL_KEYS:
+            arr = _as_bool(path, key, arr)
+        data[key] = arr
+    n = len(data["observations"])
+    for key, arr in data.items():
+        if not key.startswith("metadata/") and len(arr) != n:
+            raise DatasetError(
+                f"{path}: key {key!r} has {len(arr)} rows but 'observations' has {n}; every per-step key "
+                f"must have the same length — the file is truncated or mixed, regenerate it"
+            )
+    if data["rewards"].ndim == 2 and data["rewards"].shape[1] == 1:
+        data["rewards"] = data["rewards"][:, 0]
+    for key, nd in (("observations", 2), ("actions", 2), ("rewards", 1), ("terminals", 1)):
+        if data[key].ndim != nd:
+            raise DatasetError(
+                f"{path}: key {key!r} has shape {data[key].shape}, expected {nd} dimension(s) (N{', dim' * (nd - 1)})"
+            )
+    for key, want in (("observations", observation_shape), ("actions", action_shape)):
+        if want is not None and tuple(data[key].shape[1:]) != tuple(want):
+            raise DatasetError(
+                f"{path}: key {key!r} has per-step shape {data[key].shape[1:]}, but the task's space has "
+                f"{tuple(want)}; this file belongs to another task — pass the matching dataset"
+            )
+    for key, arr in data.items():
+        if not key.startswith("metadata/") and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            row = int(np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)))[0, 0])
+            raise DatasetError(
+                f"{path}: key {key!r} contains NaN or inf (first at row {row}); clean or regenerate the dataset"
+            )
+    return data
+
+
+def read_d4rl_hdf5(
+    path: str | os.PathLike[str],
+    observation_shape: tuple[int, ...] | None = None,
+    action_shape: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
+    """Read and validate one D4RL HDF5 file -> {key: array} (``metadata/*`` values as stored)."""
+    p = Path(path)
+    return validate_dataset(p, _read_all(p), observation_shape, action_shape)
+
+
+def _task_shapes(name: str) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    from mage.envs.registry import TASKS
+
+    if name.removeprefix("mage/") in TASKS:
+        return (4,), (2,)  # every maze2d task: obs [x, y, vx, vy], action Box(2)
+    return None, None
+
+
+def _load_with_d4rl(name: str, path: Path) -> dict[str, Any] | None:
+    try:
+        import d4rl  # noqa: F401
+        import gym
+    except Exception as e:  # ImportError, or mujoco-py's plain Exception about missing MuJoCo 2.1
+        warnings.warn(
+            f"use_d4rl=True but d4rl does not import ({type(e).__name__}: {e}); reading {path} directly",
+            stacklevel=3,
+        )
+        return None
+    env = gym.make(name)
+    return dict(env.get_dataset(h5path=str(path)))  # h5path: d4rl parses the local file, no download
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike[str],
+    *,
+    task: str | None = None,
+    use_d4rl: bool = False,
+) -> dict[str, Any]:
+    """Find and read a validated dataset by task/dataset name or file path.
+
+    Shapes are checked against the task's spaces when ``task`` (or the name itself) is a known task.
+    """
+    path = find_dataset(name_or_path)
+    obs_shape, act_shape = _task_shapes(task or str(name_or_path))
+    if use_d4rl:
+        raw = _load_with_d4rl(task or str(name_or_path), path)
+        if raw is not None:
+            return validate_dataset(path, raw, obs_shape, act_shape)
+    return read_d4rl_hdf5(path, obs_shape, act_shape)

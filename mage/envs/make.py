@@ -1,0 +1,75 @@
+"""Env construction: ``make_env`` (one gymnasium env with its TimeLimit) and ``BatchedMazeEnv`` (N copies
+stepped in lockstep for evaluation, without gymnasium's per-step wrapper overhead)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from mage.envs.maze2d import Maze2DEnv
+from mage.envs.registry import get_spec
+
+
+def make_env(task: str, seed: int | None = None, **kw: Any) -> gym.Env:
+    """``gymnasium.make`` of a task name or env id; ``seed`` seeds the first reset and the action space."""
+    import mage.envs  # noqa: F401  (registers the ids)
+
+    spec = get_spec(task)
+    env = gym.make(spec.env_id, **kw)
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+class BatchedMazeEnv:
+    """``num_envs`` copies of one task stepped together. Each copy truncates at the task horizon; a copy that
+    is done stays frozen (its actions are ignored, reward 0) until the next ``reset``."""
+
+    def __init__(self, task: str, num_envs: int) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs} must be >= 1")
+        self.spec = get_spec(task)
+        self.num_envs = num_envs
+        self.envs = [
+            Maze2DEnv(self.spec.maze, reward_type=self.spec.reward_type, multi_goal=self.spec.multi)
+            for _ in range(num_envs)
+        ]
+        self.t_B = np.zeros(num_envs, dtype=np.int64)
+        self.done_B = np.zeros(num_envs, dtype=bool)
+        self.obs_BS = np.zeros((num_envs, 4))
+        self.goal_BG = np.zeros((num_envs, 2))
+        self.success_B = np.zeros(num_envs, dtype=bool)
+
+    def reset(
+        self, seeds: list[int] | np.ndarray, goals_BG: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Reset copy i with ``seeds[i]`` (and goal ``goals_BG[i]`` on Multi2D tasks) -> (obs_BS, goal_BG)."""
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
+        for i, env in enumerate(self.envs):
+            options = {"goal": goals_BG[i]} if goals_BG is not None else None
+            obs, info = env.reset(seed=int(seeds[i]), options=options)
+            self.obs_BS[i] = obs
+            self.goal_BG[i] = info["goal"]
+        self.t_B[:] = 0
+        self.done_B[:] = False
+        self.success_B[:] = False
+        return self.obs_BS.copy(), self.goal_BG.copy()
+
+    def step(self, act_BA: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step every running copy -> (obs_BS, reward_B, done_B, success_B); done = horizon reached."""
+        act_BA = np.asarray(act_BA, dtype=np.float64)
+        if act_BA.shape != (self.num_envs, 2):
+            raise ValueError(f"actions must have shape ({self.num_envs}, 2), got {act_BA.shape}")
+        reward_B = np.zeros(self.num_envs)
+        for i in np.flatnonzero(~self.done_B):
+            obs, r, _, _, info = self.envs[i].step(act_BA[i])
+            self.obs_BS[i] = obs
+            reward_B[i] = r
+            self.success_B[i] |= info["success"]
+        self.t_B[~self.done_B] += 1
+        self.done_B |= self.t_B >= self.spec.horizon
+        return self.obs_BS.copy(), reward_B, self.done_B.copy(), self.success_B.copy()

@@ -1,0 +1,1 @@
+"""Evaluation: lockstep rollouts, score statistics, target returns and reference agents."""

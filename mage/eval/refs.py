@@ -1,0 +1,26 @@
+"""Re-measure our reference returns (``mage data refs``): random policy = min, D4RL's REF_MAX protocol for
+the waypoint controller = max (one controller reused across sequential episodes, see ``WaypointAgent``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mage.eval.agents import RandomAgent, WaypointAgent
+from mage.eval.rollout import run_episodes
+
+
+def reference_returns(task: str, episodes: int = 100, seed: int = 0) -> dict[str, float]:
+    """Mean returns over env seeds ``seed .. seed + episodes - 1`` for the random and waypoint agents."""
+    rnd = run_episodes(RandomAgent(seed=seed), task, episodes=episodes, num_envs=min(episodes, 50), seed=seed)
+    # num_envs=1: D4RL's script runs episodes one after another with one controller
+    wp = run_episodes(
+        WaypointAgent(task, seed=seed, reuse_controller=True), task, episodes, num_envs=1, seed=seed
+    )
+    fresh = run_episodes(
+        WaypointAgent(task, seed=seed), task, episodes, num_envs=min(episodes, 50), seed=seed
+    )
+    return {
+        "random": float(np.mean([r.ret for r in rnd])),
+        "waypoint": float(np.mean([r.ret for r in wp])),
+        "waypoint_replan": float(np.mean([r.ret for r in fresh])),
+    }
