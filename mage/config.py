@@ -159,17 +159,24 @@ class DataConfig(ConfigBase):
 class TokenizerConfig(ConfigBase):
     scheme: str = "RS"  # generated channels: RS (paper), RSA, S or A
     num_scales: int = 8  # K, scales coarse to fine
-    scale_schedule: tuple[int, ...] | None = None  # explicit (l_1..l_K); None derives a dyadic one from H, K
+    scale_schedule: tuple[int, ...] | None = (
+        None  # explicit (l_1..l_K) ending at H/downsample; None derives one
+    )
+    downsample: int = 4  # temporal stride of the encoder (power of 2): latent length h = H / downsample
     codebook_size: int = 512  # V, one codebook shared by all scales
     code_dim: int = 32  # C, width of codes and of the encoder output
-    hidden: int = 128  # conv channels of encoder/decoder
-    num_res_blocks: int = 2  # residual conv blocks per encoder/decoder stage
+    hidden: int = 64  # conv channels of encoder/decoder
+    num_res_blocks: int = 1  # residual conv blocks per encoder/decoder stage
     beta: float = 0.25  # commitment weight of the VQ loss
     quant_resi: float = 0.5  # phi(h) = (1 - r) h + r conv(h), VAR's quant_resi
-    num_phi: int = 4  # partially shared phi convolutions (VAR's share_quant_resi)
-    cond_decoder: bool = True  # condition-guided decoder adapters D'(Z, R0, s0)
-    lambda_cond: float = 1.0  # weight of L_cond in stage 1
-    dead_code_restart: bool = True  # re-seed codes unused for a while from encoder features
+    num_phi: int = 4  # partially shared phi convolutions (VAR's share_quant_resi); min(num_phi, K) are built
+    cond_decoder: bool = (
+        True  # condition-guided decoder adapters D'(Z, R0, s0); False is the "w/o D'" ablation
+    )
+    lambda_cond: float = 1.0  # weight of L_cond in stage 1 (ignored when cond_decoder is False)
+    dead_code_restart: bool = True  # re-seed codes unused for a while from recent encoder features
+    dead_code_every: int = 100  # optimiser steps between dead-code restarts
+    dead_code_ema: float = 0.99  # decay of the per-code usage EMA that decides "dead"
 
     def validate(self) -> None:
         if self.scheme not in ("RS", "RSA", "S", "A"):
@@ -178,47 +185,71 @@ class TokenizerConfig(ConfigBase):
             raise ConfigError(f"tokenizer.num_scales={self.num_scales} must be >= 1")
         if self.codebook_size < 2:
             raise ConfigError(f"tokenizer.codebook_size={self.codebook_size} must be >= 2")
+        if self.downsample < 1 or self.downsample & (self.downsample - 1):
+            raise ConfigError(f"tokenizer.downsample={self.downsample} must be a power of 2 (1, 2, 4, ...)")
+        if self.num_phi < 1:
+            raise ConfigError(f"tokenizer.num_phi={self.num_phi} must be >= 1")
+        if self.scale_schedule is not None and len(self.scale_schedule) != self.num_scales:
+            raise ConfigError(
+                f"tokenizer.scale_schedule has {len(self.scale_schedule)} entries but tokenizer.num_scales="
+                f"{self.num_scales}; give K entries or set scale_schedule to None"
+            )
 
 
 @dataclass
 class TransformerConfig(ConfigBase):
-    depth: int = 6  # transformer blocks
-    width: int = 256  # D, model width
+    depth: int = 4  # transformer blocks
+    width: int = 128  # D, model width
     heads: int = 4  # attention heads (width must divide)
     mlp_ratio: float = 4.0  # MLP hidden = mlp_ratio * width
     dropout: float = 0.0  # attention/MLP dropout
-    drop_path: float = 0.0  # stochastic depth rate
+    drop_path: float = 0.0  # stochastic depth rate (linearly increasing over blocks, as VAR)
     cond_every_scale: bool = True  # AdaLN condition in every block (False: only the start token sees it)
     use_goal: bool = False  # add the goal (Multi2D) to the condition
+
+    def validate(self) -> None:
+        if self.width % self.heads:
+            raise ConfigError(
+                f"transformer.width={self.width} must be divisible by transformer.heads={self.heads}"
+            )
 
 
 @dataclass
 class PolicyConfig(ConfigBase):
-    action_source: str = "latent"  # latent: a0 = I(f_hat_0 [, s0]) (paper); decoded: a0 = f(s0, s1) on decoded states
+    action_source: str = (
+        "latent"  # latent: a0 = I(f_hat_0 [, s0]) (paper); decoded: a0 = f(s0, s1) on decoded states
+    )
     inv_hidden: int = 256  # hidden width of the inverse-dynamics MLP
     inv_use_state: bool = True  # concatenate s0 to the latent slice
     lambda_inv: float = 1.0  # weight of L_inv in stage 2
-    lambda_cond: float = 0.1  # weight of L_cond in stage 2
+    lambda_cond: float = 0.1  # weight of L_cond in stage 2 (needs tokenizer.cond_decoder)
     gumbel_tau: float = 1.0  # temperature of the Gumbel-softmax soft tokens in stage 2
+    gumbel_hard: bool = True  # straight-through Gumbel: forward uses real codes (as at inference), soft grads
 
     def validate(self) -> None:
         if self.action_source not in ("latent", "decoded"):
             raise ConfigError(f"policy.action_source={self.action_source!r} must be 'latent' or 'decoded'")
+        if self.gumbel_tau <= 0:
+            raise ConfigError(f"policy.gumbel_tau={self.gumbel_tau} must be > 0")
 
 
 @dataclass
 class TrainConfig(ConfigBase):
     seed: int = 0  # seeds torch, numpy and data order
     device: str = "auto"  # auto (cuda when present), cpu or cuda
-    batch_size: int = 256  # windows per optimiser step (global, split across Ray Train workers)
-    tokenizer_epochs: int = 30  # stage 1 epochs
-    tokenizer_lr: float = 3e-4  # stage 1 AdamW learning rate
-    policy_epochs: int = 30  # stage 2 epochs
-    policy_lr: float = 3e-4  # stage 2 AdamW learning rate
-    weight_decay: float = 0.05  # AdamW weight decay
+    batch_size: int = 128  # windows per optimiser step (global, split across Ray Train workers)
+    tokenizer_epochs: int = 8  # stage 1 epochs
+    tokenizer_lr: float = 1e-3  # stage 1 AdamW learning rate
+    policy_epochs: int = 12  # stage 2 epochs
+    policy_lr: float = 5e-4  # stage 2 AdamW learning rate
+    weight_decay: float = 0.05  # AdamW weight decay (not on norms, biases, embeddings, codebook)
     grad_clip: float = 2.0  # max grad norm
-    steps_per_epoch: int = 500  # optimiser steps that make one "epoch" (datasets are large and windows overlap)
-    warmup_steps: int = 500  # linear lr warm-up, then cosine decay
+    steps_per_epoch: int = (
+        100  # optimiser steps that make one "epoch" (datasets are large and windows overlap)
+    )
+    warmup_steps: int = 100  # linear lr warm-up, then cosine decay to 10 % (per stage)
+    val_batches: int = 4  # validation batches evaluated after every epoch
+    num_workers: int = 0  # DataLoader worker processes
 
 
 @dataclass

@@ -1,0 +1,125 @@
+"""MagePolicy: the next-scale transformer plus the action head, and the stage-2 losses.
+
+The tokenizer is passed in (not owned): it is frozen in stage 2 except its D' adapters, and the agent and
+the checkpoint keep it as a separate module.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mage.config import PolicyConfig, TransformerConfig
+from mage.policy.inverse_dynamics import LatentInverseDynamics, StateInverseDynamics
+from mage.policy.planner import SamplingConfig, plan
+from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond
+from mage.transformer.model import NextScaleTransformer
+
+
+class MagePolicy(nn.Module):
+    def __init__(
+        self,
+        tcfg: TransformerConfig,
+        pcfg: PolicyConfig,
+        tokenizer: TrajectoryTokenizer,
+        goal_dim: int = 0,
+    ):
+        super().__init__()
+        self.tcfg, self.pcfg = tcfg, pcfg
+        self.obs_dim, self.act_dim = tokenizer.obs_dim, tokenizer.act_dim
+        self.goal_dim = goal_dim if tcfg.use_goal else 0
+        if tcfg.use_goal and goal_dim == 0:
+            raise ValueError(
+                "transformer.use_goal=True but the data has no goal_G; set transformer.use_goal=False"
+            )
+        tk = tokenizer.cfg
+        self.transformer = NextScaleTransformer(
+            tcfg, tokenizer.schedule, tk.code_dim, tk.codebook_size, tokenizer.cond_dim + self.goal_dim
+        )
+        if pcfg.action_source == "latent":
+            self.inv: nn.Module = LatentInverseDynamics(
+                tk.code_dim, self.obs_dim, self.act_dim, pcfg.inv_hidden, pcfg.inv_use_state
+            )
+        else:
+            tokenizer.obs_slice()  # raises for scheme A
+            self.inv = StateInverseDynamics(self.obs_dim, self.act_dim, pcfg.inv_hidden)
+
+    def condition(
+        self, obs_BS: torch.Tensor, rtg_B: torch.Tensor, goal_BG: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Transformer condition (R, s[, goal]), all normalised."""
+        cond = make_cond(obs_BS, rtg_B)
+        if self.goal_dim:
+            if goal_BG is None:
+                raise ValueError("this policy was trained with transformer.use_goal=True; pass goal_BG")
+            cond = torch.cat([cond, goal_BG], dim=-1)
+        return cond
+
+    def action(
+        self,
+        tokenizer: TrajectoryTokenizer,
+        f_hat_BCh: torch.Tensor,
+        obs_BS: torch.Tensor,
+        rtg_B: torch.Tensor,
+    ) -> torch.Tensor:
+        """Normalised a_0 from a plan f_hat."""
+        if self.pcfg.action_source == "latent":
+            return self.inv(f_hat_BCh, obs_BS)
+        rec_BHCi = tokenizer.decode(f_hat_BCh, make_cond(obs_BS, rtg_B))
+        return self.inv(obs_BS, rec_BHCi[:, 1, tokenizer.obs_slice()])
+
+    def act(
+        self,
+        tokenizer: TrajectoryTokenizer,
+        obs_BS: torch.Tensor,
+        rtg_B: torch.Tensor,
+        goal_BG: torch.Tensor | None = None,
+        sampling: SamplingConfig | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Inference on normalised inputs: plan K scales, then a_0 (normalised)."""
+        f_hat_BCh, _ = plan(
+            self.transformer, tokenizer.quantizer, self.condition(obs_BS, rtg_B, goal_BG), sampling, generator
+        )
+        return self.action(tokenizer, f_hat_BCh, obs_BS, rtg_B)
+
+    def losses(
+        self, tokenizer: TrajectoryTokenizer, batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Stage 2: L_CE (teacher forced, 1/L per token) + lambda_inv L_inv + lambda_cond L_cond.
+
+        L_inv and L_cond see Gumbel-softmax soft tokens, so their gradients reach the transformer.
+        """
+        obs_BHS, act_BHA, rtg_BH = batch["obs_HS"], batch["act_HA"], batch["rtg_H"]
+        q = tokenizer.quantizer
+        with torch.no_grad():
+            idx_list = tokenizer.encode(tokenizer.make_window(obs_BHS, act_BHA, rtg_BH))
+            x_BLC = q.teacher_forcing_inputs(idx_list)
+        cond_tok = make_cond(obs_BHS[:, 0], rtg_BH[:, 0])
+        logits_BLV = self.transformer(self.condition(obs_BHS[:, 0], rtg_BH[:, 0], batch.get("goal_G")), x_BLC)
+        tgt_BL = torch.cat(idx_list, dim=1)
+        ce = F.cross_entropy(logits_BLV.flatten(0, 1), tgt_BL.flatten())
+        acc = (logits_BLV.detach().argmax(-1) == tgt_BL).float().mean()
+
+        y_BLV = F.gumbel_softmax(logits_BLV, tau=self.pcfg.gumbel_tau, hard=self.pcfg.gumbel_hard)
+        z_list = list((y_BLV @ q.codebook.weight).split(list(q.schedule), dim=1))
+        f_soft_BCh = q.codes_to_fhat(z_list)
+        a0_BA, s0_BS = act_BHA[:, 0], obs_BHS[:, 0]
+        if self.pcfg.action_source == "latent":
+            with torch.no_grad():
+                f_gt_BCh = q.idx_to_fhat(idx_list)
+            # I learns on ground-truth latents (clean targets) and on the soft plan (gradient into the transformer).
+            inv = 0.5 * (
+                F.mse_loss(self.inv(f_gt_BCh, s0_BS), a0_BA) + F.mse_loss(self.inv(f_soft_BCh, s0_BS), a0_BA)
+            )
+        else:
+            inv = F.mse_loss(
+                self.inv(s0_BS, obs_BHS[:, 1]), a0_BA
+            )  # Decision Diffuser: f on real (s_t, s_t+1)
+        if tokenizer.cond_mlp is not None and self.pcfg.lambda_cond > 0:
+            cond = tokenizer.cond_loss(tokenizer.decode(f_soft_BCh, cond_tok), cond_tok)
+        else:
+            cond = ce.new_zeros(())
+        loss = ce + self.pcfg.lambda_inv * inv + self.pcfg.lambda_cond * cond
+        return {"loss": loss, "ce": ce, "inv": inv, "cond": cond, "acc": acc}

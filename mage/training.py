@@ -1,0 +1,327 @@
+"""Training plumbing shared by both stages, and the single-process entry point ``run_local``.
+
+    data = prepare_data(cfg)
+    tok = fit_tokenizer(cfg, data, hooks)            # stage 1 (mage/tokenizer/fit.py)
+    pol = fit_policy(cfg, data, tok, hooks)          # stage 2 (mage/policy/fit.py)
+
+The loops are plain single-process PyTorch. A distributed layer wraps them without changes by passing
+``TrainHooks``: ``wrap_model`` (DDP / ray.train.torch.prepare_model), ``wrap_loader`` (DistributedSampler /
+prepare_data_loader), ``report(metrics, save_fn)`` called once per epoch by every rank, ``resume_state``
+(``train_state.pt`` of a checkpoint) and ``is_main``. Models are always called through the wrapped module
+(DDP hooks run in ``forward``) and unwrapped for saving.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from mage.checkpoint import DataMeta, save_checkpoint
+from mage.config import ExperimentConfig
+from mage.data.d4rl_io import load_dataset
+from mage.data.episodes import Episodes, split_episodes
+from mage.data.normalization import DatasetNormalizers
+from mage.data.windows import WindowDataset
+
+SaveFn = Callable[[Path], None]
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _no_report(metrics: dict[str, float], save_fn: SaveFn) -> None:
+    pass
+
+
+@dataclass
+class TrainHooks:
+    device: str | torch.device | None = None  # None: resolve cfg.train.device
+    wrap_model: Callable[[nn.Module], nn.Module] = _identity  # Ray: ray.train.torch.prepare_model
+    wrap_loader: Callable[[DataLoader], DataLoader] = _identity  # Ray: ray.train.torch.prepare_data_loader
+    report: Callable[[dict[str, float], SaveFn], None] = _no_report  # once per epoch, every rank
+    resume_state: dict[str, Any] | None = (
+        None  # train_state.pt of a checkpoint: stage, epoch, optimizer, weights
+    )
+    is_main: bool = True  # rank 0 (only it logs)
+
+
+@dataclass
+class PreparedData:
+    episodes: Episodes  # all episodes (train + val)
+    normalizers: DatasetNormalizers  # fitted on the training episodes
+    train: Dataset  # WindowDataset items (batch contract)
+    val: Dataset
+    episode_returns: np.ndarray  # dataset episode returns (RTG percentiles)
+    meta: DataMeta  # dims, action bounds, task
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_data(cfg: ExperimentConfig) -> PreparedData:
+    """Load the dataset, split episodes (Diffuser re-split for maze2d), fit normalisers, build windows."""
+    from mage.envs.maze_layouts import get_maze, goal_cell
+    from mage.envs.registry import get_spec
+
+    spec = get_spec(cfg.data.dataset)
+    raw = load_dataset(cfg.data.path or spec.dataset, task=spec.name)
+    goal_xy = goal_cell(get_maze(spec.maze)) if cfg.data.diffuser_resplit else None
+    eps = split_episodes(
+        raw, diffuser_resplit=cfg.data.diffuser_resplit, goal_xy=goal_xy, max_steps=cfg.data.max_steps
+    )
+    return prepare_from_episodes(cfg, eps, task=spec.name)
+
+
+def prepare_from_episodes(cfg: ExperimentConfig, eps: Episodes, task: str) -> PreparedData:
+    """Split episodes into train/val (seeded), fit normalisers on train, build WindowDatasets."""
+    E = eps.num_episodes
+    perm = np.random.default_rng(cfg.train.seed).permutation(E)
+    n_val = min(max(1, round(cfg.data.val_fraction * E)), E - 1) if E > 1 else 0
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    norms = DatasetNormalizers.fit(eps.select(train_idx))
+    H = cfg.data.horizon
+    train = WindowDataset(eps, norms, H, episode_indices=train_idx)
+    val = WindowDataset(eps, norms, H, episode_indices=val_idx) if n_val else train
+    meta = DataMeta(
+        task=task,
+        obs_dim=eps.obs_dim,
+        act_dim=eps.act_dim,
+        goal_dim=eps.goal_EG.shape[1],
+        act_low=eps.act_NA.min(0).astype(float).tolist(),
+        act_high=eps.act_NA.max(0).astype(float).tolist(),
+    )
+    return PreparedData(eps, norms, train, val, np.asarray(eps.returns_E), meta)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Shared loop pieces
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(cfg: ExperimentConfig, hooks: TrainHooks) -> torch.device:
+    if hooks.device is not None:
+        return torch.device(hooks.device)
+    if cfg.train.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.train.device)
+
+
+def world_size() -> int:
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+def make_loader(cfg: ExperimentConfig, ds: Dataset, hooks: TrainHooks, shuffle: bool = True) -> DataLoader:
+    """Per-rank batch = global batch / world size."""
+    bs = max(1, cfg.train.batch_size // world_size())
+    g = torch.Generator().manual_seed(cfg.train.seed)
+    dl = DataLoader(
+        ds,
+        batch_size=bs,
+        shuffle=shuffle,
+        drop_last=len(ds) >= bs,
+        num_workers=cfg.train.num_workers,
+        generator=g,
+    )
+    return hooks.wrap_loader(dl)
+
+
+def batches(loader: DataLoader, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless batches; re-seeds a DistributedSampler every pass."""
+    n = 0
+    while True:
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(n)
+        for b in loader:
+            yield {k: v.to(device, non_blocking=True) for k, v in b.items()}
+        n += 1
+
+
+def make_optimizer(
+    params: list[tuple[str, nn.Parameter]], lr: float, weight_decay: float
+) -> torch.optim.AdamW:
+    """AdamW (0.9, 0.95) as VAR; no decay on biases, norms, embeddings, positions and the codebook."""
+
+    def no_decay(name: str, p: nn.Parameter) -> bool:
+        return p.ndim < 2 or any(s in name for s in ("embed", "pos_", "codebook", "uncond"))
+
+    decay = [p for n, p in params if p.requires_grad and not no_decay(n, p)]
+    other = [p for n, p in params if p.requires_grad and no_decay(n, p)]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.95))
+
+
+def lr_factor(step: int, warmup: int, total: int, floor: float = 0.1) -> float:
+    """Linear warm-up, then cosine from 1 to ``floor``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def run_stage(
+    *,
+    cfg: ExperimentConfig,
+    hooks: TrainHooks,
+    stage: str,
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, dict[str, torch.Tensor]], dict[str, torch.Tensor]],
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    device: torch.device,
+    lr: float,
+    epochs: int,
+    prefix: str,
+    epoch_offset: int,
+    save_fn: Callable[[Path, dict[str, Any]], None],
+    after_step: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
+    epoch_metrics: Callable[[], dict[str, float]] | None = None,
+) -> nn.Module:
+    """One stage: AdamW + warm-up/cosine + grad clip; per epoch mean losses, val losses, report(metrics, save).
+
+    ``model`` is the wrapped module (always called, never its ``.module``); ``loss_fn(model, batch)`` returns
+    a dict with ``loss`` and the metric terms. Resumes from ``hooks.resume_state`` when it is this stage's.
+    """
+    tc = cfg.train
+    params = [(n, p) for n, p in unwrap(model).named_parameters() if p.requires_grad]
+    opt = make_optimizer(params, lr, tc.weight_decay)
+    total = epochs * tc.steps_per_epoch
+    start_epoch = 0
+    rs = hooks.resume_state
+    if rs is not None and rs.get("stage") == stage:
+        opt.load_state_dict(rs["optimizer"])
+        start_epoch = int(rs["epoch"])
+    trainable = [p for _, p in params]
+    it = batches(train_loader, device)
+    step = start_epoch * tc.steps_per_epoch
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        sums: dict[str, float] = defaultdict(float)
+        n_windows, t0 = 0, time.perf_counter()
+        for _ in range(tc.steps_per_epoch):
+            batch = next(it)
+            for g in opt.param_groups:  # set from the step count, so a resume needs no scheduler state
+                g["lr"] = lr * lr_factor(step, tc.warmup_steps, total)
+            out = loss_fn(model, batch)
+            opt.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
+            opt.step()
+            step += 1
+            for k, v in out.items():
+                sums[k] += float(v.detach())
+            n_windows += batch["obs_HS"].shape[0]
+            if after_step is not None:
+                after_step(step, out)
+        dt = time.perf_counter() - t0
+        metrics = {f"{prefix}/{k}": v / tc.steps_per_epoch for k, v in sums.items()}
+        metrics.update(_validate(model, loss_fn, val_loader, device, tc.val_batches, prefix))
+        if epoch_metrics is not None:
+            metrics.update(epoch_metrics())
+        metrics.update(
+            {
+                "lr": opt.param_groups[0]["lr"],
+                "throughput/windows_per_s": n_windows * world_size() / dt,
+                "epoch": epoch_offset + epoch + 1,
+            }
+        )
+        state = {"stage": stage, "epoch": epoch + 1, "optimizer": opt.state_dict()}
+        hooks.report(metrics, lambda d, state=state: save_fn(Path(d), state))
+    return model
+
+
+@torch.no_grad()
+def _validate(
+    model: nn.Module, loss_fn: Callable, loader: DataLoader, device: torch.device, n: int, prefix: str
+) -> dict[str, float]:
+    if n <= 0:
+        return {}
+    model.eval()
+    sums: dict[str, float] = defaultdict(float)
+    count = 0
+    for b in loader:
+        out = loss_fn(model, {k: v.to(device) for k, v in b.items()})
+        for k, v in out.items():
+            sums[k] += float(v)
+        count += 1
+        if count >= n:
+            break
+    model.train()
+    return {f"{prefix}/val_{k}": v / max(count, 1) for k, v in sums.items()}
+
+
+def checkpoint_saver(
+    cfg: ExperimentConfig, data: PreparedData, tokenizer: nn.Module, policy: nn.Module | None
+):
+    """save_fn(dir, train_state) writing a full checkpoint (weights unwrapped)."""
+
+    def save(d: Path, train_state: dict[str, Any]) -> None:
+        ts = {**train_state, "tokenizer": unwrap(tokenizer).state_dict()}
+        if policy is not None:
+            ts["policy"] = unwrap(policy).state_dict()
+        save_checkpoint(
+            d,
+            cfg,
+            data.meta,
+            data.normalizers,
+            data.episode_returns,
+            unwrap(tokenizer),
+            policy and unwrap(policy),
+            ts,
+        )
+
+    return save
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stage entry points (the fit modules import the plumbing above, hence the local imports).
+
+
+def fit_tokenizer(cfg: ExperimentConfig, data: PreparedData, hooks: TrainHooks | None = None):
+    """Stage 1 -> TrajectoryTokenizer (see mage/tokenizer/fit.py)."""
+    from mage.tokenizer.fit import fit_tokenizer as _fit
+
+    return _fit(cfg, data, hooks or TrainHooks())
+
+
+def fit_policy(
+    cfg: ExperimentConfig, data: PreparedData, tokenizer: nn.Module, hooks: TrainHooks | None = None
+):
+    """Stage 2 -> MagePolicy, tokenizer frozen except its D' adapters (see mage/policy/fit.py)."""
+    from mage.policy.fit import fit_policy as _fit
+
+    return _fit(cfg, data, tokenizer, hooks or TrainHooks())
+
+
+def run_local(
+    cfg: ExperimentConfig,
+    out_dir: str | Path,
+    log_fn: Callable[[dict[str, float]], None] | None = None,
+    data: PreparedData | None = None,
+) -> Path:
+    """Train both stages in this process and write the final checkpoint to ``out_dir`` (``mage train --local``)."""
+    seed_everything(cfg.train.seed)
+    data = data if data is not None else prepare_data(cfg)
+    hooks = TrainHooks(report=lambda m, save_fn: log_fn(m) if log_fn else None)
+    tok = fit_tokenizer(cfg, data, hooks)
+    pol = fit_policy(cfg, data, tok, hooks)
+    return save_checkpoint(out_dir, cfg, data.meta, data.normalizers, data.episode_returns, tok, pol)

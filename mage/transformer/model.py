@@ -1,0 +1,102 @@
+"""NextScaleTransformer: p(m_1..m_K | c) = prod_k p(m_k | m_<k, c) with c = (R_0, s_0[, goal]).
+
+Token layout (VAR): scale 1 is l_1 start tokens = cond embedding + ``pos_start``; scale k+1's inputs are the
+word-embedded, area-downsampled f_hat accumulated over scales <= k. Every token adds its level and position
+embedding. The condition also modulates every block through AdaLN (unless ``cond_every_scale`` is False,
+then the blocks get a learned unconditional vector and only the start tokens see c).
+
+Training: ``forward(cond, x_BLC)`` -> logits for all L tokens (block-causal mask, one pass).
+Inference: ``start(cond)`` once, then ``step(state, x_BlC)`` per scale with a KV cache.
+Imports nothing from the tokenizer: the planner feeds code-space inputs x_BlC in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mage.config import TransformerConfig
+from mage.transformer.blocks import AdaLNBlock, AdaLNHead, KVCache
+from mage.transformer.masks import block_causal_mask, level_ids
+
+
+@dataclass
+class GenerationState:
+    """Everything that depends only on the condition, computed once per plan, plus the KV caches."""
+
+    mods: list[tuple[torch.Tensor, ...]]  # per-block AdaLN modulation
+    head_mod: tuple[torch.Tensor, ...]
+    sos_BlD: torch.Tensor  # scale-1 inputs (already with position/level embeddings)
+    pos_lvl_1LD: torch.Tensor
+    caches: list[KVCache]
+    k: int = 0  # next scale to generate
+    n: int = 0  # tokens generated so far
+
+
+class NextScaleTransformer(nn.Module):
+    def __init__(
+        self, cfg: TransformerConfig, schedule: Sequence[int], code_dim: int, vocab_size: int, cond_dim: int
+    ):
+        super().__init__()
+        self.cfg, self.schedule = cfg, tuple(schedule)
+        self.L, self.vocab_size = sum(self.schedule), vocab_size
+        D = cfg.width
+        self.cond_emb = nn.Sequential(nn.Linear(cond_dim, D), nn.SiLU(), nn.Linear(D, D))
+        self.uncond_1D = None if cfg.cond_every_scale else nn.Parameter(torch.zeros(1, D))
+        self.word_embed = nn.Linear(code_dim, D)
+        self.pos_start_1lD = nn.Parameter(torch.randn(1, self.schedule[0], D) * 0.02)
+        self.pos_1LD = nn.Parameter(torch.randn(1, self.L, D) * 0.02)
+        self.lvl_embed = nn.Embedding(len(self.schedule), D)
+        nn.init.normal_(self.lvl_embed.weight, std=0.02)
+        dpr = [cfg.drop_path * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]
+        self.blocks = nn.ModuleList(AdaLNBlock(D, cfg.heads, cfg.mlp_ratio, cfg.dropout, p) for p in dpr)
+        self.head = AdaLNHead(D, vocab_size)
+        self.register_buffer("lvl_L", level_ids(self.schedule), persistent=False)
+        self.register_buffer("allowed_LL", block_causal_mask(self.schedule), persistent=False)
+
+    def _ada_input(self, c_BD: torch.Tensor) -> torch.Tensor:
+        return c_BD if self.uncond_1D is None else self.uncond_1D.expand_as(c_BD)
+
+    def _pos_lvl(self) -> torch.Tensor:
+        return self.pos_1LD + self.lvl_embed(self.lvl_L).unsqueeze(0)
+
+    def forward(self, cond_BCc: torch.Tensor, x_BLC: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits_BLV; x_BLC holds the inputs of scales 2..K (L - l_1 tokens)."""
+        c_BD = self.cond_emb(cond_BCc)
+        a_BD = self._ada_input(c_BD)
+        sos_BlD = c_BD.unsqueeze(1) + self.pos_start_1lD
+        x_BLD = torch.cat([sos_BlD, self.word_embed(x_BLC)], dim=1) + self._pos_lvl()
+        for blk in self.blocks:
+            x_BLD = blk(x_BLD, blk.modulation(a_BD), self.allowed_LL)
+        return self.head(x_BLD, self.head.modulation(a_BD))
+
+    def start(self, cond_BCc: torch.Tensor) -> GenerationState:
+        """Inference: condition-only work, once per plan (not once per scale)."""
+        c_BD = self.cond_emb(cond_BCc)
+        a_BD = self._ada_input(c_BD)
+        pos_lvl_1LD = self._pos_lvl()
+        B, l1 = c_BD.shape[0], self.schedule[0]
+        hd = self.cfg.width // self.cfg.heads
+        return GenerationState(
+            mods=[blk.modulation(a_BD) for blk in self.blocks],
+            head_mod=self.head.modulation(a_BD),
+            sos_BlD=c_BD.unsqueeze(1) + self.pos_start_1lD + pos_lvl_1LD[:, :l1],
+            pos_lvl_1LD=pos_lvl_1LD,
+            caches=[KVCache(B, self.cfg.heads, self.L, hd, c_BD) for _ in self.blocks],
+        )
+
+    def step(self, state: GenerationState, x_BlC: torch.Tensor | None) -> torch.Tensor:
+        """Inference: logits_BlV of the next scale; x_BlC is its code-space input (None for scale 1)."""
+        k, n = state.k, state.n
+        lk = self.schedule[k]
+        if k == 0:
+            x_BlD = state.sos_BlD
+        else:
+            x_BlD = self.word_embed(x_BlC) + state.pos_lvl_1LD[:, n : n + lk]
+        for blk, mod, cache in zip(self.blocks, state.mods, state.caches):
+            x_BlD = blk(x_BlD, mod, None, cache)
+        state.k, state.n = k + 1, n + lk
+        return self.head(x_BlD, state.head_mod)

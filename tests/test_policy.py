@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+import torch
+
+from mage.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mage.config import make_config
+from mage.policy.mage_agent import MageAgent, target_from_percentile
+from mage.policy.model import MagePolicy
+from mage.policy.planner import SamplingConfig, plan, sample_tokens
+from mage.tokenizer.vqvae import TrajectoryTokenizer
+from mage.training import fit_policy, fit_tokenizer, prepare_data
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models: one thread is fastest, and the CI machine is shared.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+TINY = {
+    "data.horizon": 16,
+    "data.max_steps": None,
+    "tokenizer.num_scales": 3,
+    "tokenizer.downsample": 2,
+    "tokenizer.codebook_size": 32,
+    "tokenizer.code_dim": 8,
+    "tokenizer.hidden": 16,
+    "transformer.depth": 2,
+    "transformer.width": 32,
+    "transformer.heads": 2,
+    "policy.inv_hidden": 32,
+    "train.batch_size": 16,
+    "train.tokenizer_epochs": 1,
+    "train.policy_epochs": 1,
+    "train.steps_per_epoch": 3,
+    "train.warmup_steps": 1,
+    "train.val_batches": 1,
+    "train.device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_maze2d_path, tmp_path_factory):
+    """A tiny MAGE trained for a few steps on the generated maze2d-umaze data; (in-memory ckpt, dir)."""
+    cfg = make_config("paper", {**TINY, "data.path": str(tiny_maze2d_path)})
+    data = prepare_data(cfg)
+    tok = fit_tokenizer(cfg, data)
+    pol = fit_policy(cfg, data, tok)
+    d = save_checkpoint(
+        tmp_path_factory.mktemp("ck"), cfg, data.meta, data.normalizers, data.episode_returns, tok, pol
+    )
+    return Checkpoint(cfg, data.meta, data.normalizers, data.episode_returns, tok, pol, None), d
+
+
+def test_agent_acts_within_bounds_on_the_real_env_and_tracks_rtg(trained):
+    from mage.envs.make import BatchedMazeEnv
+
+    ck, _ = trained
+    agent = MageAgent(ck)
+    venv = BatchedMazeEnv("maze2d-umaze-v1", 3)
+    obs, goal = venv.reset([0, 1, 2])
+    agent.reset(3, target_return=50.0)
+    for _ in range(20):
+        a = agent.act(obs, goal)
+        assert a.shape == (3, 2) and np.isfinite(a).all()
+        assert (a >= np.array(ck.meta.act_low) - 1e-6).all() and (
+            a <= np.array(ck.meta.act_high) + 1e-6
+        ).all()
+        obs, r, done, _ = venv.step(a)
+        agent.observe(r, done)
+    assert np.all(np.asarray(ck.meta.act_low) >= -1) and np.all(np.asarray(ck.meta.act_high) <= 1)
+    agent.reset(2, np.array([10.0, 20.0]))
+    agent.observe(np.array([1.0, 0.0]), np.array([False, False]))
+    assert agent.rtg_B.tolist() == [9.0, 20.0]
+
+
+def test_checkpoint_round_trip_gives_identical_actions(trained):
+    ck, d = trained
+    obs = np.array([[1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.5, -0.5], [2.0, 3.0, 0.0, 1.0]])
+    a1 = MageAgent(ck, target_return=30.0)
+    a2 = MageAgent.from_checkpoint(d, "cpu", target=30.0)
+    for ag in (a1, a2):
+        ag.reset(3)
+    np.testing.assert_array_equal(a1.act(obs), a2.act(obs))
+    loaded = load_checkpoint(d)
+    assert loaded.cfg == ck.cfg and loaded.normalizers.to_dict() == ck.normalizers.to_dict()
+    a3 = MageAgent.from_checkpoint(d, percentile=50)
+    assert a3.default_target == pytest.approx(target_from_percentile(ck.episode_returns, 50))
+
+
+def test_sampling_modes_and_plan_shapes(trained):
+    ck, _ = trained
+    logits = torch.randn(4, 5, 32)
+    greedy = sample_tokens(logits, SamplingConfig())
+    assert torch.equal(greedy, logits.argmax(-1))
+    assert torch.equal(sample_tokens(logits, SamplingConfig(greedy=False, top_k=1)), greedy)
+    g = torch.Generator().manual_seed(0)
+    s = sample_tokens(logits, SamplingConfig(greedy=False, temperature=2.0, top_k=3), g)
+    top3 = logits.topk(3, -1).indices
+    assert (s.unsqueeze(-1) == top3).any(-1).all()
+    cond = torch.zeros(2, ck.tokenizer.cond_dim)
+    with torch.inference_mode():
+        f_hat, idx = plan(ck.policy.transformer, ck.tokenizer.quantizer, cond)
+    assert f_hat.shape == (2, 8, 8) and [i.shape for i in idx] == [(2, 1), (2, 3), (2, 8)]
+    # the plan's f_hat is exactly the tokenizer's reconstruction of the generated indices
+    torch.testing.assert_close(f_hat, ck.tokenizer.quantizer.idx_to_fhat(idx))
+
+
+def test_decoded_action_source_ablation_runs(tiny_maze2d_path):
+    cfg = make_config(
+        "paper", {**TINY, "data.path": str(tiny_maze2d_path), "policy.action_source": "decoded"}
+    )
+    data = prepare_data(cfg)
+    tok = fit_tokenizer(cfg, data)
+    pol = fit_policy(cfg, data, tok)
+    agent = MageAgent(Checkpoint(cfg, data.meta, data.normalizers, data.episode_returns, tok, pol, None))
+    agent.reset(2)
+    assert agent.act(np.ones((2, 4))).shape == (2, 2)
+    cfg_a = make_config("paper", {**TINY, "tokenizer.scheme": "A", "policy.action_source": "decoded"})
+    with pytest.raises(ValueError, match="scheme='A'"):
+        MagePolicy(cfg_a.transformer, cfg_a.policy, TrajectoryTokenizer(cfg_a.tokenizer, 4, 2, 16))

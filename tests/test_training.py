@@ -1,0 +1,169 @@
+import numpy as np
+import pytest
+import torch
+
+from mage.checkpoint import load_checkpoint
+from mage.config import ConfigError, make_config
+from mage.data.episodes import split_episodes
+from mage.policy.fit import Stage2Model, freeze_for_stage2
+from mage.policy.model import MagePolicy
+from mage.tokenizer.fit import tokenizer_losses
+from mage.tokenizer.vqvae import TrajectoryTokenizer
+from mage.training import TrainHooks, fit_tokenizer, prepare_data, prepare_from_episodes, run_local
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models: one thread is fastest, and the CI machine is shared.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+TINY = {
+    "data.horizon": 16,
+    "tokenizer.num_scales": 3,
+    "tokenizer.downsample": 2,
+    "tokenizer.codebook_size": 32,
+    "tokenizer.code_dim": 8,
+    "tokenizer.hidden": 16,
+    "transformer.depth": 2,
+    "transformer.width": 32,
+    "transformer.heads": 2,
+    "policy.inv_hidden": 32,
+    "train.batch_size": 8,
+    "train.tokenizer_epochs": 2,
+    "train.policy_epochs": 2,
+    "train.steps_per_epoch": 3,
+    "train.warmup_steps": 2,
+    "train.val_batches": 1,
+    "train.device": "cpu",
+}
+
+
+def synthetic_episodes(n_steps: int = 600, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_steps)
+    obs = np.stack([np.sin(t / 10), np.cos(t / 10), np.sin(t / 7), np.cos(t / 13)], 1).astype(np.float32)
+    act = np.clip(
+        np.stack([np.cos(t / 10), -np.sin(t / 10)], 1) + 0.05 * rng.normal(size=(n_steps, 2)), -1, 1
+    )
+    rew = (obs[:, 0] > 0.9).astype(np.float32)
+    term = np.zeros(n_steps, bool)
+    term[99::100] = True
+    d = {"observations": obs, "actions": act.astype(np.float32), "rewards": rew, "terminals": term}
+    return split_episodes(d)
+
+
+def _batch(data, n=8):
+    return data.train.get_batch(np.arange(0, 10 * n, 10)[:n])
+
+
+def test_tiny_tokenizer_and_transformer_overfit_a_few_windows():
+    torch.manual_seed(0)
+    cfg = make_config("paper", {**TINY, "tokenizer.dead_code_restart": False})
+    data = prepare_from_episodes(cfg, synthetic_episodes(), "synthetic")
+    batch = _batch(data)
+    tok = TrajectoryTokenizer(cfg.tokenizer, 4, 2, 16)
+    opt = torch.optim.Adam(tok.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        out = tokenizer_losses(tok, batch, cfg.tokenizer.lambda_cond)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        first = first if first is not None else float(out["rec"].detach())
+    assert float(out["rec"].detach()) < first / 5
+
+    tok.eval()
+    freeze_for_stage2(tok, True)
+    pol = MagePolicy(cfg.transformer, cfg.policy, tok, 2)
+    model = Stage2Model(pol, tok)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    first = None
+    for _ in range(120):
+        out = model(batch)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        first = first if first is not None else float(out["ce"].detach())
+    assert float(out["ce"].detach()) < first / 3
+    assert float(out["acc"]) > 0.8
+
+
+def test_run_local_reports_every_epoch_and_writes_a_loadable_checkpoint(tmp_path):
+    cfg = make_config("paper", TINY)
+    data = prepare_from_episodes(cfg, synthetic_episodes(), "synthetic")
+    logs = []
+    out = run_local(cfg, tmp_path / "ck", log_fn=logs.append, data=data)
+    assert [m["epoch"] for m in logs] == [1, 2, 3, 4]
+    tok_keys = {
+        "tok/loss",
+        "tok/rec",
+        "tok/vq",
+        "tok/cond",
+        "tok/dead_codes",
+        "tok/usage_k1",
+        "tok/usage_k3",
+        "lr",
+        "throughput/windows_per_s",
+    }
+    assert tok_keys <= set(logs[0])
+    assert {"pol/loss", "pol/ce", "pol/inv", "pol/cond", "pol/acc"} <= set(logs[-1])
+    ck = load_checkpoint(out)
+    assert (
+        ck.policy is not None
+        and ck.meta.obs_dim == 4
+        and len(ck.episode_returns) == data.episodes.num_episodes
+    )
+    assert ck.cfg == cfg
+
+
+def test_checkpoint_with_unknown_config_key_raises(tmp_path):
+    import json
+
+    cfg = make_config("paper", TINY)
+    data = prepare_from_episodes(cfg, synthetic_episodes(), "synthetic")
+    out = run_local(cfg, tmp_path / "ck", data=data)
+    d = json.loads((out / "config.json").read_text())
+    d["tokenizer"]["mystery"] = 1
+    (out / "config.json").write_text(json.dumps(d))
+    with pytest.raises(ConfigError, match="tokenizer.mystery"):
+        load_checkpoint(out)
+
+
+def test_report_save_fn_writes_resumable_state(tmp_path):
+    cfg = make_config("paper", TINY)
+    data = prepare_from_episodes(cfg, synthetic_episodes(), "synthetic")
+    saved = []
+
+    def report(metrics, save_fn):
+        d = tmp_path / f"e{metrics['epoch']}"
+        save_fn(d)
+        saved.append(d)
+
+    tok = fit_tokenizer(cfg, data, TrainHooks(report=report))
+    ck = load_checkpoint(saved[0])
+    ts = ck.train_state
+    assert ts["stage"] == "tokenizer" and ts["epoch"] == 1 and "optimizer" in ts
+    # resuming from epoch 1 runs exactly the remaining epoch
+    epochs = []
+    fit_tokenizer(cfg, data, TrainHooks(report=lambda m, s: epochs.append(m["epoch"]), resume_state=ts))
+    assert epochs == [2]
+    # a policy-stage resume state skips stage 1 and restores the weights
+    ts2 = {**load_checkpoint(saved[-1]).train_state, "stage": "policy"}
+    tok2 = fit_tokenizer(
+        cfg, data, TrainHooks(report=lambda m, s: pytest.fail("stage 1 re-ran"), resume_state=ts2)
+    )
+    for a, b in zip(tok.state_dict().values(), tok2.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_prepare_data_on_generated_maze2d(tiny_maze2d_path):
+    cfg = make_config("smoke", {"data.path": str(tiny_maze2d_path), "data.max_steps": None})
+    data = prepare_data(cfg)
+    item = data.train[0]
+    assert item["obs_HS"].shape == (cfg.data.horizon, 4) and item["act_HA"].shape == (cfg.data.horizon, 2)
+    assert data.meta.obs_dim == 4 and data.meta.act_dim == 2 and data.meta.goal_dim == 2
+    assert len(data.val) > 0 and len(data.episode_returns) == data.episodes.num_episodes
