@@ -1,11 +1,15 @@
 """MageAgent.act wall time per env step on CPU, beside a Decision-Transformer-sized causal transformer.
 
-    .venv/bin/python bench/latency.py [--threads 1] [--iters 50] [--preset paper]
+    .venv/bin/python bench/latency.py [--threads 1] [--iters 50] [--preset paper] [--no-reference]
 
 MAGE replans every step: K cached transformer calls + tokenizer code updates + inverse dynamics, measured
-through the full ``MageAgent.act`` (numpy in, numpy out). DT: same width and depth, context 20 timesteps x
-3 tokens (R, s, a), one KV-less causal forward per step as DT does. Models are randomly initialised
-(latency does not depend on the weights). Prints the config, a table and the MAGE/DT ratios.
+through the full ``MageAgent.act`` (numpy in, numpy out), with the fast path (``plan_fast``, the default) and,
+unless --no-reference, the reference ``plan`` path beside it. DT: same width and depth, context 20 timesteps x
+3 tokens (R, s, a), one KV-less causal forward over all 60 tokens per step as DT does, also numpy in (the new
+state rolled into the context) and numpy out. Models are randomly initialised (latency does not depend on
+the weights). All rows of one batch size are timed round-robin in the same loop (shared, noisy CPUs load
+them alike); medians of wall time and of this thread's CPU time (time.thread_time: time spent waiting for
+a CPU does not count) are printed per call and per env step (call / batch), and the ratio to DT (wall).
 """
 
 from __future__ import annotations
@@ -83,15 +87,35 @@ def _synthetic_checkpoint(cfg: ExperimentConfig) -> Checkpoint:
     return Checkpoint(cfg, meta, n, np.array([10.0, 50.0, 100.0]), tok.eval(), pol.eval(), None)
 
 
-def _time(fn, iters: int, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
+def _time_round_robin(fns: list, iters: int, warmup: int = 5) -> list[tuple[float, float]]:
+    """(median wall s, median thread-CPU s) per fn; one call of each fn per round."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
     for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        for i, fn in enumerate(fns):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            fn()
+            wall[i].append(time.perf_counter() - t0)
+            cpu[i].append(time.thread_time() - c0)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu)]
+
+
+class _DTAgent:
+    """DT's act(): numpy state in, roll it into the 20-step context, full causal forward, numpy action out."""
+
+    def __init__(self, dt: DecisionTransformer, B: int, obs_dim: int, act_dim: int):
+        self.dt = dt
+        self.rtg_BT1, self.obs_BTS = torch.randn(B, dt.T, 1), torch.randn(B, dt.T, obs_dim)
+        self.act_BTA, self.t_BT = torch.randn(B, dt.T, act_dim), torch.arange(dt.T).expand(B, -1)
+
+    @torch.inference_mode()
+    def act(self, obs_BS: np.ndarray) -> np.ndarray:
+        s_B1S = torch.as_tensor(obs_BS, dtype=torch.float32).unsqueeze(1)
+        self.obs_BTS = torch.cat([self.obs_BTS[:, 1:], s_B1S], dim=1)
+        return self.dt(self.rtg_BT1, self.obs_BTS, self.act_BTA, self.t_BT).numpy()
 
 
 def main() -> None:
@@ -101,36 +125,50 @@ def main() -> None:
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--scales", default="1,4,8")
     ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--no-reference", action="store_true", help="skip the reference plan() rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     base = make_config(args.preset)
     tcfg = base.transformer
-    print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, device=cpu, preset={args.preset}")
+    print(
+        f"torch {torch.__version__}, torch.get_num_threads()={torch.get_num_threads()}, device=cpu, preset={args.preset}"
+    )
     print(
         f"data.horizon={base.data.horizon} tokenizer: downsample={base.tokenizer.downsample} V={base.tokenizer.codebook_size} "
         f"C={base.tokenizer.code_dim} | transformer: depth={tcfg.depth} width={tcfg.width} heads={tcfg.heads} | "
-        f"action_source={base.policy.action_source} sampling={base.eval.sampling}"
+        f"action_source={base.policy.action_source} sampling={base.eval.sampling} | iters={args.iters} (medians)"
     )
     dt = DecisionTransformer(4, 2, tcfg.width, tcfg.depth, tcfg.heads).eval()
-    rows = []
+    agents = {}
+    for K in (int(k) for k in args.scales.split(",")):
+        agents[K] = MageAgent(_synthetic_checkpoint(base.with_overrides({"tokenizer.num_scales": K})))
+    print(
+        f"\n{'model':<22}{'schedule':<30}{'batch':>6}{'ms/call':>10}{'ms/env-step':>13}{'cpu ms/call':>13}{'x DT':>7}"
+    )
     for B in (int(b) for b in args.batches.split(",")):
-        rtg, obs = torch.randn(B, dt.T, 1), torch.randn(B, dt.T, 4)
-        act, t = torch.randn(B, dt.T, 2), torch.arange(dt.T).expand(B, -1)
-        with torch.inference_mode():
-            dt_s = _time(lambda a=(rtg, obs, act, t): dt(*a).numpy(), args.iters)
-        rows.append(("DT (60 tokens)", "-", B, "-", dt_s))
-        for K in (int(k) for k in args.scales.split(",")):
-            cfg = base.with_overrides({"tokenizer.num_scales": K})
-            agent = MageAgent(_synthetic_checkpoint(cfg))
+        obs_np = np.random.default_rng(0).normal(size=(B, 4))
+        dt_agent = _DTAgent(dt, B, 4, 2)
+        names, fns = ["DT (60 tokens)"], [lambda d=dt_agent, o=obs_np: d.act(o)]
+        for K, agent in agents.items():
             agent.reset(B)
-            obs_np = np.random.default_rng(0).normal(size=(B, 4))
-            s = _time(lambda ag=agent, o=obs_np: ag.act(o), args.iters)
-            rows.append((f"MAGE K={K}", str(agent.tokenizer.schedule), B, s / dt_s, s))
-    print(f"\n{'model':<16}{'schedule':<34}{'batch':>6}{'ms/call':>10}{'ms/env-step':>13}{'x DT':>8}")
-    for name, sched, B, ratio, s in rows:
-        r = f"{ratio:.2f}" if isinstance(ratio, float) else "-"
-        print(f"{name:<16}{sched:<34}{B:>6}{s * 1e3:>10.3f}{s * 1e3 / B:>13.4f}{r:>8}")
+            for fast in (True,) if args.no_reference else (True, False):
+
+                def fn(ag=agent, f=fast, o=obs_np):
+                    ag.policy.fast_inference = f
+                    return ag.act(o)
+
+                names.append(f"MAGE K={K}" + ("" if fast else " (reference)"))
+                fns.append(fn)
+        res = _time_round_robin(fns, args.iters)
+        dt_s = res[0][0]
+        for name, (w, c) in zip(names, res):
+            K = int(name.split("K=")[1].split()[0]) if "K=" in name else None
+            sched = str(agents[K].tokenizer.schedule) if K else "-"
+            r = "-" if K is None else f"{w / dt_s:.2f}"
+            print(f"{name:<22}{sched:<30}{B:>6}{w * 1e3:>10.3f}{w * 1e3 / B:>13.4f}{c * 1e3:>13.3f}{r:>7}")
+        for agent in agents.values():
+            agent.policy.fast_inference = True
 
 
 if __name__ == "__main__":

@@ -109,6 +109,26 @@ def test_sampling_modes_and_plan_shapes(trained):
     torch.testing.assert_close(f_hat, ck.tokenizer.quantizer.idx_to_fhat(idx))
 
 
+@pytest.mark.parametrize(
+    "sampling", [SamplingConfig(), SamplingConfig(greedy=False, temperature=1.5, top_k=5)]
+)
+def test_fast_act_gives_the_reference_actions(trained, sampling):
+    """plan_fast (+ truncated last scale when greedy) must give plan()'s actions; sampled ones draw the same
+    random numbers from the same generator."""
+    ck, _ = trained
+    obs = np.random.default_rng(0).normal(size=(5, 4)) + np.array([2.0, 2.0, 0.0, 0.0])
+    acts = []
+    for fast in (True, False):
+        agent = MageAgent(ck, target_return=40.0, sampling=sampling, seed=3)
+        agent.policy.fast_inference = fast
+        for B in (1, 5):
+            agent.reset(B)
+            acts.append(np.concatenate([agent.act(obs[:B]) for _ in range(3)]))
+        agent.policy.fast_inference = True
+    for a_fast, a_ref in zip(acts[:2], acts[2:]):
+        np.testing.assert_allclose(a_fast, a_ref, atol=1e-5, rtol=1e-5)
+
+
 def test_decoded_action_source_ablation_runs(tiny_maze2d_path):
     cfg = make_config(
         "paper", {**TINY, "data.path": str(tiny_maze2d_path), "policy.action_source": "decoded"}
@@ -118,7 +138,11 @@ def test_decoded_action_source_ablation_runs(tiny_maze2d_path):
     pol = fit_policy(cfg, data, tok)
     agent = MageAgent(Checkpoint(cfg, data.meta, data.normalizers, data.episode_returns, tok, pol, None))
     agent.reset(2)
-    assert agent.act(np.ones((2, 4))).shape == (2, 2)
+    obs = np.random.default_rng(0).normal(size=(2, 4))
+    a_fast = agent.act(obs)
+    agent.policy.fast_inference = False  # full f_hat from plan_fast, decoded: same as plan()
+    assert a_fast.shape == (2, 2)
+    np.testing.assert_allclose(a_fast, agent.act(obs), atol=1e-5, rtol=1e-5)
     cfg_a = make_config("paper", {**TINY, "tokenizer.scheme": "A", "policy.action_source": "decoded"})
     with pytest.raises(ValueError, match="scheme='A'"):
         MagePolicy(cfg_a.transformer, cfg_a.policy, TrajectoryTokenizer(cfg_a.tokenizer, 4, 2, 16))

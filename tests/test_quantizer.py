@@ -115,3 +115,30 @@ def test_tokenizer_shapes_per_scheme(scheme, ci):
     out = tok(x, torch.randn(2, 5))
     assert out.rec_BHCi.shape == x.shape
     assert [i.shape[1] for i in tok.encode(x)] == [1, 2, 4]
+
+
+@pytest.mark.parametrize("sched", [(1, 2, 4, 8), (1, 2, 3, 5, 8), (8,), (1, 3, 8)])
+def test_inference_tables_reproduce_next_scale_input_and_follow_weight_changes(sched):
+    q = _vq(sched=sched)
+    for phi in q.phis:  # phi starts near identity; randomise so the test can fail
+        torch.nn.init.normal_(phi.weight, std=0.3)
+        torch.nn.init.normal_(phi.bias, std=0.3)
+    for rnd in range(2):
+        tabs = q.inference_tables()
+        f_ref, f_BhC = None, torch.zeros(3, q.h, 6)
+        for k, lk in enumerate(sched):
+            z_BlC = torch.randn(3, lk, 6)
+            f_ref, x_ref = q.next_scale_input(k, f_ref, z_BlC)
+            t = tabs[k]
+            f_BhC = f_BhC + (t.G_3hl @ z_BlC).view(3, q.h, 18) @ t.W_3CC + t.b_C
+            torch.testing.assert_close(f_BhC.transpose(1, 2), f_ref)
+            if x_ref is None:
+                assert t.down_lh is None
+            else:
+                torch.testing.assert_close(t.down_lh @ f_BhC, x_ref)
+            # t = 0 only from the first rows0 tokens (what the latent action head reads)
+            h0 = (t.G0_3l @ z_BlC[:, : t.rows0]).view(3, 18) @ t.W_3CC + t.b_C
+            torch.testing.assert_close(h0, ((t.G_3hl @ z_BlC).view(3, q.h, 18) @ t.W_3CC + t.b_C)[:, 0])
+        with torch.no_grad():  # an in-place update (optimizer step, load_state_dict) must rebuild the tables
+            q.phis[0].weight.add_(0.1)
+        assert q.inference_tables() is not tabs or rnd == 1

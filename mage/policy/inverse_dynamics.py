@@ -21,7 +21,10 @@ class LatentInverseDynamics(nn.Module):
 
     def forward(self, f_hat_BCh: torch.Tensor, obs_BS: torch.Tensor) -> torch.Tensor:
         """Normalised a_0 from the t = 0 slice of f_hat (it covers the first ``downsample`` env steps)."""
-        z_BC = f_hat_BCh[:, :, 0]
+        return self.from_first_step(f_hat_BCh[:, :, 0], obs_BS)
+
+    def from_first_step(self, z_BC: torch.Tensor, obs_BS: torch.Tensor) -> torch.Tensor:
+        """The same head on f_hat[:, :, 0] alone (what the fast planner returns)."""
         return self.net(torch.cat([z_BC, obs_BS], dim=-1) if self.use_state else z_BC)
 
 

@@ -1,11 +1,16 @@
 """Next-scale planning: condition -> K cached transformer calls -> tokens -> f_hat (VAR's autoregressive
-inference; the tokenizer's ``next_scale_input`` turns each scale's codes into the next scale's input)."""
+inference; the tokenizer's ``next_scale_input`` turns each scale's codes into the next scale's input).
+
+``plan`` is the reference; ``plan_fast`` computes the same f_hat with the fast transformer path and the
+quantiser's cached matrices (mage/transformer/fast.py, ``inference_tables``), and with ``first_step_only``
+(greedy) only what the latent action head reads: f_hat[:, :, 0]."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from mage.tokenizer.quantizer import MultiScaleResidualVQ
 from mage.transformer.model import NextScaleTransformer
@@ -52,3 +57,41 @@ def plan(
         f_hat_BCh, x_BlC = quantizer.next_scale_input(k, f_hat_BCh, quantizer.codebook(idx_Bl))
         idx_list.append(idx_Bl)
     return f_hat_BCh, idx_list
+
+
+@torch.inference_mode()
+def plan_fast(
+    transformer: NextScaleTransformer,
+    quantizer: MultiScaleResidualVQ,
+    cond_BCc: torch.Tensor,
+    sampling: SamplingConfig | None = None,
+    generator: torch.Generator | None = None,
+    first_step_only: bool = False,
+) -> torch.Tensor:
+    """``plan``'s f_hat_BCh (equal up to float rounding), or f_hat[:, :, 0] as (B, C) with ``first_step_only``.
+
+    first_step_only with greedy decoding: on the last scale only the tokens that reach latent step 0 (via
+    linear upsampling and phi's 3-tap conv) are decoded; sampling draws every token as ``plan`` does, so the
+    generator stream (and so every sampled token) stays the same.
+    """
+    sampling = sampling or GREEDY
+    tabs = quantizer.inference_tables()
+    codebook_VC = quantizer.codebook.weight
+    state = transformer.fast_start(cond_BCc)
+    B, C, h, K = cond_BCc.shape[0], quantizer.code_dim, quantizer.h, quantizer.num_scales
+    f_hat_BhC, x_BlC = None, None  # time-major f_hat: the area-downsampling matmul gives (B, l, C) directly
+    for k in range(K):
+        tk = tabs[k]
+        if first_step_only and k == K - 1:
+            rows = tk.rows0 if sampling.greedy else None
+            idx_Bl = sample_tokens(transformer.fast_step(state, x_BlC, rows), sampling, generator)
+            z_BlC = F.embedding(idx_Bl[:, : tk.rows0], codebook_VC)
+            h0_BC = torch.addmm(tk.b_C, torch.matmul(tk.G0_3l, z_BlC).view(B, 3 * C), tk.W_3CC)
+            return h0_BC if f_hat_BhC is None else f_hat_BhC[:, 0] + h0_BC
+        idx_Bl = sample_tokens(transformer.fast_step(state, x_BlC), sampling, generator)
+        y_BhC = torch.matmul(tk.G_3hl, F.embedding(idx_Bl, codebook_VC)).view(B * h, 3 * C)
+        h_BhC = torch.addmm(tk.b_C, y_BhC, tk.W_3CC).view(B, h, C)
+        f_hat_BhC = h_BhC if f_hat_BhC is None else f_hat_BhC.add_(h_BhC)
+        if tk.down_lh is not None:
+            x_BlC = torch.matmul(tk.down_lh, f_hat_BhC)
+    return f_hat_BhC.transpose(1, 2)

@@ -8,11 +8,13 @@ The four operations and the stage that uses each (VAR's ``quant.py`` contract):
 - ``codes_to_fhat``             stage 2 / inference: (hard or Gumbel-soft) codes per scale -> f_hat
 - ``teacher_forcing_inputs``    stage 2: transformer inputs for scales 2..K from ground-truth indices
 - ``next_scale_input``          inference: accumulate f_hat and give the next scale's input
+- ``inference_tables``          fast inference (planner.plan_fast): the same maps as cached matrices
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,24 @@ def _resample(x_BCl: torch.Tensor, length: int, mode: str) -> torch.Tensor:
     return F.interpolate(
         x_BCl, size=length, mode=mode, **({"align_corners": False} if mode == "linear" else {})
     )
+
+
+@dataclass
+class ScaleTables:
+    """One scale's inference maps in time-major layout (f_hat_BhC), derived from the weights at runtime.
+
+    phi_k(up(z)) = (G_3hl @ z_BlC).view(B, h, 3C) @ W_3CC + b_C: G stacks the linear upsampling shifted by the
+    three conv taps (row t*3 + j = up at t + j - 1, zero padded), W folds (1 - r) I + r conv. down_lh is the
+    area downsampling of f_hat to the NEXT scale (None after the last). G0_3l / rows0: the same for t = 0 only
+    (the action needs f_hat[:, :, 0]); rows0 = how many leading tokens reach t = 0.
+    """
+
+    G_3hl: torch.Tensor
+    W_3CC: torch.Tensor
+    b_C: torch.Tensor
+    down_lh: torch.Tensor | None
+    G0_3l: torch.Tensor
+    rows0: int
 
 
 class MultiScaleResidualVQ(nn.Module):
@@ -67,6 +87,7 @@ class MultiScaleResidualVQ(nn.Module):
         self.register_buffer(
             "usage_V", torch.full((vocab_size,), 0.1), persistent=False
         )  # EMA of codes hit per step
+        self._tables: tuple[tuple, list[ScaleTables]] | None = None  # runtime cache, not in the state_dict
 
     @property
     def num_scales(self) -> int:
@@ -151,6 +172,55 @@ class MultiScaleResidualVQ(nn.Module):
         if k + 1 == self.num_scales:
             return f_hat_BCh, None
         return f_hat_BCh, _resample(f_hat_BCh, self.schedule[k + 1], "area").transpose(1, 2)
+
+    def train(self, mode: bool = True) -> MultiScaleResidualVQ:
+        self._tables = None
+        return super().train(mode)
+
+    @torch.no_grad()
+    def inference_tables(self) -> list[ScaleTables]:
+        """Per-scale matrices for ``next_scale_input`` as matmuls; rebuilt when a phi weight changes (in-place
+        updates bump ``_version``, load_state_dict / .to() too), so a cached table is never stale."""
+        params = [p for phi in self.phis for p in (phi.weight, phi.bias)]
+        key = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
+        if self._tables is not None and self._tables[0] == key:
+            return self._tables[1]
+        w = params[0]
+        h, C = self.h, self.code_dim
+        tables: list[ScaleTables] = []
+        for k, lk in enumerate(self.schedule):
+            # The ops applied to an identity give their exact matrices (up: linear, down: area).
+            up_lh = _resample(torch.eye(lk, dtype=w.dtype, device=w.device).unsqueeze(0), h, "linear")[0]
+            pad_lh = F.pad(up_lh, (1, 1))
+            G_3hl = (
+                torch.stack([pad_lh[:, j : j + h] for j in range(3)], dim=-1)
+                .permute(1, 2, 0)
+                .reshape(3 * h, lk)
+            )
+            phi = self.phis[self.phi_of_scale[k]]
+            r = phi.resi_ratio
+            W_CCj = phi.weight * r
+            W_CCj[:, :, 1] += (1 - r) * torch.eye(C, dtype=w.dtype, device=w.device)
+            W_3CC = W_CCj.permute(2, 1, 0).reshape(3 * C, C)  # row j*C + c_in, column c_out
+            down = None
+            if k + 1 < self.num_scales:
+                eye_h = torch.eye(h, dtype=w.dtype, device=w.device).unsqueeze(0)
+                down = _resample(eye_h, self.schedule[k + 1], "area")[0].T.contiguous()  # (l_next, h)
+            G0_3l = G_3hl[:3]
+            nz = G0_3l.abs().sum(0).nonzero()
+            rows0 = int(nz.max()) + 1 if nz.numel() else 1
+            tables.append(
+                ScaleTables(
+                    G_3hl.contiguous(),
+                    W_3CC.contiguous(),
+                    phi.bias * r,
+                    down,
+                    G0_3l[:, :rows0].contiguous(),
+                    rows0,
+                )
+            )
+        self._tables = (key, tables)
+        return tables
 
     @torch.no_grad()
     def restart_dead_codes(self, feats_NC: torch.Tensor, threshold: float = 0.01) -> int:

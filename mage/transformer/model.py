@@ -6,7 +6,8 @@ embedding. The condition also modulates every block through AdaLN (unless ``cond
 then the blocks get a learned unconditional vector and only the start tokens see c).
 
 Training: ``forward(cond, x_BLC)`` -> logits for all L tokens (block-causal mask, one pass).
-Inference: ``start(cond)`` once, then ``step(state, x_BlC)`` per scale with a KV cache.
+Inference: ``start(cond)`` once, then ``step(state, x_BlC)`` per scale with a KV cache. ``fast_start`` /
+``fast_step`` (mage/transformer/fast.py) are the same computation with fewer CPU ops, eval only.
 Imports nothing from the tokenizer: the planner feeds code-space inputs x_BlC in.
 """
 
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from mage.config import TransformerConfig
+from mage.transformer import fast
 from mage.transformer.blocks import AdaLNBlock, AdaLNHead, KVCache
 from mage.transformer.masks import block_causal_mask, level_ids
 
@@ -56,6 +58,14 @@ class NextScaleTransformer(nn.Module):
         self.head = AdaLNHead(D, vocab_size)
         self.register_buffer("lvl_L", level_ids(self.schedule), persistent=False)
         self.register_buffer("allowed_LL", block_causal_mask(self.schedule), persistent=False)
+        # Runtime-only inference caches (never in the state_dict): derived weights, KV buffers per batch size.
+        self._fast: tuple[tuple, fast.FastTables] | None = None
+        self._fast_params: list[nn.Parameter] | None = None
+        self._kv_pool: dict[tuple, torch.Tensor] = {}
+
+    def train(self, mode: bool = True) -> NextScaleTransformer:
+        self._fast, self._fast_params, self._kv_pool = None, None, {}
+        return super().train(mode)
 
     def _ada_input(self, c_BD: torch.Tensor) -> torch.Tensor:
         return c_BD if self.uncond_1D is None else self.uncond_1D.expand_as(c_BD)
@@ -100,3 +110,13 @@ class NextScaleTransformer(nn.Module):
             x_BlD = blk(x_BlD, mod, None, cache)
         state.k, state.n = k + 1, n + lk
         return self.head(x_BlD, state.head_mod)
+
+    def fast_start(self, cond_BCc: torch.Tensor) -> fast.FastState:
+        """``start`` for the fast path (eval, no autograd): see mage/transformer/fast.py."""
+        return fast.start(self, cond_BCc)
+
+    def fast_step(
+        self, state: fast.FastState, x_BlC: torch.Tensor | None, rows: int | None = None
+    ) -> torch.Tensor:
+        """``step`` for the fast path; ``rows`` (last scale only) limits the output to the first rows' logits."""
+        return fast.step(self, state, x_BlC, rows)
