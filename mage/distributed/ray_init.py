@@ -1,0 +1,136 @@
+"""Start or join Ray the same way everywhere: CLI, sweeps, tests, benchmarks.
+
+``init_ray()`` connects to ``address`` or ``$RAY_ADDRESS`` when given (a cluster started with ``ray start``
+or ``make ray-up``); otherwise it starts an embedded single-node Ray bound to 127.0.0.1 with a short
+temp dir (unix socket paths are limited to ~107 bytes) and no dashboard unless asked for. Either way the
+driver's tracking/data environment (``MLFLOW_TRACKING_URI`` resolved to the default store, ``MAGE_*``,
+``D4RL_DATASET_DIR``) is passed to every worker through ``runtime_env.env_vars`` so workers and trials
+log to the same store as the driver (ray#36257).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import ray
+
+from mage.tracking.store import default_tracking_uri
+
+# Env vars forwarded to every Ray worker when set on the driver.
+FORWARDED_ENV = (
+    "MAGE_HOME",
+    "MAGE_DATA_DIR",
+    "MAGE_ARTIFACT_ROOT",
+    "D4RL_DATASET_DIR",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_DISABLE_TELEMETRY",
+    "RAY_USAGE_STATS_ENABLED",
+    "PYTHONDONTWRITEBYTECODE",
+    "CUBLAS_WORKSPACE_CONFIG",
+)
+
+# Loopback-only, no telemetry (spec platform.md §4); set before Ray starts any process.
+_LOCAL_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+
+_owned_temp_dir: str | None = None
+
+
+def worker_env_vars(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The env vars ``init_ray`` forwards: the forwarded names set here, the resolved tracking URI, extras."""
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env["MLFLOW_TRACKING_URI"] = default_tracking_uri()
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.update(extra or {})
+    return env
+
+
+def init_ray(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    include_dashboard: bool = False,
+    temp_dir: str | None = None,
+    env_vars: Mapping[str, str] | None = None,
+    log_to_driver: bool = True,
+) -> dict[str, float]:
+    """Connect to / start Ray once per process and return the cluster resources.
+
+    address: ``"auto"``, ``"ray://host:10001"`` or ``"host:6379"``; default ``$RAY_ADDRESS``; neither means an
+        embedded local Ray (``address="local"``) on 127.0.0.1.
+    num_cpus / num_gpus: only for the embedded Ray (None = what the machine has).
+    include_dashboard: the embedded Ray's dashboard on 127.0.0.1:8265 (costs ~200 MiB).
+    temp_dir: the embedded Ray's session dir; default a fresh short ``/tmp/mr-XXXX`` removed at exit.
+    env_vars: extra env vars for every worker on top of :func:`worker_env_vars`.
+    A Ray already initialised in this process (e.g. inside a Tune trial) is reused as is.
+    """
+    global _owned_temp_dir
+    for k, v in _LOCAL_ENV.items():
+        os.environ.setdefault(k, v)
+    if ray.is_initialized():
+        return dict(ray.cluster_resources())
+
+    runtime_env = {"env_vars": worker_env_vars(env_vars)}
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "local":
+        if num_cpus is not None or num_gpus is not None:
+            raise ValueError(
+                f"num_cpus/num_gpus apply only to an embedded Ray, not to address={address!r}; "
+                "drop them or unset RAY_ADDRESS"
+            )
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=log_to_driver)
+        return dict(ray.cluster_resources())
+
+    if temp_dir is None:
+        # Short and unique: several engineers/tests may run their own Ray on the same machine.
+        temp_dir = tempfile.mkdtemp(prefix="mr-", dir="/tmp")
+        _owned_temp_dir = temp_dir
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        include_dashboard=include_dashboard,
+        dashboard_host="127.0.0.1",
+        _node_ip_address="127.0.0.1",
+        _temp_dir=temp_dir,
+        runtime_env=runtime_env,
+        log_to_driver=log_to_driver,
+        configure_logging=True,
+        logging_level="WARNING",
+    )
+    return dict(ray.cluster_resources())
+
+
+def shutdown_ray() -> None:
+    """``ray.shutdown()`` and remove the temp dir that ``init_ray`` created (never a user-given one)."""
+    global _owned_temp_dir
+    if ray.is_initialized():
+        ray.shutdown()
+    if _owned_temp_dir:
+        shutil.rmtree(_owned_temp_dir, ignore_errors=True)
+        _owned_temp_dir = None
+
+
+atexit.register(shutdown_ray)
+
+
+def cluster_has_gpus() -> bool:
+    return ray.cluster_resources().get("GPU", 0) > 0
+
+
+def available(resource: str = "CPU") -> float:
+    return float(ray.available_resources().get(resource, 0.0))
+
+
+def describe() -> dict[str, Any]:
+    """Resources and node count of the connected cluster, for logs and tags."""
+    return {"resources": dict(ray.cluster_resources()), "nodes": len([n for n in ray.nodes() if n["Alive"]])}

@@ -1,0 +1,370 @@
+"""Ray Train for both MAGE stages, and ``run_experiment``: the one entry point for the CLI and the sweeps.
+
+Stage 1 (tokenizer) and stage 2 (transformer + inverse dynamics) each run as one ``TorchTrainer`` over the
+unchanged single-process loops of ``mage.training``; this module only supplies ``TrainHooks``:
+``ray.train.torch.prepare_model`` (DDP, gloo on CPU / nccl on GPU), ``prepare_data_loader`` (distributed
+sampler), and a ``report`` that every rank calls once per epoch (a barrier): rank 0 writes the checkpoint
+and logs the epoch's metrics to MLflow, other ranks report metrics only. A worker restarted by
+``FailureConfig`` resumes from ``ray.train.get_checkpoint()`` (its ``train_state.pt``).
+
+The stages are linked by checkpoint: stage 2 takes the tokenizer from stage 1's last checkpoint, from a
+checkpoint directory or from an MLflow run's ``tokenizer/`` artifact (``tokenizer_from``), so one tokenizer
+can serve many transformer trials.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mage.config import ExperimentConfig
+from mage.tracking.store import project_root
+
+STAGES = ("tokenizer", "policy")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Worker side (runs inside Ray Train workers)
+
+
+def _load_train_state(ckpt: Any) -> dict[str, Any] | None:
+    import torch
+
+    if ckpt is None:
+        return None
+    with ckpt.as_directory() as d:
+        p = Path(d) / "train_state.pt"
+        return torch.load(p, map_location="cpu", weights_only=False) if p.is_file() else None
+
+
+def _resolve_tokenizer_dir(spec: Mapping[str, Any], dst: str) -> str:
+    """Local dir of the stage-1 checkpoint: a Ray checkpoint, a path, or an MLflow run's tokenizer/."""
+    if spec.get("checkpoint") is not None:
+        return spec["checkpoint"].to_directory(dst)
+    if spec.get("path"):
+        return str(spec["path"])
+    from mage.tracking.query import download_artifacts
+
+    return str(download_artifacts(spec["run_id"], "tokenizer", dst, tracking_uri=spec.get("tracking_uri")))
+
+
+def _train_worker(config: dict[str, Any]) -> None:
+    """``train_loop_per_worker`` for both stages; ``config`` is built by ``_stage_config``."""
+    import ray.train
+    import ray.train.torch
+    from ray.train import Checkpoint
+
+    from mage import training
+    from mage.checkpoint import load_checkpoint
+    from mage.tracking.mlflow_logger import NoopLogger, RunLogger, hardware
+
+    cfg = ExperimentConfig.from_dict(config["cfg"])
+    stage = config["stage"]
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    is_main = rank == 0
+    logger: Any = NoopLogger()
+    if is_main and config.get("run_id"):
+        logger = RunLogger.attach(config["run_id"], tracking_uri=config.get("tracking_uri"))
+
+    resume = _load_train_state(ray.train.get_checkpoint())
+    if resume is not None and is_main:
+        # Evidence for the run (and the resume test) that a restart continued instead of starting over.
+        logger.set_tags({f"mage.resumed_from_epoch.{stage}": resume.get("epoch", 0)})
+    if is_main and resume is None:
+        logger.set_tags({"mage.hardware": hardware(), "mage.world_size": ctx.get_world_size()})
+
+    fault = config.get("fail_once")  # test hook: {"marker": path, "epoch": n}
+
+    def report(metrics: dict[str, float], save_fn: training.SaveFn) -> None:
+        step = int(metrics.get("epoch", 0))
+        logger.log_metrics(metrics, step=step)
+        if is_main:
+            with tempfile.TemporaryDirectory(prefix="mage-ckpt-") as d:
+                save_fn(Path(d))
+                ray.train.report(metrics, checkpoint=Checkpoint.from_directory(d))
+        else:
+            ray.train.report(metrics)
+        if fault and is_main and step >= fault["epoch"] and os.path.exists(fault["marker"]):
+            os.remove(fault["marker"])
+            raise RuntimeError(f"injected failure after epoch {step} (marker {fault['marker']})")
+
+    hooks = training.TrainHooks(
+        device=ray.train.torch.get_device(),
+        wrap_model=ray.train.torch.prepare_model,
+        wrap_loader=ray.train.torch.prepare_data_loader,
+        report=report,
+        resume_state=resume,
+        is_main=is_main,
+    )
+    training.seed_everything(cfg.train.seed + rank)
+    data = training.prepare_data(cfg)
+    if stage == "tokenizer":
+        training.fit_tokenizer(cfg, data, hooks)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mage-tok-") as tmp:
+            tok_dir = _resolve_tokenizer_dir(config["tokenizer"], tmp)
+            tokenizer = load_checkpoint(tok_dir, device=hooks.device).tokenizer
+        training.fit_policy(cfg, data, tokenizer, hooks)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Driver side
+
+
+def default_storage_path() -> str:
+    return str(project_root() / "ray_results")
+
+
+def auto_resources_per_worker(num_workers: int, use_gpu: bool) -> dict[str, float]:
+    """CPU share that lets ``num_workers`` fit into what is free now (fractions on a 2-core box, 1 on a
+    cluster), and one GPU each when training on GPUs."""
+    from mage.distributed.ray_init import available
+
+    free = available("CPU")
+    cpu = math.floor(free / max(num_workers, 1) * 4) / 4  # quarter-CPU steps
+    res = {"CPU": min(1.0, max(0.25, cpu))}
+    if use_gpu:
+        res["GPU"] = 1.0
+    return res
+
+
+def train_stage(
+    stage: str,
+    cfg: ExperimentConfig,
+    *,
+    run_id: str | None = None,
+    tracking_uri: str | None = None,
+    num_workers: int = 1,
+    use_gpu: bool | None = None,
+    resources_per_worker: Mapping[str, float] | None = None,
+    storage_path: str | None = None,
+    name: str | None = None,
+    tokenizer: Mapping[str, Any] | None = None,
+    max_failures: int = 2,
+    under_tune: bool = False,
+    fail_once: Mapping[str, Any] | None = None,
+) -> Any:
+    """Run one stage as a ``TorchTrainer`` and return its ``ray.train.Result`` (``.checkpoint`` = last epoch).
+
+    tokenizer (stage 2 only): ``{"checkpoint": ray.train.Checkpoint}``, ``{"path": dir}`` or
+        ``{"run_id": id, "tracking_uri": uri}``.
+    under_tune: forward per-epoch results to the enclosing Tune trial (``TuneReportCallback``).
+    fail_once: test hook, ``{"marker": file, "epoch": n}``: rank 0 raises once after epoch n while the file
+        exists (and deletes it), so ``FailureConfig`` restarts the workers from the last checkpoint.
+    """
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from mage.distributed.ray_init import cluster_has_gpus, init_ray
+
+    if stage not in STAGES:
+        raise ValueError(f"stage={stage!r} must be one of {STAGES}")
+    if stage == "policy" and not tokenizer:
+        raise ValueError("stage 'policy' needs tokenizer= (a stage-1 checkpoint, path or MLflow run id)")
+    if num_workers < 1:
+        raise ValueError(f"num_workers={num_workers} must be >= 1")
+    init_ray()
+    gpu = cluster_has_gpus() if use_gpu is None else bool(use_gpu)
+    res = dict(resources_per_worker or auto_resources_per_worker(num_workers, gpu))
+    callbacks = []
+    if under_tune:
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        callbacks.append(TuneReportCallback())
+    config = {
+        "cfg": cfg.to_dict(),
+        "stage": stage,
+        "run_id": run_id,
+        "tracking_uri": tracking_uri,
+        "tokenizer": dict(tokenizer or {}),
+        "fail_once": dict(fail_once) if fail_once else None,
+    }
+    trainer = TorchTrainer(
+        _train_worker,
+        train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=num_workers, use_gpu=gpu, resources_per_worker=res
+        ),
+        run_config=ray.train.RunConfig(
+            name=name or f"mage-{stage}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=storage_path or default_storage_path(),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            callbacks=callbacks,
+        ),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    if result.checkpoint is None:
+        raise RuntimeError(f"stage {stage} finished without a checkpoint (zero epochs configured?)")
+    return result
+
+
+def _local_copy(ckpt: Any) -> Path:
+    """Checkpoint dir on this machine: the path itself for local storage, a temp copy for remote (s3://)."""
+    import pyarrow.fs
+
+    if isinstance(ckpt.filesystem, pyarrow.fs.LocalFileSystem) and Path(ckpt.path).is_dir():
+        return Path(ckpt.path)
+    return Path(ckpt.to_directory(tempfile.mkdtemp(prefix="mage-exp-")))
+
+
+def log_checkpoint(logger: Any, ckpt_dir: Path, artifact_path: str) -> None:
+    """Log a checkpoint dir without its optimizer state (train_state.pt): the artifact is for inference."""
+    with tempfile.TemporaryDirectory(prefix="mage-art-") as tmp:
+        dst = Path(tmp) / artifact_path
+        shutil.copytree(ckpt_dir, dst, ignore=shutil.ignore_patterns("train_state.pt"))
+        logger.log_artifacts(dst, artifact_path)
+
+
+@dataclass
+class ExperimentResult:
+    run_id: str  # MLflow run holding params, per-epoch metrics, checkpoint/, tokenizer/, eval/
+    checkpoint_dir: str  # local dir of the final (stage 2) checkpoint
+    metrics: dict[str, float] = field(default_factory=dict)  # last epoch of each stage + eval/* + timing
+    tokenizer_dir: str | None = (
+        None  # local dir of the stage-1 checkpoint (None when tokenizer_from was used)
+    )
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    *,
+    num_workers: int = 1,
+    use_gpu: bool | None = None,
+    storage_path: str | None = None,
+    tracking_uri: str | None = None,
+    experiment: str = "mage-train",
+    parent_run_id: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    tokenizer_from: str | None = None,
+    evaluate: bool = True,
+    num_actors: int = 2,
+    under_tune: bool = False,
+    max_failures: int = 2,
+    resources_per_worker: Mapping[str, float] | None = None,
+) -> ExperimentResult:
+    """Train MAGE (stage 1 then stage 2 on Ray Train), evaluate it, and record everything in one MLflow run.
+
+    cfg: the full ``ExperimentConfig`` (logged flattened as params).
+    num_workers / use_gpu: Ray Train workers per stage; ``use_gpu=None`` uses GPUs iff the cluster has them.
+    resources_per_worker: override the automatic share (quarter-CPU steps of what is free, 1 GPU each).
+    storage_path: Ray Train checkpoints (default ``<project>/ray_results``; shared path or URI on a cluster).
+    tracking_uri / experiment / run_name / tags: the MLflow run (tags are added to the ``mage.*`` defaults;
+        ``mage.run_type`` is ``trial`` under a parent or under Tune, else ``train``).
+    parent_run_id: nests the run under a sweep's parent run (``mlflow.parentRunId``).
+    tokenizer_from: skip stage 1 and reuse a tokenizer: a checkpoint dir, or an MLflow run id whose
+        ``tokenizer/`` artifact is used (any run made by ``run_experiment`` has one).
+    evaluate: run ``cfg.eval`` (episodes, seed, num_envs, target) after training; ``num_actors`` rollout
+        actors (0 = in this process).
+    under_tune: call from inside a Tune function trainable: stage-2 epoch results reach Tune through
+        ``TuneReportCallback`` (so a Tune metric/scheduler can use ``pol/*``), and the final metrics incl.
+        ``eval/*`` are reported once more with ``tune.report`` at the end. Stage-1 results are not sent to
+        Tune (their keys differ and Tune's strict metric check would fail them).
+    max_failures: worker-group restarts per stage (each resumes from the stage's last checkpoint).
+
+    Returns ``ExperimentResult(run_id, checkpoint_dir, metrics, tokenizer_dir)``. The MLflow run is
+    FINISHED on success and FAILED (error in the tag ``mage.error``) if anything raises.
+    """
+    from mage.distributed.ray_init import available, init_ray
+    from mage.tracking.mlflow_logger import RunLogger, standard_tags
+
+    init_ray()
+    t_start = time.perf_counter()
+    run_type = "trial" if (parent_run_id or under_tune) else "train"
+    all_tags = standard_tags(cfg, run_type=run_type)
+    if tokenizer_from:
+        all_tags["mage.tokenizer_from"] = tokenizer_from
+    all_tags.update({k: str(v) for k, v in (tags or {}).items()})
+    logger = RunLogger.start(
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        run_name=run_name,
+        parent_run_id=parent_run_id,
+        tags=all_tags,
+    )
+    uri = logger.tracking_uri
+    metrics: dict[str, float] = {}
+    with logger:
+        logger.log_config(cfg)
+        logger.log_params({"ray.num_workers": num_workers})
+        common = dict(
+            run_id=logger.run_id,
+            tracking_uri=uri,
+            num_workers=num_workers,
+            use_gpu=use_gpu,
+            resources_per_worker=resources_per_worker,
+            storage_path=storage_path,
+            max_failures=max_failures,
+        )
+        name = f"{run_name or 'mage'}-{logger.run_id[:8]}"
+        tok_dir: str | None = None
+        if tokenizer_from:
+            if Path(tokenizer_from).is_dir():
+                tok_spec: dict[str, Any] = {"path": str(Path(tokenizer_from).resolve())}
+            else:
+                from mage.tracking.query import get_run
+
+                get_run(tokenizer_from, tracking_uri=uri)  # clear error on a wrong id
+                tok_spec = {"run_id": tokenizer_from, "tracking_uri": uri}
+        else:
+            t0 = time.perf_counter()
+            r1 = train_stage("tokenizer", cfg, name=f"{name}-tokenizer", **common)
+            metrics.update(r1.metrics or {})
+            metrics["time/tokenizer_s"] = time.perf_counter() - t0
+            tok_dir = str(_local_copy(r1.checkpoint))
+            log_checkpoint(logger, Path(tok_dir), "tokenizer")
+            tok_spec = {"checkpoint": r1.checkpoint}
+        t0 = time.perf_counter()
+        r2 = train_stage(
+            "policy", cfg, name=f"{name}-policy", tokenizer=tok_spec, under_tune=under_tune, **common
+        )
+        metrics.update(r2.metrics or {})
+        metrics["time/policy_s"] = time.perf_counter() - t0
+        ckpt_dir = _local_copy(r2.checkpoint)
+        log_checkpoint(logger, ckpt_dir, "checkpoint")
+        if evaluate:
+            from mage.distributed.rollouts import evaluate_checkpoint
+
+            t0 = time.perf_counter()
+            ev = evaluate_checkpoint(
+                ckpt_dir,
+                run_id=logger.run_id,
+                task=cfg.data.dataset,
+                episodes=cfg.eval.episodes,
+                seed=cfg.eval.seed,
+                num_envs=cfg.eval.num_envs,
+                target_return=cfg.eval.target_return,
+                rtg_percentile=cfg.eval.rtg_percentile,
+                agent_kwargs=agent_kwargs_from_config(cfg),
+                num_actors=num_actors,
+                actor_cpus=min(1.0, max(0.25, available("CPU") / max(num_actors, 1))),
+                tracking_uri=uri,
+                progress=not under_tune,
+            )
+            metrics.update(ev.metrics)
+            metrics["time/eval_s"] = time.perf_counter() - t0
+        metrics["time/total_s"] = time.perf_counter() - t_start
+        logger.log_metrics({k: v for k, v in metrics.items() if k.startswith("time/")})
+    if under_tune:
+        from ray import tune
+
+        tune.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+    return ExperimentResult(logger.run_id, str(ckpt_dir), metrics, tok_dir)
+
+
+def agent_kwargs_from_config(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Sampling settings of ``cfg.eval`` for ``MageAgent.from_checkpoint`` (greedy needs none)."""
+    if cfg.eval.sampling == "greedy":
+        return {}
+    return {"sampling": {"greedy": False, "temperature": cfg.eval.temperature, "top_k": cfg.eval.top_k}}

@@ -1,0 +1,444 @@
+"""Run logging: one MLflow run per object, always through an ``MlflowClient`` bound to an explicit URI.
+
+Never the global ``mlflow.*`` fluent API: inside Ray workers and Tune trials the global default points at
+``./mlruns`` of the worker's cwd (ray#36257), so every call here names its tracking URI and run id.
+
+    with RunLogger.start(experiment="mage-train", tags=standard_tags(cfg, run_type="train")) as run:
+        run.log_config(cfg)
+        run.log_metrics({"tok/loss": 0.3}, step=1)
+        run.log_artifacts(ckpt_dir, "checkpoint")
+        run.log_table(df, "eval/episodes.parquet")
+    # FINISHED on normal exit, FAILED (with the error in the tag mage.error) on an exception.
+
+``RunLogger.attach(run_id)`` logs into an existing run (Ray Train rank 0 logs epochs into the driver's run).
+``NoopLogger`` and ``JsonlLogger`` share the interface; ``JsonlLogger`` is what ``mage train --local``
+uses where MLflow is not installed. This module imports MLflow only inside ``RunLogger``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mage.tracking.store import default_artifact_root, default_tracking_uri, project_root
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# MLflow 3 limits (mlflow.utils.validation); kept here so the no-MLflow path needs no import.
+MAX_PARAM_VAL_LENGTH = 6000
+MAX_TAG_VAL_LENGTH = 8000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_METRICS_PER_BATCH = 1000
+DEFAULT_EXPERIMENT = "mage-train"
+RUN_TYPES = ("sweep", "trial", "train", "eval")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Helpers shared by all loggers
+
+
+def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> dotted keys with string values cut to MLflow's param length limit."""
+    out: dict[str, str] = {}
+    for k, v in params.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten_params(v, prefix=key + "."))
+            continue
+        if isinstance(v, (list, tuple)):
+            s = ",".join(str(x) for x in v)
+        else:
+            s = str(v)
+        if len(s) > MAX_PARAM_VAL_LENGTH:
+            s = s[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+        out[key] = s
+    return out
+
+
+def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Numeric metrics only (bools and ints become floats); strings and None are dropped."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if isinstance(v, bool):
+            out[k] = float(v)
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        out[k] = f
+    return out
+
+
+@functools.cache
+def git_sha() -> str:
+    """HEAD of the checkout holding the project, or "unknown" outside a git checkout."""
+    try:
+        r = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_root(),
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    sha = r.stdout.strip()
+    return sha if r.returncode == 0 and sha else "unknown"
+
+
+def hardware() -> str:
+    """GPU name when torch sees CUDA, else "cpu:<model> x<cores>"."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            n = torch.cuda.device_count()
+            return f"gpu:{torch.cuda.get_device_name(0)} x{n}"
+    except ImportError:
+        pass
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu:{model} x{os.cpu_count()}"
+
+
+def standard_tags(
+    cfg: Any = None,
+    *,
+    run_type: str = "train",
+    method: str = "mage",
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """The ``mage.*`` tags of docs/architecture.md for an ``ExperimentConfig`` (or None)."""
+    if run_type not in RUN_TYPES:
+        raise ValueError(f"run_type={run_type!r} must be one of {', '.join(RUN_TYPES)}")
+    tags: dict[str, str] = {
+        "mage.run_type": run_type,
+        "mage.method": method,
+        "mage.git_sha": git_sha(),
+        "mage.hardware": hardware(),
+    }
+    if cfg is not None:
+        tags["mage.dataset"] = str(cfg.data.dataset)
+        tags["mage.K"] = str(cfg.tokenizer.num_scales)
+        tags["mage.seed"] = str(cfg.train.seed)
+    for k, v in (extra or {}).items():
+        tags[k] = str(v)
+    return tags
+
+
+def _error_text(error: BaseException | str) -> str:
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return text[:MAX_TAG_VAL_LENGTH]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# MLflow
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def get_or_create_experiment(
+    name: str, *, tracking_uri: str | None = None, artifact_location: str | None = None
+) -> str:
+    """Experiment id for ``name``, created with an explicit artifact location (never the cwd's ./mlruns)."""
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri or default_tracking_uri()
+    client = _client(uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    if artifact_location is None:
+        root = default_artifact_root(uri)
+        artifact_location = f"{root.rstrip('/')}/{name}" if root else None
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except MlflowException:
+        # Another process (a parallel trial) created it between our get and create.
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+class RunLogger:
+    """One MLflow run. Create with :meth:`start` (new run) or :meth:`attach` (existing run id)."""
+
+    def __init__(self, run_id: str, tracking_uri: str, *, owns_run: bool) -> None:
+        self.run_id = run_id
+        self.tracking_uri = tracking_uri
+        self.client = _client(tracking_uri)
+        self._owns_run = owns_run  # only the creator ends the run (workers that attach never do)
+
+    # -- construction --------------------------------------------------------------------------------------
+    @classmethod
+    def start(
+        cls,
+        *,
+        experiment: str = DEFAULT_EXPERIMENT,
+        tracking_uri: str | None = None,
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        artifact_location: str | None = None,
+    ) -> RunLogger:
+        """Create a run in ``experiment`` (created if missing); ``parent_run_id`` makes it a child run."""
+        uri = tracking_uri or default_tracking_uri()
+        exp_id = get_or_create_experiment(experiment, tracking_uri=uri, artifact_location=artifact_location)
+        all_tags = {k: str(v)[:MAX_TAG_VAL_LENGTH] for k, v in (tags or {}).items()}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = _client(uri).create_run(exp_id, tags=all_tags, run_name=run_name)
+        return cls(run.info.run_id, uri, owns_run=True)
+
+    @classmethod
+    def attach(cls, run_id: str, *, tracking_uri: str | None = None, owns_run: bool = False) -> RunLogger:
+        """Log into an existing run; with ``owns_run`` the context manager also ends it."""
+        uri = tracking_uri or default_tracking_uri()
+        logger = cls(run_id, uri, owns_run=owns_run)
+        logger.client.get_run(run_id)  # fail early and clearly on a wrong id or store
+        return logger
+
+    # -- logging -------------------------------------------------------------------------------------------
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = flatten_params(params)
+        items = [Param(k, v) for k, v in flat.items()]
+        for i in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_TAGS_PER_BATCH])
+
+    def log_config(self, cfg: Any) -> None:
+        """Log an ``ExperimentConfig`` (or any ``ConfigBase``) as flattened params."""
+        self.log_params(cfg.flatten())
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        items = [Metric(k, v, ts, int(step or 0)) for k, v in clean_metrics(metrics).items()]
+        for i in range(0, len(items), MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=items[i : i + MAX_METRICS_PER_BATCH])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)[:MAX_TAG_VAL_LENGTH]) for k, v in tags.items()]
+        for i in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(self.run_id, tags=items[i : i + MAX_PARAMS_TAGS_PER_BATCH])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
+    def log_table(self, df: pd.DataFrame, artifact_file: str) -> None:
+        """Write ``df`` as parquet under ``artifact_file`` (e.g. ``eval/episodes.parquet``)."""
+        if not artifact_file.endswith(".parquet"):
+            raise ValueError(f"artifact_file={artifact_file!r} must end in .parquet")
+        folder, _, name = artifact_file.rpartition("/")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            df.to_parquet(path, index=False)
+            self.log_artifact(path, folder or None)
+
+    def download_artifacts(self, path: str, dst_dir: str | Path | None = None) -> Path:
+        """Local copy of an artifact file or folder of this run."""
+        from mlflow.artifacts import download_artifacts
+
+        dst = str(dst_dir) if dst_dir is not None else tempfile.mkdtemp(prefix="mage-art-")
+        return Path(
+            download_artifacts(
+                run_id=self.run_id, artifact_path=path, dst_path=dst, tracking_uri=self.tracking_uri
+            )
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def end(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+    def fail(self, error: BaseException | str) -> None:
+        """Mark the run FAILED with the error message in the tag ``mage.error``."""
+        self.set_tags({"mage.error": _error_text(error)})
+        self.end("FAILED")
+
+    @property
+    def status(self) -> str:
+        return self.client.get_run(self.run_id).info.status
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._owns_run:
+            return
+        if exc is None:
+            self.end("FINISHED")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.set_tags({"mage.error": "interrupted"})
+            self.end("KILLED")
+        else:
+            self.fail(exc)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Stand-ins with the same interface
+
+
+class NoopLogger:
+    """Logs nothing; for code paths that must run without any tracking (non-zero Ray ranks, tests)."""
+
+    tracking_uri: str | None = None
+
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id = run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        pass
+
+    def log_config(self, cfg: Any) -> None:
+        pass
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        pass
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        pass
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        pass
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        pass
+
+    def log_table(self, df: pd.DataFrame, artifact_file: str) -> None:
+        pass
+
+    def end(self, status: str = "FINISHED") -> None:
+        pass
+
+    def fail(self, error: BaseException | str) -> None:
+        pass
+
+    def __enter__(self) -> NoopLogger:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        pass
+
+
+class JsonlLogger(NoopLogger):
+    """One JSON object per line in ``<out_dir>/run.jsonl``; artifacts are referenced by local path.
+
+    The fallback when MLflow is not importable (a bare GPU box): the same events, readable with pandas.
+    """
+
+    def __init__(self, out_dir: str | Path, run_id: str | None = None) -> None:
+        super().__init__(run_id or f"local-{uuid.uuid4().hex[:12]}")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.out_dir / "run.jsonl"
+
+    def _write(self, kind: str, **payload: Any) -> None:
+        rec = {"time": time.time(), "run_id": self.run_id, "kind": kind, **payload}
+        with self.path.open("a") as f:
+            f.write(json.dumps(rec, default=str) + "\n")
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._write("params", params=flatten_params(params))
+
+    def log_config(self, cfg: Any) -> None:
+        self.log_params(cfg.flatten())
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        clean = {k: (v if math.isfinite(v) else None) for k, v in clean_metrics(metrics).items()}
+        self._write("metrics", step=step, metrics=clean)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._write("tags", tags={k: str(v) for k, v in tags.items()})
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self._write("artifact", path=str(Path(path).resolve()), artifact_path=artifact_path)
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        self._write("artifact", path=str(Path(local_dir).resolve()), artifact_path=artifact_path)
+
+    def log_table(self, df: pd.DataFrame, artifact_file: str) -> None:
+        path = self.out_dir / artifact_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            df.to_parquet(path, index=False)
+        except ImportError:  # no pyarrow: keep the rows anyway
+            path = path.with_suffix(".csv")
+            df.to_csv(path, index=False)
+        self.log_artifact(path, str(Path(artifact_file).parent))
+
+    def end(self, status: str = "FINISHED") -> None:
+        self._write("end", status=status)
+
+    def fail(self, error: BaseException | str) -> None:
+        self._write("end", status="FAILED", error=_error_text(error))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is None:
+            self.end("FINISHED")
+        else:
+            self.fail(exc)
+
+
+def mlflow_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mlflow") is not None
+
+
+def start_run(
+    *,
+    experiment: str = DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    fallback_dir: str | Path | None = None,
+) -> RunLogger | JsonlLogger:
+    """A ``RunLogger`` when MLflow is importable, else a ``JsonlLogger`` in ``fallback_dir``."""
+    if mlflow_available():
+        return RunLogger.start(
+            experiment=experiment,
+            tracking_uri=tracking_uri,
+            run_name=run_name,
+            parent_run_id=parent_run_id,
+            tags=tags,
+        )
+    if fallback_dir is None:
+        raise RuntimeError("mlflow is not installed; pass fallback_dir to log to a JSON-lines file instead")
+    logger = JsonlLogger(fallback_dir)
+    logger.set_tags({**(tags or {}), "mlflow.runName": run_name or "", "experiment": experiment})
+    return logger

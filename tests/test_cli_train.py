@@ -1,0 +1,151 @@
+"""`mage train`, `mage evaluate`, `mage ui` end to end on a temporary sqlite store and the tiny dataset."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mage.cli import main
+from mage.cli.train import parse_overrides, ui_command
+
+TINY_SET = [
+    "train.steps_per_epoch=3",
+    "train.batch_size=32",
+    "train.val_batches=1",
+    "eval.episodes=2",
+    "eval.num_envs=2",
+]
+
+
+def _train_argv(data: Path, out: Path) -> list[str]:
+    argv = ["train", "--preset", "smoke", "--local", "--data-path", str(data), "--out", str(out)]
+    for s in TINY_SET:
+        argv += ["--set", s]
+    return argv
+
+
+@pytest.fixture()
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MAGE_ARTIFACT_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+def _run_id(out: str) -> str:
+    m = re.search(r"MLflow run id: ([0-9a-f]{32})", out)
+    assert m, out
+    return m.group(1)
+
+
+def test_parse_overrides() -> None:
+    assert parse_overrides(["a.b=1", "c.d = none"]) == {"a.b": "1", "c.d": None}
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        parse_overrides(["oops"])
+
+
+def test_bad_override_names_the_key(store: str, tiny_maze2d_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="tokenizer.nope"):
+        main(_train_argv(tiny_maze2d_path, tmp_path / "o") + ["--set", "tokenizer.nope=1"])
+
+
+def test_evaluate_unknown_run_is_one_clear_error(store: str) -> None:
+    with pytest.raises(SystemExit, match="run id 'deadbeef' not found in the tracking store"):
+        main(["evaluate", "--run-id", "deadbeef", "--local"])
+
+
+@pytest.mark.slow
+def test_train_local_then_evaluate_on_actors(
+    store: str, tiny_maze2d_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from mage.tracking import query
+
+    assert main(_train_argv(tiny_maze2d_path, tmp_path / "local")) == 0
+    out = capsys.readouterr().out
+    train_id = _run_id(out)
+    assert "mage ui" in out
+    run = query.get_run(train_id, tracking_uri=store)
+    assert run.info.status == "FINISHED" and run.data.tags["mage.local"] == "true"
+    assert run.data.params["train.steps_per_epoch"] == "3"
+    assert query.metric_history(train_id, ["epoch"], tracking_uri=store)["step"].tolist() == [1, 2, 3, 4]
+    files = query.list_artifacts(train_id, tracking_uri=store)
+    assert "checkpoint/policy.pt" in files and "eval/episodes.parquet" in files
+    assert run.data.metrics["eval/episodes"] == 2
+
+    from mage.distributed.ray_init import shutdown_ray
+
+    try:
+        rc = main(["evaluate", "--run-id", train_id, "--episodes", "3", "--num-envs", "2", "--actors", "2",
+                   "--rtg-percentile", "90"])  # fmt: skip
+    finally:
+        shutdown_ray()
+    assert rc == 0
+    eval_id = _run_id(capsys.readouterr().out)
+    ev = query.get_run(eval_id, tracking_uri=store)
+    assert ev.data.tags["mlflow.parentRunId"] == train_id
+    assert ev.data.tags["mage.run_type"] == "eval" and ev.data.tags["mage.rtg_kind"] == "percentile"
+    assert ev.data.metrics["eval/episodes"] == 3
+    assert len(query.load_episodes(eval_id, tracking_uri=store)) == 3
+
+
+@pytest.mark.slow
+def test_train_local_without_ray_or_mlflow(tiny_maze2d_path: Path, tmp_path: Path) -> None:
+    """The GPU box has neither: --local must not import them and logs to <out>/run.jsonl."""
+    out = tmp_path / "bare"
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None; sys.modules['mlflow'] = None  # as if not installed\n"
+        "from mage.cli import main\n"
+        f"rc = main({_train_argv(tiny_maze2d_path, out)!r})\n"
+        "assert rc == 0\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "mlflow not installed" in r.stdout
+    recs = [json.loads(line) for line in (out / "run.jsonl").read_text().splitlines()]
+    kinds = [r["kind"] for r in recs]
+    assert kinds[0] == "tags" and kinds[-1] == "end" and recs[-1]["status"] == "FINISHED"
+    epochs = [r["step"] for r in recs if r["kind"] == "metrics" and "pol/loss" in r["metrics"]]
+    assert epochs == [3, 4]
+    assert (out / "checkpoint" / "policy.pt").is_file() and (out / "eval" / "episodes.parquet").is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ui_serves_the_store_on_loopback(store: str, tmp_path: Path) -> None:
+    argv, env, url = ui_command(_free_port())
+    assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--workers") + 1] == "1"
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert argv[argv.index("--backend-store-uri") + 1] == store
+    assert argv[argv.index("--default-artifact-root") + 1] == (tmp_path / "mlartifacts").as_uri()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

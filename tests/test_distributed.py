@@ -1,0 +1,245 @@
+"""mage.distributed on a real embedded Ray (2 CPUs) with a temporary sqlite MLflow store.
+
+The end-to-end run (2 Ray Train workers per stage, 2 rollout actors) is shared by the tests below through a
+module fixture; the resume test reuses its tokenizer by MLflow run id, which also covers `tokenizer_from`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mage.config import make_config
+from mage.distributed.rollouts import RolloutJob, make_agent, run_jobs, summarize
+
+ray = pytest.importorskip("ray")
+
+TINY = {
+    "train.steps_per_epoch": 3,
+    "train.batch_size": 32,
+    "train.val_batches": 1,
+    "train.tokenizer_epochs": 2,
+    "train.policy_epochs": 2,
+    "eval.episodes": 4,
+    "eval.num_envs": 2,
+}
+
+
+def _cfg(path: Path, **extra):
+    return make_config("smoke", {"data.path": str(path), **TINY, **extra})
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    from mage.distributed.ray_init import init_ray, shutdown_ray
+
+    shutdown_ray()
+    res = init_ray(num_cpus=2)
+    yield res
+    shutdown_ray()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlruns.db'}"
+
+
+@pytest.fixture(scope="module")
+def e2e(local_ray, store, tiny_maze2d_path, tmp_path_factory):
+    from mage.distributed.train import run_experiment
+
+    cfg = _cfg(tiny_maze2d_path)
+    res = run_experiment(
+        cfg,
+        num_workers=2,
+        use_gpu=False,
+        storage_path=str(tmp_path_factory.mktemp("ray_results")),
+        tracking_uri=store,
+        experiment="test-e2e",
+        run_name="e2e",
+        num_actors=2,
+    )
+    return cfg, res
+
+
+# ----------------------------------------------------------------------------------------------------------
+# fast (no Ray)
+
+
+def test_unknown_method_and_bad_jobs() -> None:
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        make_agent("nope", None, "maze2d-umaze-v1")
+    with pytest.raises(ValueError, match="episodes=0"):
+        RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 0)
+    with pytest.raises(ValueError, match="jobs is empty"):
+        run_jobs([], num_actors=0)
+
+
+def test_in_process_rollouts_and_summary() -> None:
+    job = RolloutJob("waypoint", None, "maze2d-umaze-v1", 5, None, 5)
+    df = run_jobs([job], num_actors=0, num_envs=2, progress=False)
+    assert df["episode"].tolist() == [0, 1, 2, 3, 4]
+    assert df["env_seed"].tolist() == [5, 6, 7, 8, 9]
+    assert (df["length"] == 300).all() and df["success"].all()
+    m = summarize(df)
+    assert m["eval/episodes"] == 5 and m["eval/success_rate"] == 1.0
+    assert m["eval/norm_score"] > 50  # the waypoint controller is the expert
+    assert all(math.isfinite(v) for k, v in m.items() if k != "eval/target_return")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Ray
+
+
+@pytest.mark.slow
+def test_rollouts_same_returns_for_any_actor_count(local_ray) -> None:
+    jobs = [
+        RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 7),
+        RolloutJob("random", None, "maze2d-umaze-v1", 100, None, 5),
+    ]
+    one = run_jobs(jobs, num_actors=1, num_envs=3, progress=False)
+    two = run_jobs(jobs, num_actors=2, num_envs=3, progress=False, actor_cpus=1.0)
+    local = run_jobs(jobs, num_actors=0, num_envs=3, progress=False)
+    assert len(one) == 12 and one["job"].tolist() == [0] * 7 + [1] * 5
+    np.testing.assert_array_equal(one["return"], two["return"])
+    np.testing.assert_array_equal(one["return"], local["return"])
+    assert one["return"].std() > 0  # the test would be vacuous if every return were equal
+
+
+@pytest.mark.slow
+def test_rollout_actors_start_inside_a_tune_trial(local_ray, tmp_path) -> None:
+    """A trial's placement group holds only its own CPU; the actors must be scheduled outside it."""
+    from ray import tune
+
+    def trainable(config):
+        job = RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 2)
+        df = run_jobs([job], num_actors=1, num_envs=2, progress=False, actor_cpus=0.5)
+        tune.report({"eval/norm_score": float(df["norm_score"].mean())})
+
+    grid = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        run_config=tune.RunConfig(name="actors-in-trial", storage_path=str(tmp_path)),
+    ).fit()
+    assert not grid.errors, grid.errors
+    assert grid[0].metrics["eval/norm_score"] > 50
+
+
+@pytest.mark.slow
+def test_end_to_end_mlflow_contents(e2e, store) -> None:
+    from mage.tracking import query
+
+    cfg, res = e2e
+    run = query.get_run(res.run_id, tracking_uri=store)
+    assert run.info.status == "FINISHED"
+    params, tags = run.data.params, run.data.tags
+    assert params["tokenizer.num_scales"] == str(cfg.tokenizer.num_scales)
+    assert params["data.path"] == cfg.data.path and params["ray.num_workers"] == "2"
+    assert tags["mage.run_type"] == "train" and tags["mage.dataset"] == "maze2d-umaze-v1"
+    assert tags["mage.K"] == "4" and tags["mage.world_size"] == "2"
+
+    hist = query.metric_history(res.run_id, ["tok/loss", "pol/loss", "epoch"], tracking_uri=store)
+    by_key = {k: g["step"].tolist() for k, g in hist.groupby("key")}
+    assert by_key["tok/loss"] == [1, 2]  # per epoch, from rank 0 only
+    assert by_key["pol/loss"] == [3, 4]  # stage 2 continues the epoch count
+    assert by_key["epoch"] == [1, 2, 3, 4]
+
+    files = query.list_artifacts(res.run_id, tracking_uri=store)
+    for f in (
+        "checkpoint/config.json",
+        "checkpoint/policy.pt",
+        "tokenizer/tokenizer.pt",
+        "eval/episodes.parquet",
+    ):
+        assert f in files
+    assert "checkpoint/train_state.pt" not in files  # optimizer state stays in Ray storage
+
+    m = run.data.metrics
+    for k in (
+        "eval/norm_score",
+        "eval/norm_score_std",
+        "eval/return_mean",
+        "eval/success_rate",
+        "eval/episodes",
+    ):
+        assert math.isfinite(m[k]), k
+    assert m["eval/episodes"] == 4 and m["eval/length_mean"] == 300
+    episodes = query.load_episodes(res.run_id, tracking_uri=store)
+    assert list(episodes.columns) == [
+        "episode", "env_seed", "return", "length", "success", "norm_score", "norm_score_ours",
+        "target_return", "method", "dataset",
+    ]  # fmt: skip
+    assert len(episodes) == 4 and np.isfinite(episodes["norm_score"]).all()
+    assert res.metrics["eval/norm_score"] == pytest.approx(episodes["norm_score"].mean())
+    assert Path(res.checkpoint_dir, "policy.pt").is_file()
+
+
+@pytest.mark.slow
+def test_resume_after_worker_failure_reuses_tokenizer_run(e2e, store, tmp_path) -> None:
+    from mage.distributed.train import train_stage
+    from mage.tracking import query
+    from mage.tracking.mlflow_logger import RunLogger
+
+    cfg_e2e, res = e2e
+    cfg = _cfg(Path(cfg_e2e.data.path), **{"train.policy_epochs": 3})
+    marker = tmp_path / "fail-once"
+    marker.write_text("x")
+    run = RunLogger.start(experiment="test-resume", tracking_uri=store)
+    result = train_stage(
+        "policy",
+        cfg,
+        run_id=run.run_id,
+        tracking_uri=store,
+        num_workers=1,
+        use_gpu=False,
+        storage_path=str(tmp_path / "ray_results"),
+        tokenizer={"run_id": res.run_id, "tracking_uri": store},  # the e2e run's tokenizer/ artifact
+        max_failures=1,
+        fail_once={"marker": str(marker), "epoch": 3},  # stage-2 epoch 1 has the global epoch number 3
+    )
+    run.end()
+    assert not marker.exists()  # the failure really happened
+    tags = query.get_run(run.run_id, tracking_uri=store).data.tags
+    assert int(tags["mage.resumed_from_epoch.policy"]) == 1  # resumed from its checkpoint, not from scratch
+    assert result.metrics["epoch"] == 5
+    steps = query.metric_history(run.run_id, ["pol/loss"], tracking_uri=store)["step"].tolist()
+    assert steps == [3, 4, 5]  # epoch 1 was not trained (or logged) twice
+
+
+@pytest.mark.slow
+def test_failed_experiment_is_marked_failed(local_ray, store, tiny_maze2d_path) -> None:
+    from mage.distributed.train import run_experiment
+    from mage.tracking import query
+
+    with pytest.raises(ValueError, match="not found in the tracking store"):
+        run_experiment(
+            _cfg(tiny_maze2d_path),
+            tracking_uri=store,
+            experiment="test-fail",
+            tokenizer_from="0" * 32,
+            evaluate=False,
+        )
+    df = query.search_runs("test-fail", tracking_uri=store)
+    assert df["status"].tolist() == ["FAILED"]
+    assert "not found" in df["tags.mage.error"].iloc[0]
+
+
+@pytest.mark.slow
+def test_actor_without_shared_storage_unpacks_checkpoint(e2e) -> None:
+    """An actor on another node cannot see the driver's path: it rebuilds the dir from the object store."""
+    from mage.distributed.rollouts import _ChunkRunner, _pack_dir
+
+    _, res = e2e
+    packed = [ray.put(_pack_dir(res.checkpoint_dir))]
+    runner = _ChunkRunner()
+    job = RolloutJob("mage", res.checkpoint_dir, "maze2d-umaze-v1", 0, 50.0, 2)
+    here, _, _ = runner.run_chunk(job, 0, 2, packed)
+    elsewhere, _, _ = runner.run_chunk(replace(job, checkpoint="/nonexistent/ckpt"), 0, 2, packed)
+    local_dir = Path(runner._ckpt_dirs["/nonexistent/ckpt"])
+    assert (local_dir / "policy.pt").is_file() and not (local_dir / "train_state.pt").exists()
+    assert [r["return"] for r in here] == [r["return"] for r in elsewhere]
+    runner.close()
+    assert not local_dir.exists() and Path(res.checkpoint_dir).is_dir()
