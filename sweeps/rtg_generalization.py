@@ -1,0 +1,503 @@
+"""RTG generalisation: evaluate trained return-conditioned runs at many target returns R̂_0.
+
+For each source run (``--run-ids``, or the best run per dataset of ``--best-of-experiment`` by
+``eval/norm_score``) the targets are the dataset episode-return percentiles {10, 25, 50, 75, 90, 100}
+(``mage.rtg_kind=percentile``) and out-of-distribution multiples {1.25, 1.5, 2.0} of the dataset's best
+return (``mage.rtg_kind=ood``). Every (run, target, seed) is one rollout job; all jobs run at once on the Ray
+rollout actors (``mage.distributed.rollouts``). Each (run, target) becomes one MLflow child run of the
+study's parent run, with ``eval/episodes.parquet`` and the ``eval/*`` metrics of docs/architecture.md,
+plus ``eval/target_norm_score`` and ``eval/return_minus_target`` (achieved minus asked).
+
+Method-agnostic: the agent comes from the rollout registry by the source run's ``mage.method`` tag (MAGE now;
+DT/DD once they register), loaded from the run's ``checkpoint/`` artifact, whose ``episode_returns.npy``
+gives the percentiles (else the dataset is read and split as the run's config says).
+
+    python sweeps/rtg_generalization.py --smoke                      # trains a smoke MAGE run first
+    python sweeps/rtg_generalization.py --run-ids 3f2a... 9c1b... --seeds 0 1 2 --episodes 100
+    python sweeps/rtg_generalization.py --best-of-experiment mage-hierarchy-depth
+    ray job submit --address http://127.0.0.1:8265 --working-dir . -- python sweeps/rtg_generalization.py --smoke
+    python analysis/rtg_generalization.py --parent-run-id latest     # tables and plots
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make the checkout importable (it is also pip-installed)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mage.tracking.store import default_tracking_uri  # noqa: E402
+
+SWEEP = "rtg_generalization"
+EXPERIMENT = "mage-rtg"
+PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0, 100.0)
+OOD_MULTIPLES = (1.25, 1.5, 2.0)
+SMOKE_PERCENTILES = (50.0, 100.0)
+SMOKE_OOD = (1.5,)
+# Env seed of episode i of eval seed s: s * SEED_STRIDE + i, so seeds never share an episode.
+SEED_STRIDE = 100_000
+METRIC = "eval/norm_score"
+
+
+@dataclass
+class Source:
+    """One trained run to study."""
+
+    run_id: str | None  # None for a scripted method (no checkpoint)
+    method: str  # rollout-registry key (mage.method tag)
+    task: str  # evaluation task
+    checkpoint: str | None  # local checkpoint dir
+    returns_E: np.ndarray  # dataset episode returns the targets are derived from
+    agent_kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # percentile | ood
+    value: float  # the percentile, or the multiple of the max
+    target_return: float  # absolute R̂_0
+
+    @property
+    def label(self) -> str:
+        return f"p{self.value:g}" if self.kind == "percentile" else f"{self.value:g}x"
+
+
+def targets_for(returns_E: np.ndarray, percentiles: list[float], multiples: list[float]) -> list[Target]:
+    from mage.eval.rtg import target_return
+
+    out = [Target("percentile", float(p), target_return(returns_E, percentile=p)) for p in percentiles]
+    out += [Target("ood", float(m), target_return(returns_E, multiple_of_max=m)) for m in multiples]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sources
+
+
+def _dataset_returns(checkpoint: Path, cfg: dict[str, Any], task: str) -> np.ndarray:
+    """The checkpoint's stored dataset episode returns; else split the dataset as the run's config says
+    (a method whose checkpoints do not store them: DT/DD later)."""
+    stored = checkpoint / "episode_returns.npy"
+    if stored.is_file():
+        return np.load(stored)
+    from mage.data.d4rl_io import load_dataset
+    from mage.data.episodes import split_episodes
+    from mage.envs.maze_layouts import get_maze, goal_cell
+    from mage.envs.registry import get_spec
+
+    data = cfg.get("data", {})
+    spec = get_spec(data.get("dataset") or task)
+    resplit = bool(data.get("diffuser_resplit", True))  # DataConfig's default
+    raw = load_dataset(data.get("path") or spec.dataset, task=spec.name)
+    goal = goal_cell(get_maze(spec.maze)) if resplit else None
+    eps = split_episodes(raw, diffuser_resplit=resplit, goal_xy=goal, max_steps=data.get("max_steps"))
+    return np.asarray(eps.returns_E, dtype=np.float64)
+
+
+def load_source(run_id: str, tracking_uri: str) -> Source:
+    from mage.distributed.rollouts import checkpoint_from_run
+    from mage.tracking.query import get_run
+
+    run = get_run(run_id, tracking_uri=tracking_uri)
+    method = run.data.tags.get("mage.method", "mage")
+    ckpt = Path(checkpoint_from_run(run_id, tracking_uri=tracking_uri))
+    cfg = json.loads((ckpt / "config.json").read_text()) if (ckpt / "config.json").is_file() else {}
+    task = cfg.get("data", {}).get("dataset") or run.data.tags.get("mage.dataset")
+    if not task:
+        raise ValueError(f"run {run_id}: no dataset in its checkpoint config or mage.dataset tag")
+    kwargs: dict[str, Any] = {}
+    ev = cfg.get("eval", {})
+    if method == "mage" and ev.get("sampling", "greedy") != "greedy":
+        # same sampling as the run's own evaluation (mage.distributed.train.agent_kwargs_from_config)
+        kwargs = {
+            "sampling": {
+                "greedy": False,
+                "temperature": ev.get("temperature", 1.0),
+                "top_k": ev.get("top_k", 0),
+            }
+        }
+    return Source(run_id, method, task, str(ckpt), _dataset_returns(ckpt, cfg, task), kwargs)
+
+
+def best_runs(
+    experiment: str, tracking_uri: str, datasets: list[str] | None, method: str | None
+) -> list[str]:
+    """Per dataset, the finished run with the highest eval/norm_score that has a checkpoint."""
+    from mage.tracking.query import list_artifacts, search_runs
+
+    runs = search_runs(experiment, tracking_uri=tracking_uri, include_failed=False)
+    col = f"metrics.{METRIC}"
+    if not len(runs) or col not in runs:
+        raise SystemExit(f"--best-of-experiment {experiment}: no runs with {METRIC} in {tracking_uri}")
+    runs = runs[(runs["status"] == "FINISHED") & runs[col].notna()]
+    if "tags.mage.rtg_kind" in runs:
+        runs = runs[runs["tags.mage.rtg_kind"].isna()]  # an RTG evaluation is not a trained run
+    if method and "tags.mage.method" in runs:
+        runs = runs[runs["tags.mage.method"] == method]
+    if datasets:
+        runs = runs[runs["tags.mage.dataset"].isin(datasets)]
+    chosen = []
+    # ties go to the earliest run, so the choice is reproducible
+    ranked = runs.sort_values([col, "start_time"], ascending=[False, True])
+    for ds, g in ranked.groupby("tags.mage.dataset", sort=True):
+        for rid in g["run_id"]:
+            if list_artifacts(rid, "checkpoint", tracking_uri=tracking_uri):
+                chosen.append(rid)
+                print(
+                    f"[rtg] best of {experiment} on {ds}: {rid} ({METRIC}={g.set_index('run_id').loc[rid, col]:.1f})"
+                )
+                break
+    if not chosen:
+        raise SystemExit(f"--best-of-experiment {experiment}: no finished run with a checkpoint/ artifact")
+    return chosen
+
+
+def train_smoke_sources(args: argparse.Namespace) -> list[str]:
+    """--smoke without run ids: train one smoke MAGE run per dataset (tiny data/model) to study."""
+    from mage.config import make_config
+    from mage.distributed.train import run_experiment
+    from sweeps.common import SMOKE_OVERRIDES, ensure_dataset
+
+    ids = []
+    for ds in args.datasets:
+        path = ensure_dataset(ds, smoke=True)
+        cfg = make_config("smoke", {**SMOKE_OVERRIDES, "data.dataset": ds, "data.path": path})
+        res = run_experiment(
+            cfg,
+            tracking_uri=args.tracking_uri,
+            experiment=args.train_experiment,
+            run_name=f"rtg-smoke-source-{ds}",
+            tags={"mage.sweep": SWEEP},
+            num_actors=1,
+            storage_path=args.storage,
+        )
+        print(
+            f"[rtg] trained smoke source run {res.run_id} on {ds} ({METRIC}={res.metrics.get(METRIC, float('nan')):.1f})"
+        )
+        ids.append(res.run_id)
+    return ids
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Study
+
+
+def build_jobs(
+    sources: list[Source], targets: list[list[Target]], seeds: list[int], episodes: int
+) -> list[Any]:
+    """One RolloutJob per (source, target, seed); returns [(source index, target, seed, job)]."""
+    from mage.distributed.rollouts import RolloutJob
+
+    out = []
+    for si, (src, tgts) in enumerate(zip(sources, targets)):
+        for t in tgts:
+            for s in seeds:
+                job = RolloutJob(
+                    src.method,
+                    src.checkpoint,
+                    src.task,
+                    s * SEED_STRIDE,
+                    t.target_return,
+                    episodes,
+                    src.agent_kwargs,
+                )
+                out.append((si, t, s, job))
+    return out
+
+
+def log_child(args: argparse.Namespace, parent_id: str, src: Source, t: Target, df: pd.DataFrame) -> str:
+    from mage.distributed.rollouts import EPISODE_COLUMNS, summarize
+    from mage.envs.registry import normalized_score
+    from mage.tracking.mlflow_logger import RunLogger, standard_tags
+
+    metrics = summarize(df)
+    metrics["eval/target_norm_score"] = float(normalized_score(src.task, t.target_return))
+    metrics["eval/return_minus_target"] = metrics["eval/return_mean"] - t.target_return
+    metrics["eval/seeds"] = float(df["eval_seed"].nunique())
+    tags = standard_tags(
+        run_type="eval",
+        method=src.method,
+        extra={
+            "mage.dataset": src.task,
+            "mage.sweep": SWEEP,
+            "mage.rtg_kind": t.kind,
+            "mage.rtg_value": f"{t.value:g}",
+            "mage.source_run_id": src.run_id or "",
+            "mage.eval_seeds": ",".join(str(s) for s in args.seeds),
+        },
+    )
+    name = f"{src.method}-{src.task}-{t.label}-{(src.run_id or 'scripted')[:8]}"
+    with RunLogger.start(
+        experiment=args.experiment,
+        tracking_uri=args.tracking_uri,
+        run_name=name,
+        parent_run_id=parent_id,
+        tags=tags,
+    ) as run:
+        run.log_params(
+            {
+                "rtg.kind": t.kind,
+                "rtg.value": t.value,
+                "rtg.target_return": t.target_return,
+                "eval.seeds": args.seeds,
+                "eval.episodes_per_seed": args.episodes,
+                "eval.num_envs": args.num_envs,
+                "source.run_id": src.run_id or "",
+                "source.checkpoint": src.checkpoint or "",
+            }
+        )
+        episodes = df.sort_values(["eval_seed", "episode"]).reset_index(drop=True)
+        episodes["episode"] = np.arange(len(episodes))  # unique within the run across seeds; env_seed kept
+        run.log_table(episodes[[c for c in EPISODE_COLUMNS if c in episodes]], "eval/episodes.parquet")
+        run.log_metrics(metrics)
+    return run.run_id
+
+
+def start_parent(args: argparse.Namespace, sources: list[Source]) -> Any:
+    from mage.tracking.mlflow_logger import RunLogger, standard_tags
+
+    tags = standard_tags(
+        run_type="sweep",
+        extra={
+            "mage.sweep": SWEEP,
+            "mage.smoke": str(bool(args.smoke)).lower(),
+            "mage.command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:5000],
+            "mage.ray_address": args.address or os.environ.get("RAY_ADDRESS", "embedded"),
+        },
+    )
+    name = args.name or f"rtg{'-smoke' if args.smoke else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = RunLogger.start(
+        experiment=args.experiment, tracking_uri=args.tracking_uri, run_name=name, tags=tags
+    )
+    run.log_params(
+        {
+            "study.percentiles": args.percentiles,
+            "study.ood_multiples": args.ood_multiples,
+            "study.seeds": args.seeds,
+            "study.episodes_per_seed": args.episodes,
+            "study.num_envs": args.num_envs,
+            "study.source_run_ids": [s.run_id for s in sources],
+            "study.num_actors": args.num_actors,
+        }
+    )
+    return run
+
+
+def run_study(args: argparse.Namespace) -> tuple[str, pd.DataFrame]:
+    """Run the whole study; returns (parent run id, summary table)."""
+    from mage.distributed.ray_init import available, init_ray
+    from mage.distributed.rollouts import run_jobs
+
+    if not (args.run_ids or args.best_of_experiment or args.smoke):
+        raise SystemExit("give --run-ids or --best-of-experiment (or --smoke to train a smoke source run)")
+    init_ray(args.address)
+    run_ids = list(args.run_ids or [])
+    if args.best_of_experiment:
+        run_ids += best_runs(args.best_of_experiment, args.tracking_uri, args.datasets_filter, args.method)
+    if not run_ids:
+        run_ids = train_smoke_sources(args)
+    sources = [load_source(r, args.tracking_uri) for r in run_ids]
+    targets = [targets_for(s.returns_E, args.percentiles, args.ood_multiples) for s in sources]
+    jobs = build_jobs(sources, targets, args.seeds, args.episodes)
+    num_actors = args.num_actors or max(1, int(available("CPU")))
+    parent = start_parent(args, sources)
+    print(
+        f"[rtg] parent run {parent.run_id} in {args.experiment} ({args.tracking_uri}): {len(sources)} source "
+        f"run(s) x {len(targets[0])} targets x {len(args.seeds)} seed(s) x {args.episodes} episodes "
+        f"on {num_actors} actor(s)",
+        flush=True,
+    )
+    rows = []
+    with parent:
+        t0 = time.perf_counter()
+        df, stats = run_jobs(
+            [j for *_, j in jobs],
+            num_actors=num_actors,
+            num_envs=args.num_envs,
+            actor_cpus=args.actor_cpus,
+            progress=not args.quiet,
+            return_stats=True,
+        )
+        wall = time.perf_counter() - t0
+        df["eval_seed"] = [jobs[j][2] for j in df["job"]]
+        groups: dict[tuple[int, Target], list[int]] = {}
+        for ji, (si, t, _, _) in enumerate(jobs):
+            groups.setdefault((si, t), []).append(ji)
+        for (si, t), jis in groups.items():
+            part = df[df["job"].isin(jis)]
+            child = log_child(args, parent.run_id, sources[si], t, part)
+            rows.append(
+                {
+                    "source_run": (sources[si].run_id or "scripted")[:8],
+                    "method": sources[si].method,
+                    "dataset": sources[si].task,
+                    "target": t.label,
+                    "target_return": t.target_return,
+                    "return_mean": part["return"].mean(),
+                    "norm_score": part["norm_score"].mean(),
+                    "episodes": len(part),
+                    "child_run": child,
+                }
+            )
+        parent.log_metrics(
+            {
+                "study/children": len(rows),
+                "study/episodes": stats.episodes,
+                "study/env_steps": stats.env_steps,
+                "study/wall_s": wall,
+                "study/steps_per_s": stats.steps_per_s,
+            }
+        )
+    table = pd.DataFrame(rows)
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.2f}".format
+    ):
+        print(
+            f"\n[rtg] {len(rows)} child runs, {stats.episodes} episodes, {stats.env_steps} env steps in {wall:.1f} s "
+            f"({stats.steps_per_s:.0f} steps/s); parent run {parent.run_id}"
+        )
+        print(table.to_string(index=False), flush=True)
+    if args.report:
+        from analysis.plotting import default_out
+        from analysis.rtg_generalization import run as report
+
+        out = Path(args.report_out) if args.report_out else None
+
+        report(
+            [args.experiment],
+            args.tracking_uri,
+            out or default_out("rtg_generalization"),
+            parent=parent.run_id,
+            cache=False,
+            log_to_mlflow=True,
+        )
+    return parent.run_id, table
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    src = p.add_argument_group("source runs")
+    src.add_argument("--run-ids", nargs="+", default=None, help="trained runs (with a checkpoint/ artifact)")
+    src.add_argument(
+        "--best-of-experiment",
+        default=None,
+        help="take the best run per dataset of this experiment by eval/norm_score",
+    )
+    src.add_argument(
+        "--datasets",
+        nargs="+",
+        default=None,
+        help="with --best-of-experiment: only these datasets; with --smoke: datasets to train "
+        "(default maze2d-umaze-v1)",
+    )
+    src.add_argument(
+        "--method", default=None, help="with --best-of-experiment: only runs of this mage.method"
+    )
+    st = p.add_argument_group("study")
+    st.add_argument(
+        "--percentiles",
+        nargs="+",
+        type=float,
+        default=None,
+        help=f"dataset return percentiles (default {' '.join(f'{x:g}' for x in PERCENTILES)})",
+    )
+    st.add_argument(
+        "--ood-multiples",
+        nargs="+",
+        type=float,
+        default=None,
+        help=f"multiples of the dataset max (default {' '.join(f'{x:g}' for x in OOD_MULTIPLES)})",
+    )
+    st.add_argument(
+        "--seeds", nargs="+", type=int, default=None, help="evaluation seeds (default 0 1 2; smoke 0)"
+    )
+    st.add_argument(
+        "--episodes", type=int, default=None, help="episodes per seed and target (default 100; smoke 2)"
+    )
+    st.add_argument(
+        "--num-envs", type=int, default=None, help="lockstep envs per rollout batch (default 50; smoke 2)"
+    )
+    st.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI size: 3 targets, 1 seed, 2 episodes; trains a smoke MAGE run if no run ids are given",
+    )
+    ex = p.add_argument_group("execution and tracking")
+    ex.add_argument(
+        "--num-actors", type=int, default=None, help="rollout actors (default: the cluster's CPUs)"
+    )
+    ex.add_argument("--actor-cpus", type=float, default=1.0, help="CPUs per rollout actor")
+    ex.add_argument(
+        "--address", default=None, help="Ray address (default $RAY_ADDRESS, else an embedded Ray)"
+    )
+    ex.add_argument("--experiment", default=EXPERIMENT, help="MLflow experiment of the study")
+    ex.add_argument(
+        "--train-experiment", default="mage-train", help="--smoke: experiment of the trained source run"
+    )
+    ex.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default $MLFLOW_TRACKING_URI, else sqlite:///<project>/mlruns.db)",
+    )
+    ex.add_argument(
+        "--storage", default=None, help="--smoke training: Ray Train storage (default <project>/ray_results)"
+    )
+    ex.add_argument("--name", default=None, help="parent run name (default rtg[-smoke]-<timestamp>)")
+    ex.add_argument(
+        "--report",
+        action="store_true",
+        help="afterwards write the analysis tables/plots and log them to the parent run",
+    )
+    ex.add_argument(
+        "--report-out", default=None, help="--report output dir (default analysis/out/rtg_generalization)"
+    )
+    ex.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    smoke = args.smoke
+    args.percentiles = args.percentiles or list(SMOKE_PERCENTILES if smoke else PERCENTILES)
+    args.ood_multiples = (
+        args.ood_multiples if args.ood_multiples is not None else list(SMOKE_OOD if smoke else OOD_MULTIPLES)
+    )
+    args.seeds = args.seeds or ([0] if smoke else [0, 1, 2])
+    args.episodes = args.episodes or (2 if smoke else 100)
+    args.num_envs = args.num_envs or (2 if smoke else 50)
+    args.datasets_filter = args.datasets
+    if args.datasets is None:
+        args.datasets = ["maze2d-umaze-v1"]
+    args.tracking_uri = args.tracking_uri or default_tracking_uri()
+    for p in args.percentiles:
+        if not 0 <= p <= 100:
+            raise SystemExit(f"--percentiles: {p} is not in [0, 100]")
+    if any(m <= 0 for m in args.ood_multiples):
+        raise SystemExit("--ood-multiples must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = resolve(build_parser().parse_args(argv))
+    run_study(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

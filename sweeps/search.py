@@ -1,0 +1,97 @@
+"""Hyper-parameter search: Ray Tune + OptunaSearch (TPE) + ASHA over K, V, depth, lambda_cond and the learning rate.
+
+    python sweeps/search.py --smoke                                 # 2 trials, tiny data/model
+    python sweeps/search.py --datasets maze2d-medium-v1 --num-samples 64 --max-concurrent 4 --gpus-per-trial 0.5
+
+The objective is ``eval/norm_score`` of one dataset and one seed (the first of --datasets/--seeds): TPE learns
+from one comparable number, and scores of different mazes are not. Re-run the best configs with more seeds via
+hierarchy_depth.py / --set.
+
+ASHA: trials stream their stage-2 epoch results (``pol/*``) to Tune, but ``eval/norm_score`` exists only in the
+last result (an evaluation costs a rollout batch, so run_experiment evaluates once, after training). ASHA and
+Optuna skip results without the metric, so today ASHA sees one value per trial and cannot stop a trial early;
+it starts pruning (rungs at 1, 3, 9, ... reports up to --max-t) as soon as trials report the metric per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the checkout importable (it is also pip-installed)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+
+from sweeps.common import Sweep, build_parser, main, optuna_search, resolve_defaults
+
+
+def search_space(smoke: bool, dataset: str, seed: int) -> dict:
+    # Optuna distributions only: OptunaSearch rejects tune.grid_search (spec platform.md §1.2).
+    if smoke:
+        return {
+            "tokenizer.num_scales": tune.choice([1, 2]),
+            "tokenizer.codebook_size": tune.choice([32, 64]),
+            "transformer.depth": tune.choice([1, 2]),
+            "policy.lambda_cond": tune.uniform(0.0, 0.5),
+            "train.policy_lr": tune.loguniform(3e-4, 3e-3),
+            "data.dataset": dataset,
+            "train.seed": seed,
+        }
+    return {
+        "tokenizer.num_scales": tune.choice([2, 4, 6, 8]),
+        "tokenizer.codebook_size": tune.choice([128, 256, 512, 1024]),
+        "transformer.depth": tune.choice([2, 4, 6, 8]),
+        "tokenizer.lambda_cond": tune.uniform(0.0, 2.0),
+        "policy.lambda_cond": tune.uniform(0.0, 0.5),
+        "train.policy_lr": tune.loguniform(1e-4, 3e-3),
+        "data.dataset": dataset,
+        "train.seed": seed,
+    }
+
+
+def make_sweep(
+    smoke: bool, dataset: str, seed: int, num_samples: int, sampler_seed: int, max_t: int
+) -> Sweep:
+    return Sweep(
+        name="search",
+        experiment="mage-search",
+        param_space=search_space(smoke, dataset, seed),
+        num_samples=num_samples,
+        # metric/mode live in TuneConfig only (spec platform.md §1.1); concurrency via max_concurrent_trials.
+        search_alg=optuna_search(sampler_seed),
+        # grace_period >= 1 evaluation: ASHA-stopped trials reach Optuna as PRUNED (ray#15283).
+        scheduler=ASHAScheduler(
+            time_attr="training_iteration", max_t=max_t, grace_period=1, reduction_factor=3
+        ),
+        description="TPE + ASHA over K, V, depth, lambda_cond, lr",
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = build_parser(__doc__.splitlines()[0], default_experiment="mage-search")
+    parser.add_argument("--sampler-seed", type=int, default=0, help="TPESampler seed")
+    parser.add_argument("--max-t", type=int, default=100, help="ASHA max_t in reports per trial")
+    return parser
+
+
+def cli(argv: list[str] | None = None) -> None:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.datasets is None:
+        args.datasets = ["maze2d-umaze-v1"]
+    if len(args.datasets) != 1:
+        parser.error("search.py optimises one dataset at a time; pass one name to --datasets")
+    resolve_defaults(args)
+    num_samples = args.num_samples or (2 if args.smoke else 32)
+    args.num_samples = num_samples
+    main(
+        make_sweep(args.smoke, args.datasets[0], args.seeds[0], num_samples, args.sampler_seed, args.max_t),
+        args,
+    )
+
+
+if __name__ == "__main__":
+    cli()

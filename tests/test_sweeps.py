@@ -1,0 +1,264 @@
+"""Sweeps: search spaces, named configs and CLI (fast); --smoke end to end on an embedded Ray (slow).
+
+The slow tests run the scripts as files in a subprocess, each with its own sqlite store, Tune storage and
+data dir, and assert on what MLflow holds: one parent run per sweep, one child per trial.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mage.config import ConfigError, make_config
+from sweeps import ablations, hierarchy_depth, search
+from sweeps.common import (
+    TrialContext,
+    build_parser,
+    describe_space,
+    expected_trials,
+    resolve_defaults,
+    trial_overrides,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fast
+
+
+def test_smoke_defaults_and_overrides() -> None:
+    args = build_parser("x", default_experiment="e").parse_args(
+        ["--smoke", "--set", "train.seed=3", "eval.sampling=sample"]
+    )
+    resolve_defaults(args)
+    assert args.datasets == ["maze2d-umaze-v1"] and args.seeds == [0] and args.preset == "smoke"
+    assert Path(args.storage).is_absolute()
+    full = resolve_defaults(build_parser("x", default_experiment="e").parse_args([]))
+    assert (
+        full.datasets == ["maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1"] and full.preset == "paper"
+    )
+
+
+@pytest.mark.parametrize("name", list(ablations.ABLATIONS))
+def test_ablation_rows_are_valid_and_distinct(name: str) -> None:
+    ours = make_config("smoke").flatten()
+    cfg = make_config("smoke", ablations.ABLATIONS[name]).flatten()
+    changed = {k for k in cfg if cfg[k] != ours[k]}
+    assert (name == "ours") == (not changed), f"{name} changes {changed}"
+
+
+def _ctx(**kw) -> TrialContext:
+    base = dict(
+        sweep="s",
+        experiment="e",
+        tracking_uri="sqlite:///x.db",
+        parent_run_id="p",
+        preset="smoke",
+        base_overrides={"train.seed": 5, "tokenizer.num_scales": 3},
+        named_configs=dict(ablations.ABLATIONS),
+        adjust=None,
+        smoke=False,
+        num_workers=1,
+        num_actors=1,
+        use_gpu=False,
+        resources_per_worker=None,
+        storage_path="/tmp",
+    )
+    base.update(kw)
+    return TrialContext(**base)
+
+
+def test_trial_overrides_precedence() -> None:
+    # sweep-wide < named config < the trial's own keys
+    o = trial_overrides(_ctx(), {"ablation": "k1", "train.seed": 7})
+    assert o["tokenizer.num_scales"] == 1 and o["train.seed"] == 7
+    with pytest.raises(ConfigError, match="unknown ablation"):
+        trial_overrides(_ctx(), {"ablation": "nope"})
+    smoke = trial_overrides(_ctx(smoke=True), {"data.dataset": "maze2d-umaze-v1"})
+    assert smoke["data.path"].endswith("smoke/maze2d-umaze-v1.hdf5")
+
+
+@pytest.mark.parametrize("preset", ["smoke", "paper"])
+def test_every_k_gets_a_schedule(preset: str) -> None:
+    from mage.tokenizer.schedule import scale_schedule
+
+    for k in hierarchy_depth.DEFAULT_K:
+        cfg = hierarchy_depth.fit_horizon(make_config(preset, {"tokenizer.num_scales": k}))
+        sched = scale_schedule(cfg.data.horizon, k, cfg.tokenizer.downsample)
+        assert len(sched) == k and sched[-1] == cfg.data.horizon // cfg.tokenizer.downsample
+    assert hierarchy_depth.fit_horizon(make_config("smoke", {"tokenizer.num_scales": 10})).data.horizon == 64
+
+
+def test_search_space_is_optuna_compatible() -> None:
+    from ray.tune.search.optuna import OptunaSearch
+
+    for smoke in (True, False):
+        space = search.search_space(smoke, "maze2d-umaze-v1", 0)
+        assert not any(isinstance(v, dict) and "grid_search" in v for v in space.values())
+        assert OptunaSearch.convert_search_space(space)  # raises on grids
+        assert set(space) <= set(make_config("smoke").flatten())  # every key is a config override
+    desc = describe_space(search.search_space(False, "maze2d-umaze-v1", 0))
+    assert desc["train.policy_lr"].startswith("logfloat[") and desc["tokenizer.num_scales"].startswith(
+        "choice["
+    )
+
+
+def test_grid_sizes() -> None:
+    sweep = hierarchy_depth.make_sweep([1, 2, 4], ["a", "b"], [0, 1])
+    assert expected_trials(sweep) == 12
+    assert describe_space(sweep.param_space)["tokenizer.num_scales"] == "grid[1, 2, 4]"
+    assert expected_trials(ablations.make_sweep(["ours", "k1"], ["a"], [0])) == 2
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Slow: --smoke end to end
+
+
+def sweep_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)  # embedded Ray, never someone's running cluster
+    env.update(MAGE_DATA_DIR=str(tmp / "data"), MLFLOW_DISABLE_TELEMETRY="true", RAY_USAGE_STATS_ENABLED="0")
+    return env
+
+
+def run_sweep_script(script: str, tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        str(REPO / "sweeps" / script),
+        "--smoke",
+        "--tracking-uri",
+        f"sqlite:///{tmp}/mlruns.db",
+        "--storage",
+        str(tmp / "ray"),
+        *args,
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=sweep_env(tmp), capture_output=True, text=True, timeout=timeout)
+    (tmp / f"{script}.log").write_text(proc.stdout + proc.stderr)
+    return proc
+
+
+def sweep_runs(tmp: Path, experiment: str):
+    """(parent runs, child runs) of ``experiment`` in the test's store."""
+    from mage.tracking.query import search_runs
+
+    runs = search_runs(experiment, tracking_uri=f"sqlite:///{tmp}/mlruns.db")
+    parents = runs[runs["tags.mage.run_type"] == "sweep"]
+    children = runs[runs["parent_run_id"].notna()]
+    return parents, children
+
+
+def assert_one_sweep(tmp: Path, experiment: str, sweep: str, n_finished: int):
+    parents, children = sweep_runs(tmp, experiment)
+    assert len(parents) == 1, parents[["run_id", "status"]]
+    parent = parents.iloc[0]
+    assert parent["tags.mage.sweep"] == sweep and parent["status"] == "FINISHED"
+    assert parent["tags.mage.git_sha"] and "--smoke" in parent["tags.mage.command"]
+    assert any(c.startswith("params.space.") for c in parents.columns)
+    assert (children["parent_run_id"] == parent["run_id"]).all()
+    finished = children[children["status"] == "FINISHED"]
+    assert len(finished) == n_finished, children[["run_name", "status"]]
+    assert (finished["tags.mage.run_type"] == "trial").all()
+    assert all(math.isfinite(x) for x in finished["metrics.eval/norm_score"])
+    return parent, finished
+
+
+@pytest.fixture(scope="module")
+def resumed_hierarchy(tmp_path_factory: pytest.TempPathFactory):
+    """hierarchy_depth --smoke (K 1, 2) interrupted after its first trial, then resumed."""
+    tmp = tmp_path_factory.mktemp("hd")
+    first = run_sweep_script("hierarchy_depth.py", tmp, "--name", "hd", "--interrupt-after-trials", "1")
+    _, after_first = sweep_runs(tmp, "mage-hierarchy-depth")
+    second = run_sweep_script("hierarchy_depth.py", tmp, "--name", "hd", "--resume")
+    return tmp, first, after_first, second
+
+
+@pytest.mark.slow
+def test_hierarchy_depth_smoke_interrupt_and_resume(resumed_hierarchy) -> None:
+    tmp, first, after_first, second = resumed_hierarchy
+    assert first.returncode == 130, first.stdout[-3000:] + first.stderr[-3000:]
+    done_first = after_first[after_first["status"] == "FINISHED"]
+    assert "RUNNING" not in set(after_first["status"])  # the interrupted trial's run is KILLED at once
+    assert len(done_first) == 1 and done_first["params.tokenizer.num_scales"].tolist() == [1]
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resuming" in second.stdout
+
+    parent, finished = assert_one_sweep(tmp, "mage-hierarchy-depth", "hierarchy-depth", n_finished=2)
+    assert sorted(finished["params.tokenizer.num_scales"]) == [1, 2]
+    # The finished trial was not re-run: same run, and exactly one run for its Tune trial.
+    assert done_first["run_id"].iloc[0] in set(finished["run_id"])
+    assert finished["tags.mage.trial_id"].is_unique
+    _, children = sweep_runs(tmp, "mage-hierarchy-depth")
+    trial0 = done_first["tags.mage.trial_id"].iloc[0]
+    assert (children["tags.mage.trial_id"] == trial0).sum() == 1
+    assert "RUNNING" not in set(children["status"])  # an interrupted trial's run is KILLED, not left running
+    assert "eval/norm_score" in second.stdout and finished["run_name"].iloc[0] in second.stdout
+
+
+@pytest.mark.slow
+def test_search_smoke(tmp_path: Path) -> None:
+    proc = run_sweep_script("search.py", tmp_path, "--num-samples", "1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    parent, finished = assert_one_sweep(tmp_path, "mage-search", "search", n_finished=1)
+    assert (
+        parent["params.sweep.searcher"].endswith("OptunaSearch")
+        and parent["params.sweep.scheduler"] == "AsyncHyperBandScheduler"
+    )
+    assert int(finished["params.tokenizer.num_scales"].iloc[0]) in (1, 2)
+
+
+@pytest.mark.slow
+def test_ablations_smoke(tmp_path: Path) -> None:
+    proc = run_sweep_script("ablations.py", tmp_path, "--ablations", "no_cond_decoder")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _, finished = assert_one_sweep(tmp_path, "mage-ablations", "ablations", n_finished=1)
+    row = finished.iloc[0]
+    assert row["tags.mage.ablation"] == "no_cond_decoder"
+    assert str(row["params.tokenizer.cond_decoder"]) == "False"
+
+
+@pytest.mark.slow
+def test_failed_trial_is_a_failed_child_run(tmp_path: Path) -> None:
+    # K=0 passes the driver's checks (they see the preset's K) and fails inside the trial.
+    proc = run_sweep_script("hierarchy_depth.py", tmp_path, "--K", "0", timeout=300)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    parents, children = sweep_runs(tmp_path, "mage-hierarchy-depth")
+    assert len(parents) == 1 and len(children) == 1
+    child = children.iloc[0]
+    assert child["status"] == "FAILED" and "num_scales" in child["tags.mage.error"]
+    assert child["parent_run_id"] == parents.iloc[0]["run_id"]
+
+
+def test_sweep_state_round_trip(tmp_path: Path) -> None:
+    from sweeps.common import find_latest_sweep_dir, join_storage, read_state, storage_exists, write_state
+
+    assert join_storage("s3://bucket/ray_results/", "hd", "x") == "s3://bucket/ray_results/hd/x"
+    storage = str(tmp_path / "ray")
+    assert find_latest_sweep_dir(storage, "hd") is None
+    for name in ("hd-1", "hd-2", "other-3"):
+        write_state(join_storage(storage, name), {"parent_run_id": name})
+        os.utime(tmp_path / "ray" / name, (1, 1 + len(name) + int(name[-1])))
+    (tmp_path / "ray" / "hd-9").mkdir()  # no state file: not a sweep of ours
+    assert read_state(join_storage(storage, "hd-2")) == {"parent_run_id": "hd-2"}
+    assert read_state(join_storage(storage, "hd-9")) is None and storage_exists(join_storage(storage, "hd-9"))
+    assert find_latest_sweep_dir(storage, "hd") == join_storage(storage, "hd-2")
+
+
+def test_ensure_dataset_generates_once_and_maps_multi_tasks(tmp_path: Path, monkeypatch) -> None:
+    from sweeps.common import SMOKE_DATA_STEPS, ensure_dataset
+
+    monkeypatch.setenv("MAGE_DATA_DIR", str(tmp_path))
+    path = Path(ensure_dataset("maze2d-umaze-multi-v1", smoke=True))  # Multi2D trains on the single-task file
+    assert path == tmp_path / "smoke" / "maze2d-umaze-v1.hdf5" and path.is_file()
+    stamp = path.stat().st_mtime_ns
+    assert ensure_dataset("maze2d-umaze-v1", smoke=True) == str(path) and path.stat().st_mtime_ns == stamp
+    assert list((tmp_path / "smoke").iterdir()) == [path]  # no temp files left behind
+
+    from mage.data.d4rl_io import load_dataset
+
+    assert len(load_dataset(str(path))["observations"]) == SMOKE_DATA_STEPS
