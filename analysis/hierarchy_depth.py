@@ -1,0 +1,168 @@
+"""Hierarchy-depth report: normalised score vs the number of scales K, per dataset.
+
+Reads the trial runs of ``sweeps/hierarchy_depth.py`` (experiment ``mage-hierarchy-depth``; K from the
+``mage.K`` tag, else the ``tokenizer.num_scales`` param) and writes, under --out:
+``hierarchy_depth.csv`` / ``.md`` (mean ± 95 % CI over seeds per method × dataset × K) and
+``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands).
+
+    python analysis/hierarchy_depth.py [--experiment mage-hierarchy-depth] [--tracking-uri URI] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import plotting
+from analysis.runs import NoRunsError, fmt_pm, load_runs, mean_ci, require_columns, resolve_uri, to_markdown
+
+EXPERIMENT = "mage-hierarchy-depth"
+NAME = "hierarchy_depth"
+
+
+def trial_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    require_columns(runs, ["metrics.eval/norm_score"], "hierarchy-depth sweep")
+    tr = runs[runs["metrics.eval/norm_score"].notna() & (runs["run_type"] != "sweep")].copy()
+    k = tr["K"].astype("Float64")
+    if "params.tokenizer.num_scales" in tr:
+        k = k.fillna(pd.to_numeric(tr["params.tokenizer.num_scales"], errors="coerce").astype("Float64"))
+    tr["K"] = k
+    tr = tr[tr["K"].notna()]
+    if tr.empty:
+        raise NoRunsError(
+            "no hierarchy-depth trial runs (eval/norm_score with a mage.K tag or tokenizer.num_scales)"
+        )
+    tr["K"] = tr["K"].astype(int)
+    tr["method"] = tr["method"].fillna("mage")
+    tr["dataset"] = tr["dataset"].fillna(
+        tr.get("params.data.dataset", pd.Series(index=tr.index, dtype=object))
+    )
+    tr["dataset"] = tr["dataset"].fillna("unknown")
+    if "seed" not in tr or tr["seed"].isna().all():
+        tr["seed"] = pd.to_numeric(tr.get("params.train.seed"), errors="coerce")
+    return tr
+
+
+def summarise(tr: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (method, dataset, k), g in tr.groupby(["method", "dataset", "K"], sort=True):
+        mean, ci, n = mean_ci(g["metrics.eval/norm_score"])
+        ep = g["metrics.eval/episodes"].dropna() if "metrics.eval/episodes" in g else pd.Series(dtype=float)
+        rows.append(
+            {
+                "method": method,
+                "dataset": dataset,
+                "K": int(k),
+                "norm_score_mean": mean,
+                "norm_score_ci95": ci,
+                "norm_score_min": float(g["metrics.eval/norm_score"].min()),
+                "norm_score_max": float(g["metrics.eval/norm_score"].max()),
+                "n_seeds": n,
+                "episodes_per_seed": int(ep.median()) if len(ep) else None,
+                "seeds": ",".join(str(int(s)) for s in sorted(g["seed"].dropna().unique())),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    shown = pd.DataFrame(
+        {
+            "method": table["method"],
+            "dataset": table["dataset"],
+            "K": table["K"],
+            "norm. score (95% CI)": [
+                fmt_pm(m, c) for m, c in zip(table["norm_score_mean"], table["norm_score_ci95"])
+            ],
+            "seeds": table["n_seeds"],
+            "episodes/seed": table["episodes_per_seed"],
+        }
+    )
+    return to_markdown(shown)
+
+
+def plot(table: pd.DataFrame, path: Path) -> Path:
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plotting.subplots_grid(len(datasets))
+    for ax, ds in zip(axes, datasets):
+        t = table[table["dataset"] == ds]
+        for method, tm in t.groupby("method", sort=True):
+            tm = tm.sort_values("K")
+            plotting.line_with_band(
+                ax, tm["K"], tm["norm_score_mean"], tm["norm_score_ci95"], label=f"{method} (mean ± 95% CI)"
+            )
+        ks = sorted(t["K"].unique())
+        if len(ks) > 1 and min(ks) > 0 and max(ks) / min(ks) >= 4:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
+        ax.set_xlabel("hierarchy depth K (number of scales)")
+        ax.set_ylabel(plotting.SCORE_LABEL)
+        seeds = "/".join(str(n) for n in sorted(set(t["n_seeds"])))
+        eps = "/".join(str(e) for e in sorted(set(t["episodes_per_seed"].dropna().astype(int))))
+        ax.set_title(f"{ds}: score vs K\n{seeds} seed(s) per K, {eps or '?'} episodes per seed")
+        ax.legend(loc="best")
+    return plotting.save(fig, path)
+
+
+def run(
+    experiments: list[str],
+    tracking_uri: str | None,
+    out: Path,
+    *,
+    filter_string: str = "",
+    cache: bool = True,
+    log_to_mlflow: bool = False,
+) -> pd.DataFrame:
+    uri = resolve_uri(tracking_uri)
+    runs = load_runs(experiments, uri, filter_string=filter_string, cache=cache)
+    tr = trial_runs(runs)
+    table = summarise(tr)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / f"{NAME}.csv", index=False)
+    md = markdown_table(table)
+    (out / f"{NAME}.md").write_text(
+        f"# Hierarchy depth ({', '.join(experiments)})\n\nNormalised score with D4RL reference returns; "
+        f"mean ± 95% Student-t CI over seeds.\n\n{md}\n"
+    )
+    files = [out / f"{NAME}.csv", out / f"{NAME}.md", plot(table, out / f"{NAME}.png")]
+    print(md)
+    print(f"\nwrote {', '.join(str(f) for f in files)}")
+    if log_to_mlflow:
+        sweeps = runs[runs["run_type"] == "sweep"].sort_values("start_time")
+        parents = sweeps["run_id"] if len(sweeps) else tr.sort_values("start_time")["parent_run_id"].dropna()
+        if parents.empty:
+            print("--log-to-mlflow: no sweep parent run found; nothing logged", file=sys.stderr)
+        else:
+            plotting.log_files(uri, parents.iloc[-1], files, "plots")
+            print(f"logged {len(files)} files to run {parents.iloc[-1]} under plots/")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    plotting.common_args(p, experiment=EXPERIMENT, name=NAME)
+    p.add_argument(
+        "--log-to-mlflow", action="store_true", help="attach the table and plot to the sweep's parent run"
+    )
+    a = p.parse_args(argv)
+    try:
+        run(
+            a.experiment or [EXPERIMENT],
+            a.tracking_uri,
+            a.out or plotting.default_out(NAME),
+            filter_string=a.filter,
+            cache=not a.no_cache,
+            log_to_mlflow=a.log_to_mlflow,
+        )
+    except NoRunsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

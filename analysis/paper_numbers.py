@@ -1,0 +1,85 @@
+"""QUOTED numbers from the papers, never measured here. Every entry names its source.
+
+Normalised scores (D4RL convention, 100 = expert reference). Values are copied from
+shared/spec/baselines.md §6 and shared/spec/method.md §10, which cite:
+
+- HD: Chen et al., "Simple Hierarchical Planning with Diffusion" (ICLR 2024), Table 1 (Maze2D, Multi2D,
+  AntMaze) and Table 2 (Gym-MuJoCo, Kitchen). HD averages over 100 planning seeds (Maze2D), 5 (MuJoCo).
+- MAGE: the MAGE paper (ICLR 2026), main results table; per-task Maze2D values were not retrieved, only the
+  averages. Entries tagged "[S]" in the spec come from a secondary source and keep that tag here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HD_SOURCE = "HD paper (Chen et al., ICLR 2024), Table 1"
+HD_T2_SOURCE = "HD paper (Chen et al., ICLR 2024), Table 2"
+MAGE_SOURCE = "MAGE paper (ICLR 2026), main results [S]"
+DF_SOURCE = "Diffusion Forcing paper, as reproduced [S]"
+CQL_SOURCE = "Diffuser table as reproduced in the Diffusion-Forcing paper [S]"
+
+# Column order of the Maze2D/Multi2D tables.
+MAZES = ("umaze", "medium", "large")
+MAZE_TITLES = {"umaze": "U-Maze", "medium": "Medium", "large": "Large"}
+
+
+@dataclass(frozen=True)
+class QuotedRow:
+    """One method's reported scores on a suite; `per_task` maps maze -> (mean, std or None)."""
+
+    method: str
+    suite: str  # "maze2d" | "multi2d"
+    per_task: dict[str, tuple[float, float | None]]
+    average: float | None
+    source: str
+
+
+def _row(method: str, suite: str, u, m, lg, avg: float | None, source: str = HD_SOURCE) -> QuotedRow:
+    def cell(v):
+        return v if isinstance(v, tuple) else (v, None)
+
+    per = {k: cell(v) for k, v in zip(MAZES, (u, m, lg)) if v is not None}
+    return QuotedRow(method, suite, per, avg, source)
+
+
+# HD Table 1, Maze2D single task.
+MAZE2D: tuple[QuotedRow, ...] = (
+    _row("MPPI", "maze2d", 33.2, 10.2, 5.1, 16.2),
+    _row("CQL", "maze2d", 5.7, 5.0, 12.5, 7.7, CQL_SOURCE),
+    _row("IQL", "maze2d", 47.4, 34.9, 58.6, 47.0),
+    _row("Diffuser", "maze2d", (113.9, 3.1), (121.5, 2.7), (123.0, 6.4), 119.5),
+    _row("HDMI", "maze2d", (120.1, 2.5), (121.8, 1.6), (128.6, 2.9), 123.5),
+    _row("HD", "maze2d", (128.4, 3.6), (135.6, 3.0), (155.8, 2.5), 139.9),
+    _row("Diffusion Forcing", "maze2d", 116.7, 149.4, 159.0, 141.7, DF_SOURCE),
+    _row("MAGE (paper)", "maze2d", None, None, None, 153.3, MAGE_SOURCE),
+)
+
+# HD Table 1, Multi2D (random goal per episode).
+MULTI2D: tuple[QuotedRow, ...] = (
+    _row("MPPI", "multi2d", 41.2, 15.4, 8.0, 21.5),
+    _row("IQL", "multi2d", 24.8, 12.1, 13.9, 16.9),
+    _row("Diffuser", "multi2d", (128.9, 1.8), (127.2, 3.4), (132.1, 5.8), 129.4),
+    _row("HDMI", "multi2d", (131.3, 1.8), (131.6, 1.9), (135.4, 2.5), 132.8),
+    _row("HD", "multi2d", (144.1, 1.2), (140.2, 1.6), (165.5, 0.6), 149.9),
+    _row("MAGE (paper)", "multi2d", None, None, None, 155.0, MAGE_SOURCE),
+)
+
+# Suites the platform does not run yet, kept for reference in reports (averages only).
+OTHER_AVERAGES: dict[str, dict[str, tuple[float, str]]] = {
+    "antmaze": {"HD": (88.8, HD_SOURCE), "ADT": (78.1, MAGE_SOURCE), "MAGE (paper)": (89.7, MAGE_SOURCE)},
+    "kitchen": {"HD-DA": (72.5, HD_T2_SOURCE), "MAGE (paper)": (88.8, MAGE_SOURCE)},
+    "mujoco-9": {
+        "BC": (51.9, HD_T2_SOURCE),
+        "CQL": (77.6, HD_T2_SOURCE),
+        "IQL": (77.0, HD_T2_SOURCE),
+        "DT": (74.7, HD_T2_SOURCE),
+        "TT": (78.9, HD_T2_SOURCE),
+        "MOReL": (72.9, HD_T2_SOURCE),
+        "Diffuser": (77.5, HD_T2_SOURCE),
+        "HDMI": (82.6, HD_T2_SOURCE),
+        "HD-DA": (84.6, HD_T2_SOURCE),
+    },
+}
+
+SUITES: dict[str, tuple[QuotedRow, ...]] = {"maze2d": MAZE2D, "multi2d": MULTI2D}

@@ -1,0 +1,499 @@
+"""analysis/ on MLflow stores: a store written in the documented schema through the real MLflow client
+(unit tests of the reader), and a store filled by REAL smoke sweeps (slow, end to end)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from analysis import hierarchy_depth, main_table, paper_numbers, rtg_generalization  # noqa: E402
+from analysis.runs import NoRunsError, load_episodes, load_runs, mean_ci  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# Schema fixture: per-episode norm scores are deterministic so the tests can recompute every number.
+RTG_TARGETS = [("percentile", 50.0, 80.0), ("percentile", 100.0, 150.0), ("ood", 1.5, 225.0)]
+D4RL_UMAZE = (23.85, 161.86)
+
+
+def _norm(ret: np.ndarray) -> np.ndarray:
+    lo, hi = D4RL_UMAZE
+    return 100 * (ret - lo) / (hi - lo)
+
+
+def _episodes_for(src: int, target: float, n: int = 6) -> np.ndarray:
+    # achieved return rises with the target and saturates: a plausible shape with exact, known values
+    base = min(target, 160.0) * (0.9 + 0.05 * src)
+    return base + np.arange(n, dtype=float) * 3.0
+
+
+def assert_png(path: Path, min_w: int = 300, min_h: int = 200) -> None:
+    import matplotlib.image as mpimg
+
+    assert path.exists(), path
+    assert path.read_bytes()[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] >= min_h and img.shape[1] >= min_w, img.shape
+    assert float(np.std(img[..., :3])) > 0.01, "blank image"
+
+
+def fill_schema_store(root: Path) -> str:
+    """A sqlite store with mage-rtg, mage-hierarchy-depth and mage-train in docs/architecture.md's schema."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{root / 'mlruns.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    art = (root / "mlartifacts").as_uri()
+
+    def exp(name: str) -> str:
+        return client.create_experiment(name, artifact_location=f"{art}/{name}")
+
+    def run(
+        exp_id: str,
+        name: str,
+        tags: dict,
+        metrics: dict,
+        parent: str | None = None,
+        params: dict | None = None,
+        episodes: pd.DataFrame | None = None,
+    ) -> str:
+        t = {"mlflow.runName": name, **{k: str(v) for k, v in tags.items()}}
+        if parent:
+            t["mlflow.parentRunId"] = parent
+        r = client.create_run(exp_id, tags=t, run_name=name)
+        rid = r.info.run_id
+        for k, v in (params or {}).items():
+            client.log_param(rid, k, v)
+        for k, v in metrics.items():
+            client.log_metric(rid, k, float(v))
+        if episodes is not None:
+            p = root / "tmp" / rid / "episodes.parquet"
+            p.parent.mkdir(parents=True)
+            episodes.to_parquet(p, index=False)
+            client.log_artifact(rid, str(p), "eval")
+        client.set_terminated(rid)
+        return rid
+
+    # RTG study: one source run on umaze, two source runs on medium (CI over source runs there).
+    e = exp("mage-rtg")
+    parent = run(e, "rtg-study", {"mage.run_type": "sweep", "mage.sweep": "rtg_generalization"}, {})
+    for ds, srcs in (("maze2d-umaze-v1", [0]), ("maze2d-medium-v1", [0, 1])):
+        for src in srcs:
+            for kind, value, target in RTG_TARGETS:
+                ret = _episodes_for(src, target)
+                ns = _norm(ret)
+                eps = pd.DataFrame(
+                    {
+                        "episode": np.arange(len(ret)),
+                        "env_seed": 100 + np.arange(len(ret)),
+                        "return": ret,
+                        "length": np.full(len(ret), 300),
+                        "success": ret > 100,
+                        "norm_score": ns,
+                        "norm_score_ours": ns * 0.9,
+                        "target_return": target,
+                        "method": "mage",
+                        "dataset": ds,
+                    }
+                )
+                m, c, n = mean_ci(ns)
+                run(
+                    e,
+                    f"{ds}-src{src}-{kind}{value:g}",
+                    {
+                        "mage.run_type": "eval",
+                        "mage.method": "mage",
+                        "mage.dataset": ds,
+                        "mage.rtg_kind": kind,
+                        "mage.rtg_value": value,
+                        "mage.source_run_id": f"train-{ds}-{src}",
+                    },
+                    {
+                        "eval/norm_score": m,
+                        "eval/norm_score_ci95": c,
+                        "eval/return_mean": ret.mean(),
+                        "eval/target_return": target,
+                        "eval/episodes": n,
+                        "eval/target_norm_score": float(_norm(np.array([target]))[0]),
+                    },
+                    parent=parent,
+                    episodes=eps,
+                )
+
+    # Hierarchy depth: K x seed grid; score = 50 + 10 K + seed.
+    e = exp("mage-hierarchy-depth")
+    parent = run(e, "hd-sweep", {"mage.run_type": "sweep", "mage.sweep": "hierarchy_depth"}, {})
+    for k in (1, 2, 4):
+        for seed in (0, 1, 2):
+            run(
+                e,
+                f"K{k}-s{seed}",
+                {
+                    "mage.run_type": "trial",
+                    "mage.method": "mage",
+                    "mage.dataset": "maze2d-umaze-v1",
+                    "mage.K": k,
+                    "mage.seed": seed,
+                },
+                {"eval/norm_score": 50 + 10 * k + seed, "eval/episodes": 10},
+                parent=parent,
+                params={"tokenizer.num_scales": k, "train.seed": seed},
+            )
+
+    # Main table: umaze 3 seeds, medium 2 seeds, multi-umaze 1 seed, one eval run (not counted).
+    e = exp("mage-train")
+    for ds, scores in (
+        ("maze2d-umaze-v1", [100.0, 110.0, 120.0]),
+        ("maze2d-medium-v1", [90.0, 94.0]),
+        ("maze2d-umaze-multi-v1", [130.0]),
+    ):
+        for seed, s in enumerate(scores):
+            run(
+                e,
+                f"train-{ds}-{seed}",
+                {"mage.run_type": "train", "mage.method": "mage", "mage.dataset": ds, "mage.seed": seed},
+                {"eval/norm_score": s, "eval/episodes": 20},
+            )
+    run(
+        e,
+        "stray-eval",
+        {
+            "mage.run_type": "eval",
+            "mage.method": "mage",
+            "mage.dataset": "maze2d-umaze-v1",
+            "mage.rtg_kind": "ood",
+            "mage.rtg_value": 2.0,
+        },
+        {"eval/norm_score": 1.0},
+    )
+    return uri
+
+
+@pytest.fixture(scope="module")
+def schema_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return fill_schema_store(tmp_path_factory.mktemp("schema-store"))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reader
+
+
+def test_load_runs_flattens_schema(schema_store: str, tmp_path: Path) -> None:
+    df = load_runs("mage-hierarchy-depth", schema_store, cache_dir=tmp_path)
+    assert len(df) == 10  # 9 trials + parent
+    trials = df[df["run_type"] == "trial"]
+    assert sorted(trials["K"].unique()) == [1, 2, 4]
+    assert set(trials["seed"]) == {0, 1, 2}
+    assert {"params.tokenizer.num_scales", "metrics.eval/norm_score", "tags.mage.K", "parent_run_id"} <= set(
+        df.columns
+    )
+    parent = df.loc[df["run_type"] == "sweep", "run_id"].item()
+    assert (trials["parent_run_id"] == parent).all()
+    row = trials[(trials["K"] == 4) & (trials["seed"] == 2)].iloc[0]
+    assert row["metrics.eval/norm_score"] == 92.0 and row["params.tokenizer.num_scales"] == "4"
+
+
+def test_load_episodes_one_row_per_episode(schema_store: str, tmp_path: Path) -> None:
+    ep = load_episodes("mage-rtg", schema_store, cache_dir=tmp_path)
+    assert len(ep) == 3 * 3 * 6  # 3 source runs x 3 targets x 6 episodes; the parent has no artifact
+    assert {"return", "norm_score", "run_id", "rtg_kind", "rtg_value", "source_run_id"} <= set(ep.columns)
+    one = ep[(ep["dataset"] == "maze2d-umaze-v1") & (ep["rtg_value"] == 50.0)].sort_values("episode")
+    np.testing.assert_allclose(one["return"], _episodes_for(0, 80.0))
+
+
+def test_cache_hit_and_invalidation(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 's.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    eid = client.create_experiment("mage-train", artifact_location=(tmp_path / "a").as_uri())
+    r = client.create_run(eid, tags={"mage.dataset": "maze2d-umaze-v1"})
+    client.log_metric(r.info.run_id, "eval/norm_score", 1.0)
+    client.set_terminated(r.info.run_id)
+    cache = tmp_path / "cache"
+    a = load_runs("mage-train", uri, cache_dir=cache)
+    files = list(cache.glob("runs-*.parquet"))
+    assert len(a) == 1 and len(files) == 1
+    mtime = files[0].stat().st_mtime_ns
+    b = load_runs("mage-train", uri, cache_dir=cache)  # served from the cache file, not rewritten
+    assert files[0].stat().st_mtime_ns == mtime
+    pd.testing.assert_frame_equal(a, b)
+    time.sleep(0.01)
+    r2 = client.create_run(eid)  # a new run changes the store: the cache must not hide it
+    client.set_terminated(r2.info.run_id)
+    c = load_runs("mage-train", uri, cache_dir=cache)
+    assert len(c) == 2
+    assert len(list(cache.glob("runs-*.parquet"))) == 1  # the stale version was replaced
+
+
+def test_running_run_is_not_cached(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 's.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    eid = client.create_experiment("mage-train", artifact_location=(tmp_path / "a").as_uri())
+    client.create_run(eid)  # left RUNNING
+    assert len(load_runs("mage-train", uri, cache_dir=tmp_path / "cache")) == 1
+    assert not list((tmp_path / "cache").glob("*.parquet"))
+
+
+def test_empty_store_message_lists_experiments(schema_store: str, tmp_path: Path, capsys) -> None:
+    with pytest.raises(NoRunsError) as e:
+        load_runs("no-such-experiment", schema_store, cache_dir=tmp_path)
+    msg = str(e.value)
+    assert "no-such-experiment" in msg and "mage-rtg" in msg and "mage-hierarchy-depth" in msg
+    assert "mage-train (7 runs)" in msg and "mage-rtg (10 runs)" in msg
+    # the CLI prints one error line and exits 1
+    rc = rtg_generalization.main(
+        ["--experiment", "nope", "--tracking-uri", schema_store, "--out", str(tmp_path)]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and err[0].startswith("error: no runs in experiment(s) 'nope'")
+
+
+def test_existing_experiment_without_runs_and_missing_file(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 's.db'}"
+    MlflowClient(tracking_uri=uri).create_experiment("mage-rtg", artifact_location=(tmp_path / "a").as_uri())
+    with pytest.raises(NoRunsError, match=r"experiments in this store: .*mage-rtg \(0 runs\)"):
+        load_runs("mage-rtg", uri, cache_dir=tmp_path / "c")
+    missing = f"sqlite:///{tmp_path / 'nothing-here.db'}"
+    with pytest.raises(NoRunsError, match="does not exist"):
+        load_runs("mage-rtg", missing, cache_dir=tmp_path / "c")
+    assert not (tmp_path / "nothing-here.db").exists()
+
+
+def test_mean_ci_matches_scipy() -> None:
+    x = np.array([1.0, 2.0, 4.0, 7.0])
+    m, c, n = mean_ci(x)
+    lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    assert n == 4 and m == pytest.approx(3.5) and c == pytest.approx((hi - lo) / 2)
+    assert math.isnan(mean_ci([5.0])[1]) and mean_ci([])[2] == 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reports on the schema store
+
+
+def test_rtg_report_values_and_plots(schema_store: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "rtg"
+    assert rtg_generalization.main(["--tracking-uri", schema_store, "--out", str(out), "--no-cache"]) == 0
+    printed = capsys.readouterr().out
+    assert "| method | dataset | target |" in printed and "1.5×max" in printed
+    table = pd.read_csv(out / "rtg_generalization.csv")
+    assert len(table) == 2 * 3  # 2 datasets x 3 targets, one method
+    assert {
+        "method",
+        "dataset",
+        "target",
+        "target_return",
+        "norm_score_mean",
+        "norm_score_ci95",
+        "return_mean",
+        "n_runs",
+        "n_episodes",
+        "ci_unit",
+    } <= set(table.columns)
+    assert list(table[table["dataset"] == "maze2d-umaze-v1"]["target"]) == ["p50", "p100", "1.5×max"]
+    # umaze has one source run: CI over its 6 episodes
+    u = table[(table["dataset"] == "maze2d-umaze-v1") & (table["target"] == "p100")].iloc[0]
+    ns = _norm(_episodes_for(0, 150.0))
+    lo, hi = stats.t.interval(0.95, len(ns) - 1, loc=ns.mean(), scale=stats.sem(ns))
+    assert u["norm_score_mean"] == pytest.approx(ns.mean()) and u["norm_score_ci95"] == pytest.approx(
+        (hi - lo) / 2
+    )
+    assert u["n_episodes"] == 6 and u["ci_unit"] == "episodes" and u["target_return"] == 150.0
+    # medium has two source runs: CI over the two run means
+    m = table[(table["dataset"] == "maze2d-medium-v1") & (table["target"] == "1.5×max")].iloc[0]
+    means = [_norm(_episodes_for(s, 225.0)).mean() for s in (0, 1)]
+    lo, hi = stats.t.interval(0.95, 1, loc=np.mean(means), scale=stats.sem(means))
+    assert m["n_runs"] == 2 and m["ci_unit"] == "source runs" and m["n_episodes"] == 12
+    assert m["norm_score_mean"] == pytest.approx(np.mean(means)) and m["norm_score_ci95"] == pytest.approx(
+        (hi - lo) / 2
+    )
+    assert m["return_mean"] == pytest.approx(np.mean([_episodes_for(s, 225.0).mean() for s in (0, 1)]))
+    assert "maze2d-medium-v1" in (out / "rtg_generalization.md").read_text()
+    assert_png(out / "rtg_score_vs_target.png")
+    assert_png(out / "rtg_achieved_vs_target.png")
+
+
+def test_rtg_report_logs_to_parent(schema_store: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    rtg_generalization.run(["mage-rtg"], schema_store, tmp_path / "o", cache=False, log_to_mlflow=True)
+    client = MlflowClient(tracking_uri=schema_store)
+    parent = client.search_runs(
+        [client.get_experiment_by_name("mage-rtg").experiment_id],
+        filter_string="tags.`mage.run_type` = 'sweep'",
+    )[0]
+    names = {Path(f.path).name for f in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"rtg_score_vs_target.png", "rtg_achieved_vs_target.png", "rtg_generalization.csv"} <= names
+
+
+def test_hierarchy_depth_report(schema_store: str, tmp_path: Path) -> None:
+    out = tmp_path / "hd"
+    assert hierarchy_depth.main(["--tracking-uri", schema_store, "--out", str(out), "--no-cache"]) == 0
+    t = pd.read_csv(out / "hierarchy_depth.csv")
+    assert list(t["K"]) == [1, 2, 4] and set(t["dataset"]) == {"maze2d-umaze-v1"}
+    for k, row in zip((1, 2, 4), t.itertuples()):
+        x = 50 + 10 * k + np.array([0.0, 1.0, 2.0])
+        lo, hi = stats.t.interval(0.95, 2, loc=x.mean(), scale=stats.sem(x))
+        assert row.norm_score_mean == pytest.approx(x.mean()) and row.norm_score_ci95 == pytest.approx(
+            (hi - lo) / 2
+        )
+        assert row.n_seeds == 3 and row.episodes_per_seed == 10
+    assert_png(out / "hierarchy_depth.png")
+
+
+def test_main_table_measured_beside_quoted(schema_store: str, tmp_path: Path) -> None:
+    out = tmp_path / "mt"
+    assert main_table.main(["--tracking-uri", schema_store, "--out", str(out), "--no-cache"]) == 0
+    md = (out / "main_table.md").read_text()
+    tex = (out / "main_table.tex").read_text()
+    # quoted rows are marked as quoted with a source; ours as measured
+    assert "HD *(quoted)*" in md and paper_numbers.HD_SOURCE in md and "**MAGE (ours, measured)**" in md
+    assert "128.4 ± 3.6" in md and "153.3" in md and "155.0" in md
+    assert "110.0 ± 24.8" in md  # umaze: mean 110, t(2) CI of [100, 110, 120] = 24.84
+    assert "\\toprule" in tex and "HD$^{q}$" in tex and "\\textbf{MAGE (ours, measured)}" in tex
+    csv = pd.read_csv(out / "main_table.csv")
+    ours = csv[(csv["kind"] == "measured") & (csv["suite"] == "maze2d")].set_index("maze")
+    assert ours.loc["umaze", "score"] == pytest.approx(110.0) and ours.loc[
+        "medium", "score"
+    ] == pytest.approx(92.0)
+    assert math.isnan(ours.loc["large", "score"]) and math.isnan(ours.loc["avg", "score"])  # no partial avg
+    multi = csv[(csv["kind"] == "measured") & (csv["suite"] == "multi2d")].set_index("maze")
+    assert multi.loc["umaze", "score"] == pytest.approx(130.0)
+    hd = csv[(csv["kind"] == "quoted") & (csv["method"] == "HD") & (csv["suite"] == "maze2d")].set_index(
+        "maze"
+    )
+    assert hd.loc["large", "score"] == 155.8 and hd.loc["avg", "score"] == 139.9
+    assert "stray" not in md  # RTG evaluations are not headline numbers
+
+
+def test_analysis_imports_no_model_code() -> None:
+    code = (
+        "import sys, analysis.runs, analysis.rtg_generalization, analysis.hierarchy_depth, analysis.main_table;"
+        "bad=[m for m in sys.modules if m.split('.')[:2] in (['mage','tokenizer'],['mage','transformer'],"
+        "['mage','policy'],['mage','data'],['mage','envs']) or m=='torch' or m=='ray'];print(bad);"
+        "sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A store filled by REAL smoke sweeps (hierarchy depth, then the RTG study on its best run)
+
+
+def sweep_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env.update(
+        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlruns.db'}",
+        MAGE_DATA_DIR=str(root / "data"),
+        D4RL_DATASET_DIR=str(root / "no-d4rl"),
+        MLFLOW_DISABLE_TELEMETRY="true",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+    )
+    return env
+
+
+def run_sweep(root: Path, script: str, *args: str) -> str:
+    cmd = [
+        sys.executable,
+        str(ROOT / "sweeps" / script),
+        "--smoke",
+        "--tracking-uri",
+        f"sqlite:///{root / 'mlruns.db'}",
+        "--storage",
+        str(root / "ray_results"),
+        *args,
+    ]
+    r = subprocess.run(cmd, cwd=root, env=sweep_env(root), capture_output=True, text=True, timeout=1200)
+    log = r.stdout + r.stderr
+    (root / f"{script}.log").write_text(log)
+    assert r.returncode == 0, f"{script} failed (rc {r.returncode}):\n{log[-4000:]}"
+    return log
+
+
+def build_smoke_sweep_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Run once per pytest session (memoised on disk) so several test modules can share the store."""
+    root = tmp_path_factory.getbasetemp() / "smoke-sweep-store"
+    done = root / "DONE"
+    if not done.exists():
+        root.mkdir(exist_ok=True)
+        run_sweep(root, "hierarchy_depth.py")
+        run_sweep(root, "rtg_generalization.py", "--best-of-experiment", "mage-hierarchy-depth", "--quiet")
+        done.write_text("ok")
+    return f"sqlite:///{root / 'mlruns.db'}"
+
+
+@pytest.fixture(scope="module")
+def smoke_sweep_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return build_smoke_sweep_store(tmp_path_factory)
+
+
+@pytest.mark.slow
+def test_reports_on_real_smoke_sweeps(smoke_sweep_store: str, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=smoke_sweep_store)
+    hd_runs = load_runs("mage-hierarchy-depth", smoke_sweep_store, cache_dir=tmp_path / "c")
+    trials = hd_runs[hd_runs["run_type"] == "trial"]
+    assert sorted(trials["K"]) == [1, 2] and (trials["status"] == "FINISHED").all()
+
+    # hierarchy depth: one row per K, values equal to the trial runs' own eval/norm_score (1 seed: no CI)
+    hd = hierarchy_depth.run(["mage-hierarchy-depth"], smoke_sweep_store, tmp_path / "hd", cache=False)
+    assert list(hd["K"]) == [1, 2] and list(hd["n_seeds"]) == [1, 1]
+    for row in hd.itertuples():
+        own = trials.loc[trials["K"] == row.K, "metrics.eval/norm_score"].item()
+        assert row.norm_score_mean == pytest.approx(own) and math.isnan(row.norm_score_ci95)
+    assert_png(tmp_path / "hd" / "hierarchy_depth.png")
+
+    # RTG: p50, p100 and 1.5x max of the best hierarchy-depth trial; values recomputed from the episode files
+    t = rtg_generalization.run(
+        ["mage-rtg"], smoke_sweep_store, tmp_path / "rtg", cache=False, log_to_mlflow=True
+    )
+    assert list(t["target"]) == ["p50", "p100", "1.5×max"]
+    assert (t["n_episodes"] == 2).all() and (t["ci_unit"] == "episodes").all()
+    top = trials["metrics.eval/norm_score"].max()
+    best = set(trials.loc[trials["metrics.eval/norm_score"] == top, "run_id"])  # ties: any of them
+    ev = load_runs("mage-rtg", smoke_sweep_store, cache=False)
+    ev = ev[ev["rtg_kind"].notna()]
+    assert ev["source_run_id"].nunique() == 1 and ev["source_run_id"].iloc[0] in best and len(ev) == 3
+    eps = load_episodes("mage-rtg", smoke_sweep_store, runs=ev, cache=False)
+    for row in t.itertuples():
+        run = ev[(ev["rtg_kind"] == row.rtg_kind) & (ev["rtg_value"] == row.rtg_value)].iloc[0]
+        e = eps[eps["run_id"] == run["run_id"]]
+        m, c, n = mean_ci(e["norm_score"])
+        assert row.norm_score_mean == pytest.approx(m) and n == 2
+        assert row.norm_score_mean == pytest.approx(run["metrics.eval/norm_score"])
+        assert row.target_return == pytest.approx(run["metrics.eval/target_return"])
+        assert (e["target_return"] == row.target_return).all()
+    p100 = t.loc[t["target"] == "p100", "target_return"].item()
+    assert t.loc[t["target"] == "1.5×max", "target_return"].item() == pytest.approx(1.5 * p100)
+    assert t.loc[t["target"] == "p50", "target_return"].item() <= p100
+    assert_png(tmp_path / "rtg" / "rtg_score_vs_target.png")
+    assert_png(tmp_path / "rtg" / "rtg_achieved_vs_target.png")
+    parent = ev["parent_run_id"].iloc[0]
+    logged = {Path(f.path).name for f in client.list_artifacts(parent, "plots")}
+    assert {"rtg_score_vs_target.png", "rtg_achieved_vs_target.png"} <= logged
+
+    # main table over the sweep's trials: our measured umaze score beside the quoted HD row
+    mt = main_table.run(["mage-hierarchy-depth"], smoke_sweep_store, tmp_path / "mt", cache=False)
+    ours = mt[(mt["kind"] == "measured") & (mt["suite"] == "maze2d")].iloc[0]
+    assert ours["umaze"] == pytest.approx(trials["metrics.eval/norm_score"].mean())
+    assert "HD *(quoted)*" in (tmp_path / "mt" / "main_table.md").read_text()
