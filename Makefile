@@ -12,7 +12,7 @@ export RAY_AUTH_MODE ?= token
 export RAY_AUTH_TOKEN_PATH ?= $(CURDIR)/.ray/auth_token
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venv run test test-fast lint format bench browser-deps ray-up ray-down mlflow-ui clean
+.PHONY: all venv run test test-fast lint format bench browser-deps ray-up ray-down ray-submit mlflow-ui clean
 
 all: run
 
@@ -31,6 +31,9 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/mage data generate maze2d-umaze-v1 --if-missing
 	$(BIN)/mage data info maze2d-umaze-v1
+	$(BIN)/mage train --dataset maze2d-umaze-v1 --preset smoke
+	$(BIN)/python sweeps/hierarchy_depth.py --smoke
+	@echo "Open the MLflow dashboard with: make mlflow-ui"
 
 # Debian's chromium for the MLflow dashboard browser test (Playwright drives it; no browser download).
 browser-deps:
@@ -57,12 +60,18 @@ format: venv
 
 bench: venv
 	$(BIN)/python bench/datagen.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/rollouts.py
 
 ray-up: venv
 	@bash cluster/local/ray-up.sh
 
 ray-down: venv
 	@bash cluster/local/ray-down.sh
+
+# Smoke sweep as a job on the head from `make ray-up` (the exported RAY_AUTH_* are picked up).
+ray-submit: venv
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ray job submit --address http://127.0.0.1:8265 --working-dir . -- python sweeps/hierarchy_depth.py --smoke
 
 mlflow-ui: venv
 	$(BIN)/mage ui
