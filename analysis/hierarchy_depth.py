@@ -10,13 +10,12 @@ Reads the trial runs of ``sweeps/hierarchy_depth.py`` (experiment ``mage-hierarc
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import plotting
+from analysis import plotting, report
 from analysis.runs import NoRunsError, fmt_pm, load_runs, mean_ci, require_columns, resolve_uri, to_markdown
 
 EXPERIMENT = "mage-hierarchy-depth"
@@ -124,44 +123,24 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{NAME}.csv", index=False)
     md = markdown_table(table)
-    (out / f"{NAME}.md").write_text(
-        f"# Hierarchy depth ({', '.join(experiments)})\n\nNormalised score with D4RL reference returns; "
-        f"mean ± 95% Student-t CI over seeds.\n\n{md}\n"
-    )
-    files = [out / f"{NAME}.csv", out / f"{NAME}.md", plot(table, out / f"{NAME}.png")]
-    print(md)
-    print(f"\nwrote {', '.join(str(f) for f in files)}")
+    note = "Normalised score with D4RL reference returns; mean ± 95% Student-t CI over seeds."
+    md_path = report.write_markdown(out / f"{NAME}.md", "Hierarchy depth", experiments, md, note)
+    files = [out / f"{NAME}.csv", md_path, plot(table, out / f"{NAME}.png")]
+    report.announce(md, files)
     if log_to_mlflow:
         sweeps = runs[runs["run_type"] == "sweep"].sort_values("start_time")
         parents = sweeps["run_id"] if len(sweeps) else tr.sort_values("start_time")["parent_run_id"].dropna()
-        if parents.empty:
-            print("--log-to-mlflow: no sweep parent run found; nothing logged", file=sys.stderr)
-        else:
-            plotting.log_files(uri, parents.iloc[-1], files, "plots")
-            print(f"logged {len(files)} files to run {parents.iloc[-1]} under plots/")
+        report.log_to_parent(uri, parents, files, missing="no sweep parent run found")
     return table
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    plotting.common_args(p, experiment=EXPERIMENT, name=NAME)
+    p = report.arg_parser(__doc__, experiment=EXPERIMENT, name=NAME)
     p.add_argument(
         "--log-to-mlflow", action="store_true", help="attach the table and plot to the sweep's parent run"
     )
     a = p.parse_args(argv)
-    try:
-        run(
-            a.experiment or [EXPERIMENT],
-            a.tracking_uri,
-            a.out or plotting.default_out(NAME),
-            filter_string=a.filter,
-            cache=not a.no_cache,
-            log_to_mlflow=a.log_to_mlflow,
-        )
-    except NoRunsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return report.run_cli(run, a, experiment=EXPERIMENT, name=NAME, log_to_mlflow=a.log_to_mlflow)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ paper's reported std. Writes ``main_table.{md,tex,csv}`` under --out and prints 
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paper_numbers as paper
-from analysis import plotting
+from analysis import report
 from analysis.runs import NoRunsError, fmt_pm, load_runs, mean_ci, require_columns, resolve_uri, to_markdown
 
 EXPERIMENT = "mage-train"
@@ -236,29 +235,15 @@ def run(
         ]
     ).to_csv(out / f"{NAME}.csv", index=False)
     md = markdown(table, other)
-    (out / f"{NAME}.md").write_text(f"# Main results ({', '.join(experiments)})\n\n{md}\n")
+    md_path = report.write_markdown(out / f"{NAME}.md", "Main results", experiments, md)
     (out / f"{NAME}.tex").write_text(latex(table))
-    print(md)
-    print(f"\nwrote {out / (NAME + '.md')}, {out / (NAME + '.tex')}, {out / (NAME + '.csv')}")
+    report.announce(md, [md_path, out / f"{NAME}.tex", out / f"{NAME}.csv"])
     return table
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    plotting.common_args(p, experiment=EXPERIMENT, name=NAME)
-    a = p.parse_args(argv)
-    try:
-        run(
-            a.experiment or [EXPERIMENT],
-            a.tracking_uri,
-            a.out or plotting.default_out(NAME),
-            filter_string=a.filter,
-            cache=not a.no_cache,
-        )
-    except NoRunsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    a = report.arg_parser(__doc__, experiment=EXPERIMENT, name=NAME).parse_args(argv)
+    return report.run_cli(run, a, experiment=EXPERIMENT, name=NAME)
 
 
 if __name__ == "__main__":

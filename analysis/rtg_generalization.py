@@ -16,7 +16,6 @@ evaluation episodes (``ci_unit`` says which).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import plotting
+from analysis import plotting, report
 from analysis.runs import (
     NoRunsError,
     fmt_pm,
@@ -269,32 +268,29 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{NAME}.csv", index=False)
     md = markdown_table(table)
-    (out / f"{NAME}.md").write_text(
-        f"# RTG generalisation ({', '.join(experiments)})\n\nNormalised score with D4RL reference returns; "
-        f"95% Student-t CI.\n\n{md}\n"
-    )
+    note = "Normalised score with D4RL reference returns; 95% Student-t CI."
+    md_path = report.write_markdown(out / f"{NAME}.md", "RTG generalisation", experiments, md, note)
     files = [
         out / f"{NAME}.csv",
-        out / f"{NAME}.md",
+        md_path,
         plot_score_vs_target(table, out / "rtg_score_vs_target.png"),
         plot_achieved_vs_target(table, out / "rtg_achieved_vs_target.png"),
     ]
-    print(md)
-    print(f"\nwrote {', '.join(str(f) for f in files)}")
+    report.announce(md, files)
     if log_to_mlflow:
         parents = ev.sort_values("start_time")["parent_run_id"].dropna()
-        if parents.empty:
-            print("--log-to-mlflow: the runs have no parent run; nothing logged", file=sys.stderr)
-        else:
-            target = parent if parent and parent != "latest" else parents.iloc[-1]
-            plotting.log_files(uri, target, files, "plots")
-            print(f"logged {len(files)} files to run {target} under plots/")
+        report.log_to_parent(
+            uri,
+            parents,
+            files,
+            missing="the runs have no parent run",
+            run_id=parent if parent and parent != "latest" else None,
+        )
     return table
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    plotting.common_args(p, experiment=EXPERIMENT, name=NAME)
+    p = report.arg_parser(__doc__, experiment=EXPERIMENT, name=NAME)
     p.add_argument(
         "--parent-run-id",
         default=None,
@@ -304,20 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         "--log-to-mlflow", action="store_true", help="attach the table and plots to the study's parent run"
     )
     a = p.parse_args(argv)
-    try:
-        run(
-            a.experiment or [EXPERIMENT],
-            a.tracking_uri,
-            a.out or plotting.default_out(NAME),
-            filter_string=a.filter,
-            parent=a.parent_run_id,
-            cache=not a.no_cache,
-            log_to_mlflow=a.log_to_mlflow,
-        )
-    except NoRunsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return report.run_cli(
+        run, a, experiment=EXPERIMENT, name=NAME, parent=a.parent_run_id, log_to_mlflow=a.log_to_mlflow
+    )
 
 
 if __name__ == "__main__":

@@ -398,54 +398,6 @@ def test_analysis_imports_no_model_code() -> None:
 # A store filled by REAL smoke sweeps (hierarchy depth, then the RTG study on its best run)
 
 
-def sweep_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    env.update(
-        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlruns.db'}",
-        MAGE_DATA_DIR=str(root / "data"),
-        D4RL_DATASET_DIR=str(root / "no-d4rl"),
-        MLFLOW_DISABLE_TELEMETRY="true",
-        RAY_USAGE_STATS_ENABLED="0",
-        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-    )
-    return env
-
-
-def run_sweep(root: Path, script: str, *args: str) -> str:
-    cmd = [
-        sys.executable,
-        str(ROOT / "sweeps" / script),
-        "--smoke",
-        "--tracking-uri",
-        f"sqlite:///{root / 'mlruns.db'}",
-        "--storage",
-        str(root / "ray_results"),
-        *args,
-    ]
-    r = subprocess.run(cmd, cwd=root, env=sweep_env(root), capture_output=True, text=True, timeout=1200)
-    log = r.stdout + r.stderr
-    (root / f"{script}.log").write_text(log)
-    assert r.returncode == 0, f"{script} failed (rc {r.returncode}):\n{log[-4000:]}"
-    return log
-
-
-def build_smoke_sweep_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Run once per pytest session (memoised on disk) so several test modules can share the store."""
-    root = tmp_path_factory.getbasetemp() / "smoke-sweep-store"
-    done = root / "DONE"
-    if not done.exists():
-        root.mkdir(exist_ok=True)
-        run_sweep(root, "hierarchy_depth.py")
-        run_sweep(root, "rtg_generalization.py", "--best-of-experiment", "mage-hierarchy-depth", "--quiet")
-        done.write_text("ok")
-    return f"sqlite:///{root / 'mlruns.db'}"
-
-
-@pytest.fixture(scope="module")
-def smoke_sweep_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return build_smoke_sweep_store(tmp_path_factory)
-
-
 @pytest.mark.slow
 def test_reports_on_real_smoke_sweeps(smoke_sweep_store: str, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient

@@ -23,9 +23,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_analysis import build_smoke_sweep_store  # noqa: E402  (the same memoised smoke-sweep store)
-
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 # How Chromium runs on these machines (.library/env/machines/python.md); the profile dir is fresh per test.
@@ -64,8 +61,8 @@ def _get_json(url: str, timeout: float = 5.0) -> dict:
 
 
 @pytest.fixture
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[str]:
-    store = build_smoke_sweep_store(tmp_path_factory)
+def mlflow_server(smoke_sweep_store: str, tmp_path: Path) -> Iterator[str]:
+    store = smoke_sweep_store  # tests/conftest.py: the same memoised smoke-sweep store
     # a copy of the db: the server must not touch the store other tests read
     db = tmp_path / "mlruns.db"
     shutil.copy(store[len("sqlite:///") :], db)

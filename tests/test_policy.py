@@ -10,14 +10,7 @@ from mage.policy.planner import SamplingConfig, plan, sample_tokens
 from mage.tokenizer.vqvae import TrajectoryTokenizer
 from mage.training import fit_policy, fit_tokenizer, prepare_data
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: one thread is fastest, and the CI machine is shared.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TINY = {

@@ -6,14 +6,7 @@ from mage.tokenizer.quantizer import MultiScaleResidualVQ
 from mage.tokenizer.schedule import ScheduleError, scale_schedule
 from mage.tokenizer.vqvae import TrajectoryTokenizer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: one thread is fastest, and the CI machine is shared.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _vq(sched=(1, 2, 4, 8), V=16, C=6, num_phi=4):

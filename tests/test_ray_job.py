@@ -8,101 +8,15 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).parent / "ray")
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def group_alive(pgid: int) -> bool:
-    out = subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True).stdout
-    return any(
-        line.split()[0] == str(pgid) and not line.split()[1].startswith("Z") for line in out.splitlines()
-    )
-
-
-@pytest.fixture(scope="module")
-def head() -> Iterator[dict[str, str]]:
-    """A head from ray-up.sh on free loopback ports; torn down with ray-down.sh."""
-    tmp = Path(tempfile.mkdtemp(prefix="rj-", dir="/tmp"))  # short: unix socket paths stay < 108 bytes
-    gcs, dash, client, agent, agent_grpc, metrics, rt_agent = free_ports(7)
-    env = dict(os.environ)
-    env.pop("RAY_ADDRESS", None)
-    env.update(
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN_PATH=str(tmp / "token"),
-        MAGE_RAY_PORT=str(gcs),
-        MAGE_RAY_DASHBOARD_PORT=str(dash),
-        MAGE_RAY_CLIENT_PORT=str(client),
-        MAGE_RAY_NUM_CPUS="2",
-        MAGE_RAY_STATE_DIR=str(tmp / "state"),
-        MAGE_RAY_TEMP_DIR=str(tmp / "t"),
-        MAGE_DATA_DIR=str(tmp / "data"),  # jobs inherit the head's env: smoke data goes here
-    )
-    t0 = time.time()
-    up = subprocess.run(
-        [
-            "bash",
-            str(REPO / "cluster/local/ray-up.sh"),
-            "--dashboard-agent-listen-port",
-            str(agent),
-            "--dashboard-agent-grpc-port",
-            str(agent_grpc),
-            "--metrics-export-port",
-            str(metrics),
-            "--runtime-env-agent-port",
-            str(rt_agent),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert up.returncode == 0, up.stdout + up.stderr
-    state = dict(line.split("=", 1) for line in (tmp / "state/head.env").read_text().split())
-    info = {
-        "tmp": str(tmp),
-        "dashboard": f"http://127.0.0.1:{dash}",
-        "pgid": state["HEAD_PGID"],
-        "up_stdout": up.stdout,
-        "up_s": f"{time.time() - t0:.1f}",
-        **{k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "MAGE_RAY_STATE_DIR")},
-    }
-    try:
-        yield info
-    finally:
-        down = subprocess.run(
-            ["bash", str(REPO / "cluster/local/ray-down.sh")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        alive = group_alive(int(state["HEAD_PGID"]))
-        if not alive:
-            shutil.rmtree(tmp, ignore_errors=True)
-        assert down.returncode == 0 and not alive, down.stdout + down.stderr
 
 
 @pytest.mark.slow

@@ -14,9 +14,6 @@ import pytest
 
 from sweeps import rtg_generalization as rtg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_ray_job import head  # noqa: E402, F401  (fixture: a local head on free ports, torn down after)
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -213,7 +210,7 @@ def test_run_ids_study_with_two_seeds(smoke_study: dict) -> None:
 
 
 @pytest.mark.slow
-def test_job_submit_rtg_study(smoke_study: dict, head: dict[str, str]) -> None:  # noqa: F811
+def test_job_submit_rtg_study(smoke_study: dict, head: dict[str, str]) -> None:  # head: tests/conftest.py
     """`ray job submit` against a local head (cluster/local/ray-up.sh): the study joins it via RAY_ADDRESS."""
     env = dict(
         os.environ, RAY_AUTH_MODE=head["RAY_AUTH_MODE"], RAY_AUTH_TOKEN_PATH=head["RAY_AUTH_TOKEN_PATH"]

@@ -11,14 +11,7 @@ from mage.tokenizer.fit import tokenizer_losses
 from mage.tokenizer.vqvae import TrajectoryTokenizer
 from mage.training import TrainHooks, fit_tokenizer, prepare_data, prepare_from_episodes, run_local
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: one thread is fastest, and the CI machine is shared.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TINY = {

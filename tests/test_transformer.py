@@ -4,14 +4,7 @@ import torch
 from mage.config import TransformerConfig
 from mage.transformer.model import NextScaleTransformer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: one thread is fastest, and the CI machine is shared.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 SCHED = (1, 2, 3, 5)

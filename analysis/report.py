@@ -1,0 +1,67 @@
+"""What every report script shares: its command line, the markdown file, the printed summary and attaching the
+written files to an MLflow run. No model code: only ``analysis.plotting`` and ``analysis.runs``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis import plotting
+from analysis.runs import NoRunsError
+
+
+def write_markdown(path: Path, title: str, experiments: Sequence[str], md: str, note: str = "") -> Path:
+    """``# <title> (<experiments>)``, an optional note paragraph, then the table."""
+    head = f"# {title} ({', '.join(experiments)})\n\n" + (f"{note}\n\n" if note else "")
+    path.write_text(f"{head}{md}\n")
+    return path
+
+
+def announce(md: str, files: Sequence[Path]) -> None:
+    """Print the table and the files written."""
+    print(md)
+    print(f"\nwrote {', '.join(str(f) for f in files)}")
+
+
+def log_to_parent(
+    tracking_uri: str, parents: pd.Series, files: Sequence[Path], *, missing: str, run_id: str | None = None
+) -> None:
+    """Attach ``files`` under ``plots/`` to ``run_id``, else to the last of ``parents`` (run ids, oldest
+    first); with no parents, say so (``--log-to-mlflow: <missing>; nothing logged``) and log nothing."""
+    if parents.empty:
+        print(f"--log-to-mlflow: {missing}; nothing logged", file=sys.stderr)
+        return
+    target = run_id or parents.iloc[-1]
+    plotting.log_files(tracking_uri, target, files, "plots")
+    print(f"logged {len(files)} files to run {target} under plots/")
+
+
+def arg_parser(doc: str, *, experiment: str, name: str) -> argparse.ArgumentParser:
+    """A parser described by the first paragraph of ``doc``, with the flags every report shares."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    plotting.common_args(p, experiment=experiment, name=name)
+    return p
+
+
+def run_cli(
+    run: Callable[..., Any], args: argparse.Namespace, *, experiment: str, name: str, **kwargs: Any
+) -> int:
+    """Call a report's ``run`` with the shared flags (plus ``kwargs``); exit status 1 when there are no runs."""
+    try:
+        run(
+            args.experiment or [experiment],
+            args.tracking_uri,
+            args.out or plotting.default_out(name),
+            filter_string=args.filter,
+            cache=not args.no_cache,
+            **kwargs,
+        )
+    except NoRunsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
