@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T", bound="ConfigBase")
 
@@ -153,6 +153,15 @@ class DataConfig(ConfigBase):
     diffuser_resplit: bool = True  # re-split maze2d streams at goal arrivals, as Diffuser/HD do
     max_steps: int | None = None  # use only the first N dataset steps (smoke runs)
     val_fraction: float = 0.02  # fraction of episodes held out for validation losses
+    rtg_horizon: int | None = (
+        None  # None: RTG to the episode end (paper); N: reward over the next N steps only
+    )
+
+    def validate(self) -> None:
+        if self.rtg_horizon is not None and self.rtg_horizon < 1:
+            raise ConfigError(
+                f"data.rtg_horizon={self.rtg_horizon} must be >= 1 or None (RTG to episode end)"
+            )
 
 
 @dataclass
@@ -262,6 +271,7 @@ class EvalConfig(ConfigBase):
     sampling: str = "greedy"  # greedy | sample (temperature/top-k)
     temperature: float = 1.0  # softmax temperature when sampling
     top_k: int = 0  # keep the k most likely codes when sampling (0 = all)
+    rtg_update: Literal["decrement", "hold"] = "decrement"  # R̂ -= r after each step (DT) or keep R̂_0
 
 
 @dataclass

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from mage.checkpoint import DataMeta, save_checkpoint
 from mage.config import ExperimentConfig
 from mage.data.d4rl_io import load_dataset
-from mage.data.episodes import Episodes, split_episodes
+from mage.data.episodes import Episodes, split_episodes, with_horizon_rtg
 from mage.data.normalization import DatasetNormalizers
 from mage.data.windows import WindowDataset
 
@@ -84,6 +84,8 @@ def prepare_data(cfg: ExperimentConfig) -> PreparedData:
 
 def prepare_from_episodes(cfg: ExperimentConfig, eps: Episodes, task: str) -> PreparedData:
     """Split episodes into train/val (seeded), fit normalisers on train, build WindowDatasets."""
+    if cfg.data.rtg_horizon is not None:
+        eps = with_horizon_rtg(eps, cfg.data.rtg_horizon)
     E = eps.num_episodes
     perm = np.random.default_rng(cfg.train.seed).permutation(E)
     n_val = min(max(1, round(cfg.data.val_fraction * E)), E - 1) if E > 1 else 0

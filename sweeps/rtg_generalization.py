@@ -96,7 +96,7 @@ def _dataset_returns(checkpoint: Path, cfg: dict[str, Any], task: str) -> np.nda
     if stored.is_file():
         return np.load(stored)
     from mage.data.d4rl_io import load_dataset
-    from mage.data.episodes import split_episodes
+    from mage.data.episodes import split_episodes, with_horizon_rtg
     from mage.envs.maze_layouts import get_maze, goal_cell
     from mage.envs.registry import get_spec
 
@@ -106,10 +106,12 @@ def _dataset_returns(checkpoint: Path, cfg: dict[str, Any], task: str) -> np.nda
     raw = load_dataset(data.get("path") or spec.dataset, task=spec.name)
     goal = goal_cell(get_maze(spec.maze)) if resplit else None
     eps = split_episodes(raw, diffuser_resplit=resplit, goal_xy=goal, max_steps=data.get("max_steps"))
+    if data.get("rtg_horizon"):  # the run conditions on n-step returns: targets are n-step returns too
+        eps = with_horizon_rtg(eps, int(data["rtg_horizon"]))
     return np.asarray(eps.returns_E, dtype=np.float64)
 
 
-def load_source(run_id: str, tracking_uri: str) -> Source:
+def load_source(run_id: str, tracking_uri: str, rtg_update: str | None = None) -> Source:
     from mage.distributed.rollouts import checkpoint_from_run
     from mage.tracking.query import get_run
 
@@ -131,6 +133,8 @@ def load_source(run_id: str, tracking_uri: str) -> Source:
                 "top_k": ev.get("top_k", 0),
             }
         }
+    if method == "mage" and rtg_update:
+        kwargs["rtg_update"] = rtg_update
     return Source(run_id, method, task, str(ckpt), _dataset_returns(ckpt, cfg, task), kwargs)
 
 
@@ -293,6 +297,7 @@ def start_parent(args: argparse.Namespace, sources: list[Source]) -> Any:
             "study.num_envs": args.num_envs,
             "study.source_run_ids": [s.run_id for s in sources],
             "study.num_actors": args.num_actors,
+            "study.rtg_update": args.rtg_update or "run default",
         }
     )
     return run
@@ -311,7 +316,7 @@ def run_study(args: argparse.Namespace) -> tuple[str, pd.DataFrame]:
         run_ids += best_runs(args.best_of_experiment, args.tracking_uri, args.datasets_filter, args.method)
     if not run_ids:
         run_ids = train_smoke_sources(args)
-    sources = [load_source(r, args.tracking_uri) for r in run_ids]
+    sources = [load_source(r, args.tracking_uri, args.rtg_update) for r in run_ids]
     targets = [targets_for(s.returns_E, args.percentiles, args.ood_multiples) for s in sources]
     jobs = build_jobs(sources, targets, args.seeds, args.episodes)
     num_actors = args.num_actors or max(1, int(available("CPU")))
@@ -433,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument(
         "--num-envs", type=int, default=None, help="lockstep envs per rollout batch (default 50; smoke 2)"
+    )
+    st.add_argument(
+        "--rtg-update",
+        choices=("decrement", "hold"),
+        default=None,
+        help="R̂ after each step: decrement (DT) or hold R̂_0 (default: each run's eval.rtg_update)",
     )
     st.add_argument(
         "--smoke",

@@ -47,3 +47,12 @@ def test_width_heads_and_policy_validation():
         make_config("paper", {"transformer.width": 100, "transformer.heads": 3})
     with pytest.raises(ConfigError, match="action_source"):
         make_config("paper", {"policy.action_source": "magic"})
+
+
+def test_rtg_options_validation():
+    cfg = make_config("paper", {"data.rtg_horizon": 128, "eval.rtg_update": "hold"})
+    assert cfg.data.rtg_horizon == 128 and cfg.eval.rtg_update == "hold"
+    with pytest.raises(ConfigError, match="data.rtg_horizon=0"):
+        make_config("paper", {"data.rtg_horizon": 0})
+    with pytest.raises(ConfigError, match="eval.rtg_update='down' must be one of"):
+        make_config("paper", {"eval.rtg_update": "down"})

@@ -79,6 +79,23 @@ def test_unknown_method_and_bad_jobs() -> None:
         run_jobs([], num_actors=0)
 
 
+def test_auth_token_created_for_embedded_ray_only(tmp_path, monkeypatch) -> None:
+    from mage.distributed.ray_init import ensure_auth_token
+
+    token = tmp_path / "fresh" / "auth_token"  # a fresh checkout has no .ray/ yet
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    with pytest.raises(RuntimeError, match="head's token"):
+        ensure_auth_token(create=False)
+    assert not token.exists()
+    ensure_auth_token(create=True)
+    first = token.read_text()
+    assert len(first) == 64 and token.stat().st_mode & 0o777 == 0o600
+    ensure_auth_token(create=True)  # an existing token is kept: a running head may use it
+    assert token.read_text() == first
+
+
 def test_in_process_rollouts_and_summary() -> None:
     job = RolloutJob("waypoint", None, "maze2d-umaze-v1", 5, None, 5)
     df = run_jobs([job], num_actors=0, num_envs=2, progress=False)

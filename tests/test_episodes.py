@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from mage.data.episodes import maze2d_set_terminals, returns_to_go, split_episodes
+from mage.data.episodes import (
+    maze2d_set_terminals,
+    returns_to_go,
+    split_episodes,
+    windowed_returns,
+    with_horizon_rtg,
+)
 from mage.data.normalization import DatasetNormalizers, Normalizer
 from mage.data.windows import WindowDataset
 
@@ -44,6 +50,25 @@ def test_rtg_matches_loop():
     starts, lengths = np.array([0, 7, 30]), np.array([7, 23, 20])
     want = np.concatenate([np.cumsum(rew[s : s + n][::-1])[::-1] for s, n in zip(starts, lengths)])
     np.testing.assert_allclose(returns_to_go(rew, starts, lengths), want)
+
+
+def test_windowed_returns_match_loop_and_stop_at_episode_end():
+    rng = np.random.default_rng(1)
+    rew = rng.normal(size=50)
+    starts, lengths = np.array([0, 7, 30]), np.array([7, 23, 20])
+    for n in (1, 5, 100):
+        want = [rew[t : min(t + n, s + m)].sum() for s, m in zip(starts, lengths) for t in range(s, s + m)]
+        np.testing.assert_allclose(windowed_returns(rew, starts, lengths, n), want)
+    np.testing.assert_allclose(windowed_returns(rew, starts, lengths, 100), returns_to_go(rew, starts, lengths))
+    with pytest.raises(ValueError, match="n=0"):
+        windowed_returns(rew, starts, lengths, 0)
+
+
+def test_horizon_rtg_episodes():
+    ep = with_horizon_rtg(split_episodes(_stream()), 2)
+    assert ep.rtg_N.tolist() == [1, 3, 2, 7, 9, 11, 6, 15, 17, 9]
+    assert ep.returns_E.tolist() == [3, 11, 17]  # best 2-step return per episode (percentile targets)
+    assert ep.lengths_E.tolist() == [3, 4, 3]
 
 
 def test_max_steps_and_trim_and_goal_source():

@@ -68,6 +68,12 @@ def test_agent_acts_within_bounds_on_the_real_env_and_tracks_rtg(trained):
     agent.reset(2, np.array([10.0, 20.0]))
     agent.observe(np.array([1.0, 0.0]), np.array([False, False]))
     assert agent.rtg_B.tolist() == [9.0, 20.0]
+    hold = MageAgent(ck, rtg_update="hold")  # n-step RTG (data.rtg_horizon): R̂ stays R̂_0
+    hold.reset(2, np.array([10.0, 20.0]))
+    hold.observe(np.array([1.0, 0.0]), np.array([False, False]))
+    assert hold.rtg_B.tolist() == [10.0, 20.0]
+    with pytest.raises(ValueError, match="rtg_update='down'"):
+        MageAgent(ck, rtg_update="down")
 
 
 def test_checkpoint_round_trip_gives_identical_actions(trained):

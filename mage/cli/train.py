@@ -75,6 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--local", action="store_true", help="roll out in this process, no Ray")
     e.add_argument("--device", default="cpu", help="agent device (cpu or cuda)")
     e.add_argument(
+        "--rtg-update",
+        choices=("decrement", "hold"),
+        default=None,
+        help="R̂ update after each step: decrement (DT) or hold R̂_0 (default: the checkpoint's eval.rtg_update)",
+    )
+    e.add_argument(
         "--experiment", default=None, help="MLflow experiment (default: the run's, else mage-train)"
     )
     e.add_argument("--no-log", action="store_true", help="print the scores only")
@@ -257,6 +263,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     tags: dict[str, Any] = {}
     if args.rtg_percentile is not None:
         tags = {"mage.rtg_kind": "percentile", "mage.rtg_value": args.rtg_percentile}
+    if args.rtg_update:
+        tags["mage.rtg_update"] = args.rtg_update
     try:
         res = _evaluate(args, pct, tags)
     except (ValueError, FileNotFoundError) as e:  # wrong run id / checkpoint / task: one clear line
@@ -288,6 +296,7 @@ def _evaluate(args: argparse.Namespace, pct: float | None, tags: dict[str, Any])
         experiment=args.experiment,
         run_name=f"eval-{args.run_id[:8]}" if args.run_id else "eval",
         tags=tags,
+        agent_kwargs={"rtg_update": args.rtg_update} if args.rtg_update else None,
     )
 
 

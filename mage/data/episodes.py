@@ -9,6 +9,7 @@ episode to build next_observations; ``trim_last_step=True`` does the same.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,27 @@ def returns_to_go(rew_N: np.ndarray, starts_E: np.ndarray, lengths_E: np.ndarray
     csum = np.concatenate([[0.0], np.cumsum(rew_N, dtype=np.float64)])
     ends_N = np.repeat(starts_E + lengths_E, lengths_E)
     return csum[ends_N] - csum[:-1][: len(rew_N)]
+
+
+def windowed_returns(rew_N: np.ndarray, starts_E: np.ndarray, lengths_E: np.ndarray, n: int) -> np.ndarray:
+    """Reward over the next ``n`` steps, cut at the episode end: rtg[t] = sum_{t <= k < min(t + n, end)} r_k."""
+    if n < 1:
+        raise ValueError(f"n={n} must be >= 1")
+    csum = np.concatenate([[0.0], np.cumsum(rew_N, dtype=np.float64)])
+    ends_N = np.repeat(starts_E + lengths_E, lengths_E)
+    t_N = np.arange(len(rew_N))
+    return csum[np.minimum(t_N + n, ends_N)] - csum[t_N]
+
+
+def with_horizon_rtg(eps: Episodes, n: int) -> Episodes:
+    """The same episodes with RTG = reward over the next ``n`` steps (``data.rtg_horizon``).
+
+    ``returns_E`` becomes each episode's best n-step return, so RTG percentiles (eval.rtg_percentile) keep
+    their meaning: the 100th percentile is the best n-step return in the data.
+    """
+    rtg = windowed_returns(eps.rew_N, eps.starts_E, eps.lengths_E, n)
+    best = np.maximum.reduceat(rtg, eps.starts_E) if eps.num_episodes else np.zeros(0)
+    return dataclasses.replace(eps, rtg_N=rtg.astype(np.float32), returns_E=best.astype(np.float64))
 
 
 def split_episodes(

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -42,6 +44,32 @@ _LOCAL_ENV = {
 }
 
 _owned_temp_dir: str | None = None
+
+
+def ensure_auth_token(*, create: bool) -> None:
+    """Make token auth (``RAY_AUTH_MODE=token``) usable before ``ray.init``.
+
+    Ray refuses to start when ``RAY_AUTH_TOKEN_PATH`` names a missing or empty file. For an embedded Ray we own
+    the cluster, so a fresh random token is written there (mode 0600); to join a running cluster the token
+    must be the head's, so a missing one is an error that says where to get it.
+    """
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token" or os.environ.get("RAY_AUTH_TOKEN"):
+        return
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if not path:
+        return  # Ray falls back to ~/.ray/auth_token and creates it if missing
+    token = Path(path).expanduser()
+    if token.is_file() and token.stat().st_size > 0:
+        return
+    if not create:
+        raise RuntimeError(
+            f"RAY_AUTH_TOKEN_PATH={path} is missing or empty, and joining a running cluster needs its head's token: "
+            "copy the head's token file there (make ray-up writes .ray/auth_token) or set RAY_AUTH_TOKEN"
+        )
+    token.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
 
 
 def worker_env_vars(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -87,6 +115,7 @@ def init_ray(
                 f"num_cpus/num_gpus apply only to an embedded Ray, not to address={address!r}; "
                 "drop them or unset RAY_ADDRESS"
             )
+        ensure_auth_token(create=False)
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=log_to_driver)
         return dict(ray.cluster_resources())
 
@@ -94,6 +123,7 @@ def init_ray(
         # Short and unique: several engineers/tests may run their own Ray on the same machine.
         temp_dir = tempfile.mkdtemp(prefix="mr-", dir="/tmp")
         _owned_temp_dir = temp_dir
+    ensure_auth_token(create=True)
     ray.init(
         address="local",
         num_cpus=num_cpus,

@@ -55,8 +55,10 @@ def _mage_factory(
     device: str,
     seed: int = 0,
     sampling: Mapping[str, Any] | None = None,
+    rtg_update: str | None = None,
 ) -> Agent:
-    """MageAgent over a checkpoint loaded once per process; ``sampling``: SamplingConfig fields."""
+    """MageAgent over a checkpoint loaded once per process; ``sampling``: SamplingConfig fields;
+    ``rtg_update``: decrement | hold (default: the checkpoint's eval.rtg_update)."""
     from mage.checkpoint import load_checkpoint
     from mage.policy.mage_agent import MageAgent
     from mage.policy.planner import SamplingConfig
@@ -66,7 +68,13 @@ def _mage_factory(
     key = (str(checkpoint), str(device))
     if key not in _CKPT_CACHE:
         _CKPT_CACHE[key] = load_checkpoint(checkpoint, device)
-    return MageAgent(_CKPT_CACHE[key], device, sampling=SamplingConfig(**(sampling or {})), seed=seed)
+    return MageAgent(
+        _CKPT_CACHE[key],
+        device,
+        sampling=SamplingConfig(**(sampling or {})),
+        seed=seed,
+        rtg_update=rtg_update,
+    )
 
 
 def _waypoint_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -> Agent:

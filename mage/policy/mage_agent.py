@@ -53,6 +53,7 @@ class MageAgent:
         target_return: float | None = None,
         sampling: SamplingConfig | None = None,
         seed: int = 0,
+        rtg_update: str | None = None,
     ):
         if ckpt.policy is None:
             raise ValueError("checkpoint has no policy.pt (stage 2 not trained); train both stages first")
@@ -77,6 +78,9 @@ class MageAgent:
                 )
             )
         self.default_target = float(target_return)
+        self.rtg_update = rtg_update or ec.rtg_update
+        if self.rtg_update not in ("decrement", "hold"):
+            raise ValueError(f"rtg_update={self.rtg_update!r} must be 'decrement' (DT) or 'hold'")
         self.sampling = sampling or SamplingConfig(
             greedy=ec.sampling == "greedy", temperature=ec.temperature, top_k=ec.top_k
         )
@@ -92,6 +96,7 @@ class MageAgent:
         percentile: float | None = None,
         sampling: SamplingConfig | None = None,
         seed: int = 0,
+        rtg_update: str | None = None,
     ) -> MageAgent:
         """``target``: absolute R̂_0; ``percentile``: of dataset episode returns; neither: the config's eval
         settings (default the 100th percentile, the dataset max)."""
@@ -100,7 +105,7 @@ class MageAgent:
         ckpt = load_checkpoint(ckpt_dir, device)
         if percentile is not None:
             target = target_from_percentile(ckpt.episode_returns, percentile)
-        return cls(ckpt, device, target, sampling, seed)
+        return cls(ckpt, device, target, sampling, seed, rtg_update)
 
     def reset(self, num_envs: int, target_return: float | np.ndarray | None = None) -> None:
         tgt = self.default_target if target_return is None else target_return
@@ -126,4 +131,8 @@ class MageAgent:
         return a.cpu().numpy()
 
     def observe(self, reward_B: np.ndarray, done_B: np.ndarray) -> None:
+        """R̂ -= r (``decrement``, as DT) or R̂ stays R̂_0 (``hold``: the right update for an n-step RTG,
+        ``data.rtg_horizon``, and what keeps an agent at a sparse goal once the dataset's returns run out)."""
+        if self.rtg_update == "hold":
+            return
         self.rtg_B -= torch.as_tensor(np.asarray(reward_B, dtype=np.float32), device=self.device)
