@@ -3,7 +3,8 @@
 Starts ``mlflow server`` on 127.0.0.1 (free port, lean settings of spec platform.md §8, explicit
 --default-artifact-root), opens the RTG study's experiment with Playwright driving /usr/bin/chromium (no
 browser download), waits for the runs to render, expands the study's parent run and checks that the
-experiment name, the parent run and a child run are visible. Saves docs/img/mlflow-dashboard.png.
+experiment name, the parent run and a child run are visible. Saves a screenshot under the test's tmp dir;
+with MAGE_UPDATE_DOCS_IMG=1 it also refreshes docs/img/mlflow-dashboard.png (tests never touch the tree).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ SHOWN_COLUMNS = (
     "mage.rtg_kind",
     "mage.rtg_value",
 )
-SCREENSHOT = ROOT / "docs" / "img" / "mlflow-dashboard.png"
+DOCS_SCREENSHOT = ROOT / "docs" / "img" / "mlflow-dashboard.png"
 
 pytestmark = pytest.mark.slow
 
@@ -134,6 +135,7 @@ def test_dashboard_shows_rtg_study(mlflow_server: str, tmp_path: Path) -> None:
     children = [r["info"]["run_name"] for r, t in zip(runs, tags) if t.get("mage.rtg_kind")]
     assert len(children) == 3, children
 
+    shot = tmp_path / "mlflow-dashboard.png"
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
             tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path),
@@ -169,8 +171,9 @@ def test_dashboard_shows_rtg_study(mlflow_server: str, tmp_path: Path) -> None:
             expect(page.get_by_role("gridcell", name="percentile", exact=True).first).to_be_visible()
             expect(page.get_by_role("gridcell", name="ood", exact=True).first).to_be_visible()
             page.wait_for_timeout(500)
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
+            page.screenshot(path=str(shot))
         finally:
             ctx.close()
-    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("MAGE_UPDATE_DOCS_IMG") == "1":
+        shutil.copyfile(shot, DOCS_SCREENSHOT)
