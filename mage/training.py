@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from mage.checkpoint import DataMeta, save_checkpoint
-from mage.config import ExperimentConfig
+from mage.config import DataConfig, ExperimentConfig
 from mage.data.d4rl_io import load_dataset
 from mage.data.episodes import Episodes, split_episodes, with_horizon_rtg
 from mage.data.normalization import DatasetNormalizers
@@ -68,24 +68,30 @@ class PreparedData:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare_data(cfg: ExperimentConfig) -> PreparedData:
-    """Load the dataset, split episodes (Diffuser re-split for maze2d), fit normalisers, build windows."""
+def load_episodes(dc: DataConfig) -> tuple[Episodes, str]:
+    """The dataset as a run sees it: episodes (Diffuser re-split for maze2d, ``max_steps``, the RTG of
+    ``data.rtg_horizon``) and the task name."""
     from mage.envs.maze_layouts import get_maze, goal_cell
     from mage.envs.registry import get_spec
 
-    spec = get_spec(cfg.data.dataset)
-    raw = load_dataset(cfg.data.path or spec.dataset, task=spec.name)
-    goal_xy = goal_cell(get_maze(spec.maze)) if cfg.data.diffuser_resplit else None
-    eps = split_episodes(
-        raw, diffuser_resplit=cfg.data.diffuser_resplit, goal_xy=goal_xy, max_steps=cfg.data.max_steps
-    )
-    return prepare_from_episodes(cfg, eps, task=spec.name)
+    spec = get_spec(dc.dataset)
+    raw = load_dataset(dc.path or spec.dataset, task=spec.name)
+    goal_xy = goal_cell(get_maze(spec.maze)) if dc.diffuser_resplit else None
+    eps = split_episodes(raw, diffuser_resplit=dc.diffuser_resplit, goal_xy=goal_xy, max_steps=dc.max_steps)
+    if dc.rtg_horizon is not None:
+        eps = with_horizon_rtg(eps, dc.rtg_horizon)
+    return eps, spec.name
+
+
+def prepare_data(cfg: ExperimentConfig) -> PreparedData:
+    """Load the dataset (``load_episodes``), fit normalisers, build windows."""
+    eps, task = load_episodes(cfg.data)
+    return prepare_from_episodes(cfg, eps, task=task)
 
 
 def prepare_from_episodes(cfg: ExperimentConfig, eps: Episodes, task: str) -> PreparedData:
-    """Split episodes into train/val (seeded), fit normalisers on train, build WindowDatasets."""
-    if cfg.data.rtg_horizon is not None:
-        eps = with_horizon_rtg(eps, cfg.data.rtg_horizon)
+    """Split episodes (as ``load_episodes`` returns them) into train/val (seeded), fit normalisers on train,
+    build WindowDatasets."""
     E = eps.num_episodes
     perm = np.random.default_rng(cfg.train.seed).permutation(E)
     n_val = min(max(1, round(cfg.data.val_fraction * E)), E - 1) if E > 1 else 0

@@ -95,19 +95,12 @@ def _dataset_returns(checkpoint: Path, cfg: dict[str, Any], task: str) -> np.nda
     stored = checkpoint / "episode_returns.npy"
     if stored.is_file():
         return np.load(stored)
-    from mage.data.d4rl_io import load_dataset
-    from mage.data.episodes import split_episodes, with_horizon_rtg
-    from mage.envs.maze_layouts import get_maze, goal_cell
-    from mage.envs.registry import get_spec
+    from mage.config import DataConfig
+    from mage.training import load_episodes
 
-    data = cfg.get("data", {})
-    spec = get_spec(data.get("dataset") or task)
-    resplit = bool(data.get("diffuser_resplit", True))  # DataConfig's default
-    raw = load_dataset(data.get("path") or spec.dataset, task=spec.name)
-    goal = goal_cell(get_maze(spec.maze)) if resplit else None
-    eps = split_episodes(raw, diffuser_resplit=resplit, goal_xy=goal, max_steps=data.get("max_steps"))
-    if data.get("rtg_horizon"):  # the run conditions on n-step returns: targets are n-step returns too
-        eps = with_horizon_rtg(eps, int(data["rtg_horizon"]))
+    data = dict(cfg.get("data", {}))
+    data["dataset"] = data.get("dataset") or task
+    eps, _ = load_episodes(DataConfig.from_dict(data, where="data."))
     return np.asarray(eps.returns_E, dtype=np.float64)
 
 

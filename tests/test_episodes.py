@@ -59,7 +59,9 @@ def test_windowed_returns_match_loop_and_stop_at_episode_end():
     for n in (1, 5, 100):
         want = [rew[t : min(t + n, s + m)].sum() for s, m in zip(starts, lengths) for t in range(s, s + m)]
         np.testing.assert_allclose(windowed_returns(rew, starts, lengths, n), want)
-    np.testing.assert_allclose(windowed_returns(rew, starts, lengths, 100), returns_to_go(rew, starts, lengths))
+    np.testing.assert_allclose(
+        windowed_returns(rew, starts, lengths, 100), returns_to_go(rew, starts, lengths)
+    )
     with pytest.raises(ValueError, match="n=0"):
         windowed_returns(rew, starts, lengths, 0)
 

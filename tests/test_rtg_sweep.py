@@ -256,7 +256,7 @@ def test_job_submit_rtg_study(smoke_study: dict, head: dict[str, str]) -> None: 
 
 def test_dataset_returns_from_checkpoint_or_dataset(tmp_path: Path, tiny_maze2d_path: Path) -> None:
     from mage.data.d4rl_io import load_dataset
-    from mage.data.episodes import split_episodes
+    from mage.data.episodes import split_episodes, with_horizon_rtg
 
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
@@ -265,5 +265,8 @@ def test_dataset_returns_from_checkpoint_or_dataset(tmp_path: Path, tiny_maze2d_
     got = rtg._dataset_returns(ckpt, cfg, "maze2d-umaze-v1")  # no episode_returns.npy: read the dataset
     assert len(got) > 1
     np.testing.assert_allclose(got, eps.returns_E)
+    cfg_n = {"data": {**cfg["data"], "rtg_horizon": 16}}  # n-step RTG runs: percentiles of n-step returns
+    want_n = with_horizon_rtg(eps, 16).returns_E
+    np.testing.assert_allclose(rtg._dataset_returns(ckpt, cfg_n, "maze2d-umaze-v1"), want_n)
     np.save(ckpt / "episode_returns.npy", np.array([1.0, 5.0]))  # stored returns win
     np.testing.assert_allclose(rtg._dataset_returns(ckpt, cfg, "maze2d-umaze-v1"), [1.0, 5.0])
