@@ -29,17 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the numbers to this file")
     args = p.parse_args(argv)
 
+    from mage.checkpoint import read_episode_returns
     from mage.distributed.ray_init import init_ray, shutdown_ray
-    from mage.distributed.rollouts import RolloutJob, run_jobs
+    from mage.distributed.rollouts import run_jobs
+    from mage.eval.jobs import RolloutJob
+    from mage.eval.rtg import resolve_target_return
 
     n = args.actors or len(os.sched_getaffinity(0))
     episodes = args.episodes or 100 * n
     method = "mage" if args.checkpoint else "waypoint"
     target = None
     if args.checkpoint:
-        from mage.distributed.rollouts import resolve_target_return
-
-        target = resolve_target_return(args.checkpoint, rtg_percentile=100.0)
+        target = resolve_target_return(read_episode_returns(args.checkpoint), rtg_percentile=100.0)
     job = RolloutJob(method, args.checkpoint, args.task, 0, target, episodes)
     init_ray(num_cpus=n)
     try:

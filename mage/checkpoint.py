@@ -1,4 +1,4 @@
-"""Checkpoint directories: everything needed to rebuild the tokenizer, the policy and the agent.
+"""Checkpoint directories: the on-disk format, written without knowing the model classes.
 
 Layout::
 
@@ -8,24 +8,29 @@ Layout::
     tokenizer.pt         TrajectoryTokenizer state_dict
     policy.pt            MagePolicy state_dict (absent after stage 1 only)
     train_state.pt       resume state: stage, epoch, optimizer (optional)
+
+Writing needs only ``state_dict()``s, so the training stages save through here without importing each
+other; ``mage.policy.checkpoint.load_checkpoint`` rebuilds the models.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from mage.config import ExperimentConfig
-from mage.data.normalization import DatasetNormalizers
-from mage.policy.model import MagePolicy
-from mage.tokenizer.vqvae import TrajectoryTokenizer
 
 FORMAT_VERSION = 1
+
+
+class _Normalizers(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -40,34 +45,16 @@ class DataMeta:
     act_high: list[float]
 
 
-@dataclass
-class Checkpoint:
-    cfg: ExperimentConfig
-    meta: DataMeta
-    normalizers: DatasetNormalizers
-    episode_returns: np.ndarray
-    tokenizer: TrajectoryTokenizer
-    policy: MagePolicy | None
-    train_state: dict[str, Any] | None
-
-
-def build_models(
-    cfg: ExperimentConfig, meta: DataMeta, with_policy: bool = True
-) -> tuple[TrajectoryTokenizer, MagePolicy | None]:
-    tok = TrajectoryTokenizer(cfg.tokenizer, meta.obs_dim, meta.act_dim, cfg.data.horizon)
-    pol = MagePolicy(cfg.transformer, cfg.policy, tok, meta.goal_dim) if with_policy else None
-    return tok, pol
-
-
-def _unwrap(m: torch.nn.Module) -> torch.nn.Module:
-    return getattr(m, "module", m)  # DDP / Ray-prepared models keep the real one in .module
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The real module inside a DDP / Ray-prepared wrapper (which keeps it in ``.module``)."""
+    return getattr(model, "module", model)
 
 
 def save_checkpoint(
     out_dir: str | Path,
     cfg: ExperimentConfig,
     meta: DataMeta,
-    normalizers: DatasetNormalizers,
+    normalizers: _Normalizers,
     episode_returns: np.ndarray,
     tokenizer: torch.nn.Module,
     policy: torch.nn.Module | None = None,
@@ -79,42 +66,66 @@ def save_checkpoint(
     meta_d = {"format_version": FORMAT_VERSION, "data": asdict(meta), "normalizers": normalizers.to_dict()}
     (out / "meta.json").write_text(json.dumps(meta_d, indent=2))
     np.save(out / "episode_returns.npy", np.asarray(episode_returns, dtype=np.float64))
-    torch.save(_unwrap(tokenizer).state_dict(), out / "tokenizer.pt")
+    torch.save(unwrap(tokenizer).state_dict(), out / "tokenizer.pt")
     if policy is not None:
-        torch.save(_unwrap(policy).state_dict(), out / "policy.pt")
+        torch.save(unwrap(policy).state_dict(), out / "policy.pt")
     if train_state is not None:
         torch.save(train_state, out / "train_state.pt")
     return out
 
 
-def load_checkpoint(ckpt_dir: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    d = Path(ckpt_dir)
+def stage_saver(
+    cfg: ExperimentConfig,
+    meta: DataMeta,
+    normalizers: _Normalizers,
+    episode_returns: np.ndarray,
+    tokenizer: torch.nn.Module,
+    policy: torch.nn.Module | None,
+) -> Callable[[Path, dict[str, Any]], None]:
+    """``save_fn(dir, train_state)`` for ``mage.loop.run_stage``: a full checkpoint, weights unwrapped."""
+
+    def save(d: Path, train_state: dict[str, Any]) -> None:
+        ts = {**train_state, "tokenizer": unwrap(tokenizer).state_dict()}
+        if policy is not None:
+            ts["policy"] = unwrap(policy).state_dict()
+        save_checkpoint(d, cfg, meta, normalizers, episode_returns, tokenizer, policy, ts)
+
+    return save
+
+
+def _require_dir(d: Path) -> None:
     if not (d / "config.json").is_file():
         raise FileNotFoundError(
             f"{d} is not a MAGE checkpoint directory (no config.json); pass the dir save_checkpoint wrote"
         )
-    cfg = ExperimentConfig.from_dict(json.loads((d / "config.json").read_text()))
+
+
+def read_config(ckpt_dir: str | Path) -> ExperimentConfig:
+    """The checkpoint's config (re-validated), without loading any weights."""
+    d = Path(ckpt_dir)
+    _require_dir(d)
+    return ExperimentConfig.from_dict(json.loads((d / "config.json").read_text()))
+
+
+def read_meta(ckpt_dir: str | Path) -> tuple[DataMeta, dict[str, Any]]:
+    """(data facts, normalisers as a dict); refuses another format version."""
+    d = Path(ckpt_dir)
+    _require_dir(d)
     meta_d = json.loads((d / "meta.json").read_text())
     if meta_d.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{d}: checkpoint format {meta_d.get('format_version')} != {FORMAT_VERSION}; retrain or convert"
         )
-    meta = DataMeta(**meta_d["data"])
-    has_policy = (d / "policy.pt").is_file()
-    tok, pol = build_models(cfg, meta, with_policy=has_policy)
-    tok.load_state_dict(torch.load(d / "tokenizer.pt", map_location="cpu", weights_only=True))
-    tok.to(device).eval()
-    if pol is not None:
-        pol.load_state_dict(torch.load(d / "policy.pt", map_location="cpu", weights_only=True))
-        pol.to(device).eval()
-    ts_path = d / "train_state.pt"
-    train_state = torch.load(ts_path, map_location="cpu", weights_only=False) if ts_path.is_file() else None
-    return Checkpoint(
-        cfg=cfg,
-        meta=meta,
-        normalizers=DatasetNormalizers.from_dict(meta_d["normalizers"]),
-        episode_returns=np.load(d / "episode_returns.npy"),
-        tokenizer=tok,
-        policy=pol,
-        train_state=train_state,
-    )
+    return DataMeta(**meta_d["data"]), meta_d["normalizers"]
+
+
+def read_episode_returns(ckpt_dir: str | Path) -> np.ndarray:
+    """The dataset episode returns stored with the checkpoint (the R̂_0 percentiles refer to them)."""
+    d = Path(ckpt_dir)
+    _require_dir(d)
+    return np.load(d / "episode_returns.npy")
+
+
+def read_train_state(ckpt_dir: str | Path) -> dict[str, Any] | None:
+    p = Path(ckpt_dir) / "train_state.pt"
+    return torch.load(p, map_location="cpu", weights_only=False) if p.is_file() else None

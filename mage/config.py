@@ -8,7 +8,9 @@ Derived values (the scale schedule, channel counts) are computed by the componen
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -268,7 +270,7 @@ class EvalConfig(ConfigBase):
     seed: int = 0  # first env seed; episode i uses seed + i
     rtg_percentile: float | None = 100.0  # R̂_0 as a percentile of dataset episode returns
     target_return: float | None = None  # absolute R̂_0; overrides rtg_percentile
-    sampling: str = "greedy"  # greedy | sample (temperature/top-k)
+    sampling: Literal["greedy", "sample"] = "greedy"  # greedy argmax, or sample (temperature/top-k)
     temperature: float = 1.0  # softmax temperature when sampling
     top_k: int = 0  # keep the k most likely codes when sampling (0 = all)
     rtg_update: Literal["decrement", "hold"] = "decrement"  # R̂ -= r after each step (DT) or keep R̂_0
@@ -308,6 +310,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval.num_envs": 4,
     },
 }
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """The one ``--set KEY=VALUE`` grammar of ``mage train``, ``mage evaluate`` and every sweep.
+
+    ``none``/``null`` (any case) -> None; a value starting with ``[`` or ``{`` is JSON (lists, mappings);
+    everything else stays a string that the config coerces by the field's type (``4`` -> int for an int
+    field, ``true`` -> bool, ``1,2,4`` -> a list). A later ``--set`` of the same key wins.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r} must look like KEY=VALUE (e.g. --set train.seed=1)")
+        if value.lower() in ("none", "null"):
+            out[key] = None
+        elif value[:1] in ("[", "{"):
+            try:
+                out[key] = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ConfigError(
+                    f"--set {key}={value!r} is not valid JSON ({e.msg}); e.g. [1, 2, 4]"
+                ) from None
+        else:
+            out[key] = value
+    return out
 
 
 def make_config(preset: str = "paper", overrides: dict[str, Any] | None = None) -> ExperimentConfig:

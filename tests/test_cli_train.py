@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from mage.cli import main
-from mage.cli.train import parse_overrides, ui_command
+from mage.cli.train import build_config, eval_agent_kwargs, ui_command
+from mage.config import ConfigError, parse_overrides
 
 TINY_SET = [
     "train.steps_per_epoch=3",
@@ -48,9 +49,49 @@ def _run_id(out: str) -> str:
 
 
 def test_parse_overrides() -> None:
-    assert parse_overrides(["a.b=1", "c.d = none"]) == {"a.b": "1", "c.d": None}
-    with pytest.raises(SystemExit, match="KEY=VALUE"):
+    assert parse_overrides(["a.b=1", "c.d = none", "e=NULL"]) == {"a.b": "1", "c.d": None, "e": None}
+    assert parse_overrides(["k=[1, 2, 4]", "k2=x", "k2=y"]) == {"k": [1, 2, 4], "k2": "y"}  # later wins
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["oops"])
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        parse_overrides(["k=[1, 2"])
+
+
+# The same overrides, spelled the same way, for every entry point that takes --set.
+SHARED_SETS = [
+    "data.rtg_horizon=none",
+    "tokenizer.scale_schedule=[1, 2, 4, 8]",
+    "tokenizer.num_scales=4",
+    "transformer.use_goal=true",
+    "eval.sampling=sample",
+    "eval.top_k=5",
+    "eval.rtg_update=hold",
+]
+
+
+def test_one_set_grammar_for_train_and_evaluate() -> None:
+    from mage.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "--preset", "smoke", *sum((["--set", x] for x in SHARED_SETS), [])]
+    )
+    cfg = build_config(args)
+    assert cfg.data.rtg_horizon is None and cfg.tokenizer.scale_schedule == (1, 2, 4, 8)
+    assert cfg.transformer.use_goal is True and cfg.eval.sampling == "sample" and cfg.eval.top_k == 5
+    ev = build_parser().parse_args(
+        [
+            "evaluate",
+            "--checkpoint",
+            "x",
+            *sum((["--set", x] for x in SHARED_SETS if x.startswith("eval.")), []),
+        ]
+    )
+    kw = eval_agent_kwargs(ev.overrides)
+    assert kw == {"sampling": {"greedy": False, "temperature": 1.0, "top_k": 5}, "rtg_update": "hold"}
+    with pytest.raises(SystemExit, match="eval.sampling='greedyy'"):  # an enum typo is an error, not a sample
+        build_config(build_parser().parse_args(["train", "--set", "eval.sampling=greedyy"]))
+    with pytest.raises(SystemExit, match="only eval.sampling"):
+        eval_agent_kwargs(["data.horizon=8"])
 
 
 def test_bad_override_names_the_key(store: str, tiny_maze2d_path: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from mage.agent import Agent
 from mage.envs.registry import get_spec
 from mage.eval.agents import RandomAgent, WaypointAgent
 from mage.eval.rollout import run_episodes
-from mage.eval.rtg import target_return, target_return_from_config
+from mage.eval.rtg import resolve_target_return, target_return
 from mage.eval.scores import mean_std_ci, summarize
 
 
@@ -67,7 +67,9 @@ def test_mean_std_ci_arithmetic():
 
 def test_summarize_keys():
     res = run_episodes(RandomAgent(seed=0), "maze2d-umaze-v1", episodes=3, num_envs=3, seed=0)
-    s = summarize(res)
+    import pandas as pd
+
+    s = summarize(pd.DataFrame([r.to_row() for r in res]))
     assert s["eval/episodes"] == 3 and s["eval/length_mean"] == 300
     assert s["eval/norm_score"] == pytest.approx(np.mean([r.norm_score for r in res]))
 
@@ -83,10 +85,10 @@ def test_target_return_modes():
     with pytest.raises(ValueError, match="percentile"):
         target_return(r, percentile=120)
 
-    class Cfg:
-        rtg_percentile = 100.0
-        target_return = None
-
-    assert target_return_from_config(Cfg(), r) == 40.0
-    Cfg.target_return = 5.0
-    assert target_return_from_config(Cfg(), r) == 5.0
+    # the one resolver: an absolute target wins, else the percentile, else no target (scripted agents)
+    assert resolve_target_return(r, rtg_percentile=100.0) == 40.0
+    assert resolve_target_return(r, target_return=5.0, rtg_percentile=100.0) == 5.0
+    assert resolve_target_return(None, rtg_percentile=100.0) is None
+    assert resolve_target_return(r) is None
+    with pytest.raises(ValueError, match="finite"):
+        resolve_target_return(r, target_return=float("nan"))

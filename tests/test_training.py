@@ -2,14 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from mage.checkpoint import load_checkpoint
 from mage.config import ConfigError, make_config
 from mage.data.episodes import split_episodes
+from mage.data.prepare import prepare_data, prepare_from_episodes
+from mage.loop import TrainHooks
+from mage.pipeline import run_local
+from mage.policy.checkpoint import load_checkpoint
 from mage.policy.fit import Stage2Model, freeze_for_stage2
 from mage.policy.model import MagePolicy
-from mage.tokenizer.fit import tokenizer_losses
+from mage.tokenizer.fit import fit_tokenizer, tokenizer_losses
 from mage.tokenizer.vqvae import TrajectoryTokenizer
-from mage.training import TrainHooks, fit_tokenizer, prepare_data, prepare_from_episodes, run_local
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 

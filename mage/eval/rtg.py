@@ -3,6 +3,8 @@ absolute value, or a multiple of the best dataset return (out-of-distribution ta
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -33,12 +35,21 @@ def target_return(
     return float(multiple_of_max * r.max())
 
 
-def target_return_from_config(eval_cfg: object, returns_E: np.ndarray) -> float:
-    """``EvalConfig``: ``target_return`` (absolute) overrides ``rtg_percentile``."""
-    absolute = getattr(eval_cfg, "target_return", None)
-    if absolute is not None:
-        return target_return(returns_E, absolute=absolute)
-    pct = getattr(eval_cfg, "rtg_percentile", None)
-    if pct is None:
-        raise ValueError("eval.target_return and eval.rtg_percentile are both None; set one of them")
-    return target_return(returns_E, percentile=pct)
+_of_returns = target_return  # resolve_target_return's keyword shadows the name
+
+
+def resolve_target_return(
+    returns_E: np.ndarray | None,
+    *,
+    target_return: float | None = None,
+    rtg_percentile: float | None = None,
+) -> float | None:
+    """The one R̂_0 resolver: ``target_return`` (absolute) wins, else ``rtg_percentile`` of the dataset
+    episode returns; None when neither applies (agents that take no target: scripted, reward-free)."""
+    if target_return is not None:
+        if not math.isfinite(target_return):
+            raise ValueError(f"target_return={target_return} must be a finite number")
+        return float(target_return)
+    if rtg_percentile is None or returns_E is None:
+        return None
+    return _of_returns(returns_E, percentile=rtg_percentile)

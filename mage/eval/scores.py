@@ -1,12 +1,12 @@
-"""Summary statistics of normalised scores: mean, std (ddof 1) and the 95 % CI half-width (Student t)."""
+"""Scores of an evaluation: the one Student-t CI (``mean_std_ci``) and the one episode summary (``summarize``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 
@@ -22,18 +22,22 @@ def mean_std_ci(x: Sequence[float] | np.ndarray, confidence: float = 0.95) -> tu
     return float(a.mean()), std, half
 
 
-def summarize(results: Sequence[Any]) -> dict[str, float]:
-    """``eval/*`` metrics (docs/architecture.md) from ``EpisodeResult``s."""
-    mean, std, ci = mean_std_ci([r.norm_score for r in results])
-    rets = np.array([r.ret for r in results])
-    return {
-        "eval/norm_score": mean,
-        "eval/norm_score_std": std,
-        "eval/norm_score_ci95": ci,
-        "eval/norm_score_ours": float(np.mean([r.norm_score_ours for r in results])),
-        "eval/return_mean": float(rets.mean()),
-        "eval/return_std": float(rets.std(ddof=1)) if len(rets) > 1 else 0.0,
-        "eval/success_rate": float(np.mean([r.success for r in results])),
-        "eval/length_mean": float(np.mean([r.length for r in results])),
-        "eval/episodes": float(len(results)),
+def summarize(episodes: pd.DataFrame, prefix: str = "eval/") -> dict[str, float]:
+    """The ``eval/*`` metrics (docs/architecture.md) of one evaluation's episode table (one row per episode,
+    the columns of ``eval/episodes.parquet``)."""
+    ns_mean, ns_std, ns_ci = mean_std_ci(episodes["norm_score"].to_numpy(dtype=np.float64))
+    ret_mean, ret_std, _ = mean_std_ci(episodes["return"].to_numpy(dtype=np.float64))
+    out = {
+        f"{prefix}norm_score": ns_mean,
+        f"{prefix}norm_score_std": ns_std,
+        f"{prefix}norm_score_ci95": ns_ci,
+        f"{prefix}norm_score_ours": float(episodes["norm_score_ours"].mean()),
+        f"{prefix}return_mean": ret_mean,
+        f"{prefix}return_std": ret_std,
+        f"{prefix}success_rate": float(episodes["success"].astype(float).mean()),
+        f"{prefix}length_mean": float(episodes["length"].astype(float).mean()),
+        f"{prefix}episodes": float(len(episodes)),
     }
+    if "target_return" in episodes:
+        out[f"{prefix}target_return"] = float(episodes["target_return"].iloc[0])
+    return out

@@ -6,19 +6,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mage.checkpoint import stage_saver
 from mage.config import ExperimentConfig
+from mage.data.prepare import PreparedData
+from mage.loop import TrainHooks, make_loader, resolve_device, run_stage, seed_everything, unwrap
 from mage.policy.model import MagePolicy
 from mage.tokenizer.vqvae import TrajectoryTokenizer
-from mage.training import (
-    PreparedData,
-    TrainHooks,
-    checkpoint_saver,
-    make_loader,
-    resolve_device,
-    run_stage,
-    seed_everything,
-    unwrap,
-)
 
 
 class Stage2Model(nn.Module):
@@ -40,8 +33,10 @@ def freeze_for_stage2(tokenizer: TrajectoryTokenizer, train_adapters: bool) -> N
 
 
 def fit_policy(
-    cfg: ExperimentConfig, data: PreparedData, tokenizer: TrajectoryTokenizer, hooks: TrainHooks
+    cfg: ExperimentConfig, data: PreparedData, tokenizer: TrajectoryTokenizer,
+    hooks: TrainHooks | None = None,
 ) -> MagePolicy:
+    hooks = hooks or TrainHooks()
     seed_everything(cfg.train.seed + 1)
     device = resolve_device(cfg, hooks)
     tokenizer = unwrap(tokenizer).to(device)
@@ -65,7 +60,7 @@ def fit_policy(
         epochs=cfg.train.policy_epochs,
         prefix="pol",
         epoch_offset=cfg.train.tokenizer_epochs,
-        save_fn=checkpoint_saver(cfg, data, tokenizer, policy),
+        save_fn=stage_saver(cfg, data.meta, data.normalizers, data.episode_returns, tokenizer, policy),
     )
     tokenizer.eval()
     return policy.eval()

@@ -14,21 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mage.checkpoint import Checkpoint, load_checkpoint
 from mage.data.normalization import Normalizer
+from mage.policy.checkpoint import Checkpoint, load_checkpoint
 from mage.policy.model import MagePolicy
 from mage.policy.planner import SamplingConfig
 from mage.tokenizer.vqvae import TrajectoryTokenizer
-
-
-def target_from_percentile(episode_returns: np.ndarray, percentile: float) -> float:
-    """R̂_0 as a percentile (0..100) of the dataset's episode returns."""
-    r = np.asarray(episode_returns, dtype=np.float64)
-    if r.size == 0 or not 0.0 <= percentile <= 100.0:
-        raise ValueError(
-            f"need non-empty returns and 0 <= percentile <= 100 (got {percentile}, {r.size} returns)"
-        )
-    return float(np.percentile(r, percentile))
 
 
 class _Affine:
@@ -50,7 +40,8 @@ class MageAgent:
         self,
         ckpt: Checkpoint,
         device: str | torch.device = "cpu",
-        target_return: float | None = None,
+        *,
+        target_return: float,
         sampling: SamplingConfig | None = None,
         seed: int = 0,
         rtg_update: str | None = None,
@@ -69,15 +60,7 @@ class MageAgent:
         self.act_low = torch.tensor(self.meta.act_low, dtype=torch.float32, device=self.device)
         self.act_high = torch.tensor(self.meta.act_high, dtype=torch.float32, device=self.device)
         ec = self.cfg.eval
-        if target_return is None:
-            target_return = (
-                ec.target_return
-                if ec.target_return is not None
-                else target_from_percentile(
-                    self.episode_returns, ec.rtg_percentile if ec.rtg_percentile is not None else 100.0
-                )
-            )
-        self.default_target = float(target_return)
+        self.default_target = float(target_return)  # absolute R̂_0 (mage.eval.rtg resolves percentiles)
         self.rtg_update = rtg_update or ec.rtg_update
         if self.rtg_update not in ("decrement", "hold"):
             raise ValueError(f"rtg_update={self.rtg_update!r} must be 'decrement' (DT) or 'hold'")
@@ -92,20 +75,22 @@ class MageAgent:
         cls,
         ckpt_dir: str | Path,
         device: str | torch.device = "cpu",
-        target: float | None = None,
-        percentile: float | None = None,
+        *,
+        target_return: float,
         sampling: SamplingConfig | None = None,
         seed: int = 0,
         rtg_update: str | None = None,
     ) -> MageAgent:
-        """``target``: absolute R̂_0; ``percentile``: of dataset episode returns; neither: the config's eval
-        settings (default the 100th percentile, the dataset max)."""
-        if target is not None and percentile is not None:
-            raise ValueError("give target (absolute R̂_0) or percentile, not both")
-        ckpt = load_checkpoint(ckpt_dir, device)
-        if percentile is not None:
-            target = target_from_percentile(ckpt.episode_returns, percentile)
-        return cls(ckpt, device, target, sampling, seed, rtg_update)
+        """``target_return``: the absolute R̂_0 (``mage.eval.rtg.resolve_target_return`` derives it from a
+        percentile of the checkpoint's dataset returns)."""
+        return cls(
+            load_checkpoint(ckpt_dir, device),
+            device,
+            target_return=target_return,
+            sampling=sampling,
+            seed=seed,
+            rtg_update=rtg_update,
+        )
 
     def reset(self, num_envs: int, target_return: float | np.ndarray | None = None) -> None:
         tgt = self.default_target if target_return is None else target_return

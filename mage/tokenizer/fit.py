@@ -5,18 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mage.checkpoint import stage_saver
 from mage.config import ExperimentConfig
+from mage.data.prepare import PreparedData
+from mage.loop import TrainHooks, make_loader, resolve_device, run_stage, seed_everything, unwrap
 from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond
-from mage.training import (
-    PreparedData,
-    TrainHooks,
-    checkpoint_saver,
-    make_loader,
-    resolve_device,
-    run_stage,
-    seed_everything,
-    unwrap,
-)
 
 
 def tokenizer_losses(
@@ -36,7 +29,9 @@ def tokenizer_losses(
     return {"loss": loss, "rec": rec, "vq": out.vq_loss, "cond": cond, "_f": out.f_BCh, "_idx": out.idx_list}
 
 
-def fit_tokenizer(cfg: ExperimentConfig, data: PreparedData, hooks: TrainHooks) -> TrajectoryTokenizer:
+def fit_tokenizer(cfg: ExperimentConfig, data: PreparedData, hooks: TrainHooks | None = None
+) -> TrajectoryTokenizer:
+    hooks = hooks or TrainHooks()
     seed_everything(cfg.train.seed)
     device = resolve_device(cfg, hooks)
     tc = cfg.tokenizer
@@ -89,7 +84,7 @@ def fit_tokenizer(cfg: ExperimentConfig, data: PreparedData, hooks: TrainHooks) 
         epochs=cfg.train.tokenizer_epochs,
         prefix="tok",
         epoch_offset=0,
-        save_fn=checkpoint_saver(cfg, data, tok, None),
+        save_fn=stage_saver(cfg, data.meta, data.normalizers, data.episode_returns, tok, None),
         after_step=after_step,
         epoch_metrics=epoch_metrics,
     )

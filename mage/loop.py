@@ -1,10 +1,8 @@
-"""Training plumbing shared by both stages, and the single-process entry point ``run_local``.
+"""The generic training loop both MAGE stages run: optimiser, lr schedule, loaders, per-epoch reporting.
 
-    data = prepare_data(cfg)
-    tok = fit_tokenizer(cfg, data, hooks)            # stage 1 (mage/tokenizer/fit.py)
-    pol = fit_policy(cfg, data, tok, hooks)          # stage 2 (mage/policy/fit.py)
-
-The loops are plain single-process PyTorch. A distributed layer wraps them without changes by passing
+It knows no model and no dataset format. A stage (``mage/tokenizer/fit.py``, ``mage/policy/fit.py``) injects
+what is specific to it: the model, ``loss_fn(model, batch)``, its ``save_fn(dir, train_state)`` and optional
+``after_step`` / ``epoch_metrics`` hooks. A distributed layer wraps the same loop without changes by passing
 ``TrainHooks``: ``wrap_model`` (DDP / ray.train.torch.prepare_model), ``wrap_loader`` (DistributedSampler /
 prepare_data_loader), ``report(metrics, save_fn)`` called once per epoch by every rank, ``resume_state``
 (``train_state.pt`` of a checkpoint) and ``is_main``. Models are always called through the wrapped module
@@ -18,7 +16,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +25,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from mage.checkpoint import DataMeta, save_checkpoint
-from mage.config import DataConfig, ExperimentConfig
-from mage.data.d4rl_io import load_dataset
-from mage.data.episodes import Episodes, split_episodes, with_horizon_rtg
-from mage.data.normalization import DatasetNormalizers
-from mage.data.windows import WindowDataset
+from mage.checkpoint import unwrap
+from mage.config import ExperimentConfig
 
 SaveFn = Callable[[Path], None]
 
@@ -57,64 +51,6 @@ class TrainHooks:
     is_main: bool = True  # rank 0 (only it logs)
 
 
-@dataclass
-class PreparedData:
-    episodes: Episodes  # all episodes (train + val)
-    normalizers: DatasetNormalizers  # fitted on the training episodes
-    train: Dataset  # WindowDataset items (batch contract)
-    val: Dataset
-    episode_returns: np.ndarray  # dataset episode returns (RTG percentiles)
-    meta: DataMeta  # dims, action bounds, task
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def load_episodes(dc: DataConfig) -> tuple[Episodes, str]:
-    """The dataset as a run sees it: episodes (Diffuser re-split for maze2d, ``max_steps``, the RTG of
-    ``data.rtg_horizon``) and the task name."""
-    from mage.envs.maze_layouts import get_maze, goal_cell
-    from mage.envs.registry import get_spec
-
-    spec = get_spec(dc.dataset)
-    raw = load_dataset(dc.path or spec.dataset, task=spec.name)
-    goal_xy = goal_cell(get_maze(spec.maze)) if dc.diffuser_resplit else None
-    eps = split_episodes(raw, diffuser_resplit=dc.diffuser_resplit, goal_xy=goal_xy, max_steps=dc.max_steps)
-    if dc.rtg_horizon is not None:
-        eps = with_horizon_rtg(eps, dc.rtg_horizon)
-    return eps, spec.name
-
-
-def prepare_data(cfg: ExperimentConfig) -> PreparedData:
-    """Load the dataset (``load_episodes``), fit normalisers, build windows."""
-    eps, task = load_episodes(cfg.data)
-    return prepare_from_episodes(cfg, eps, task=task)
-
-
-def prepare_from_episodes(cfg: ExperimentConfig, eps: Episodes, task: str) -> PreparedData:
-    """Split episodes (as ``load_episodes`` returns them) into train/val (seeded), fit normalisers on train,
-    build WindowDatasets."""
-    E = eps.num_episodes
-    perm = np.random.default_rng(cfg.train.seed).permutation(E)
-    n_val = min(max(1, round(cfg.data.val_fraction * E)), E - 1) if E > 1 else 0
-    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    norms = DatasetNormalizers.fit(eps.select(train_idx))
-    H = cfg.data.horizon
-    train = WindowDataset(eps, norms, H, episode_indices=train_idx)
-    val = WindowDataset(eps, norms, H, episode_indices=val_idx) if n_val else train
-    meta = DataMeta(
-        task=task,
-        obs_dim=eps.obs_dim,
-        act_dim=eps.act_dim,
-        goal_dim=eps.goal_EG.shape[1],
-        act_low=eps.act_NA.min(0).astype(float).tolist(),
-        act_high=eps.act_NA.max(0).astype(float).tolist(),
-    )
-    return PreparedData(eps, norms, train, val, np.asarray(eps.returns_E), meta)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Shared loop pieces
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -132,10 +68,6 @@ def resolve_device(cfg: ExperimentConfig, hooks: TrainHooks) -> torch.device:
 def world_size() -> int:
     dist = torch.distributed
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)
 
 
 def make_loader(cfg: ExperimentConfig, ds: Dataset, hooks: TrainHooks, shuffle: bool = True) -> DataLoader:
@@ -275,61 +207,3 @@ def _validate(
             break
     model.train()
     return {f"{prefix}/val_{k}": v / max(count, 1) for k, v in sums.items()}
-
-
-def checkpoint_saver(
-    cfg: ExperimentConfig, data: PreparedData, tokenizer: nn.Module, policy: nn.Module | None
-):
-    """save_fn(dir, train_state) writing a full checkpoint (weights unwrapped)."""
-
-    def save(d: Path, train_state: dict[str, Any]) -> None:
-        ts = {**train_state, "tokenizer": unwrap(tokenizer).state_dict()}
-        if policy is not None:
-            ts["policy"] = unwrap(policy).state_dict()
-        save_checkpoint(
-            d,
-            cfg,
-            data.meta,
-            data.normalizers,
-            data.episode_returns,
-            unwrap(tokenizer),
-            policy and unwrap(policy),
-            ts,
-        )
-
-    return save
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Stage entry points (the fit modules import the plumbing above, hence the local imports).
-
-
-def fit_tokenizer(cfg: ExperimentConfig, data: PreparedData, hooks: TrainHooks | None = None):
-    """Stage 1 -> TrajectoryTokenizer (see mage/tokenizer/fit.py)."""
-    from mage.tokenizer.fit import fit_tokenizer as _fit
-
-    return _fit(cfg, data, hooks or TrainHooks())
-
-
-def fit_policy(
-    cfg: ExperimentConfig, data: PreparedData, tokenizer: nn.Module, hooks: TrainHooks | None = None
-):
-    """Stage 2 -> MagePolicy, tokenizer frozen except its D' adapters (see mage/policy/fit.py)."""
-    from mage.policy.fit import fit_policy as _fit
-
-    return _fit(cfg, data, tokenizer, hooks or TrainHooks())
-
-
-def run_local(
-    cfg: ExperimentConfig,
-    out_dir: str | Path,
-    log_fn: Callable[[dict[str, float]], None] | None = None,
-    data: PreparedData | None = None,
-) -> Path:
-    """Train both stages in this process and write the final checkpoint to ``out_dir`` (``mage train --local``)."""
-    seed_everything(cfg.train.seed)
-    data = data if data is not None else prepare_data(cfg)
-    hooks = TrainHooks(report=lambda m, save_fn: log_fn(m) if log_fn else None)
-    tok = fit_tokenizer(cfg, data, hooks)
-    pol = fit_policy(cfg, data, tok, hooks)
-    return save_checkpoint(out_dir, cfg, data.meta, data.normalizers, data.episode_returns, tok, pol)

@@ -1,0 +1,72 @@
+"""Data preparation for training: the dataset as a run sees it, normalisers, train/val windows, data facts.
+
+data = prepare_data(cfg)        # load_episodes -> seeded train/val split -> normalisers -> WindowDatasets
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from mage.checkpoint import DataMeta
+from mage.config import DataConfig, ExperimentConfig
+from mage.data.d4rl_io import load_dataset
+from mage.data.episodes import Episodes, split_episodes, with_horizon_rtg
+from mage.data.normalization import DatasetNormalizers
+from mage.data.windows import WindowDataset
+from mage.envs.maze_layouts import get_maze, goal_cell
+from mage.envs.registry import get_spec
+
+
+@dataclass
+class PreparedData:
+    episodes: Episodes  # all episodes (train + val)
+    normalizers: DatasetNormalizers  # fitted on the training episodes
+    train: Dataset  # WindowDataset items (batch contract)
+    val: Dataset
+    episode_returns: np.ndarray  # dataset episode returns (RTG percentiles)
+    meta: DataMeta  # dims, action bounds, task
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def load_episodes(dc: DataConfig) -> tuple[Episodes, str]:
+    """The dataset as a run sees it: episodes (Diffuser re-split for maze2d, ``max_steps``, the RTG of
+    ``data.rtg_horizon``) and the task name."""
+    spec = get_spec(dc.dataset)
+    raw = load_dataset(dc.path or spec.dataset, task=spec.name)
+    goal_xy = goal_cell(get_maze(spec.maze)) if dc.diffuser_resplit else None
+    eps = split_episodes(raw, diffuser_resplit=dc.diffuser_resplit, goal_xy=goal_xy, max_steps=dc.max_steps)
+    if dc.rtg_horizon is not None:
+        eps = with_horizon_rtg(eps, dc.rtg_horizon)
+    return eps, spec.name
+
+
+def prepare_data(cfg: ExperimentConfig) -> PreparedData:
+    """Load the dataset (``load_episodes``), fit normalisers, build windows."""
+    eps, task = load_episodes(cfg.data)
+    return prepare_from_episodes(cfg, eps, task=task)
+
+
+def prepare_from_episodes(cfg: ExperimentConfig, eps: Episodes, task: str) -> PreparedData:
+    """Split episodes (as ``load_episodes`` returns them) into train/val (seeded), fit normalisers on train,
+    build WindowDatasets."""
+    E = eps.num_episodes
+    perm = np.random.default_rng(cfg.train.seed).permutation(E)
+    n_val = min(max(1, round(cfg.data.val_fraction * E)), E - 1) if E > 1 else 0
+    val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    norms = DatasetNormalizers.fit(eps.select(train_idx))
+    H = cfg.data.horizon
+    train = WindowDataset(eps, norms, H, episode_indices=train_idx)
+    val = WindowDataset(eps, norms, H, episode_indices=val_idx) if n_val else train
+    meta = DataMeta(
+        task=task,
+        obs_dim=eps.obs_dim,
+        act_dim=eps.act_dim,
+        goal_dim=eps.goal_EG.shape[1],
+        act_low=eps.act_NA.min(0).astype(float).tolist(),
+        act_high=eps.act_NA.max(0).astype(float).tolist(),
+    )
+    return PreparedData(eps, norms, train, val, np.asarray(eps.returns_E), meta)

@@ -1,0 +1,90 @@
+"""The agent registry: method name -> factory building a ``mage.agent.Agent`` (MAGE, scripted, baselines).
+
+    register_agent("mage", factory, per_chunk=True)
+    agent = make_agent("mage", checkpoint_dir, task, device, seed=3, target_return=60.0)
+
+A factory is ``factory(checkpoint, task, device, **kwargs) -> Agent``; ``checkpoint`` may be None for
+scripted agents. The rollout jobs (``mage.eval.jobs``) cache loaded agents per process and re-seed
+torch/numpy per chunk; ``per_chunk=True`` instead builds a fresh agent for every chunk with ``seed=<chunk
+seed>`` (cheap agents with their own RNG), which keeps results independent of the actor count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mage.agent import Agent
+from mage.eval.agents import RandomAgent, WaypointAgent
+from mage.eval.rtg import resolve_target_return
+from mage.policy.checkpoint import Checkpoint, load_checkpoint
+from mage.policy.mage_agent import MageAgent
+from mage.policy.planner import SamplingConfig
+
+AgentFactory = Callable[..., Agent]
+_FACTORIES: dict[str, tuple[AgentFactory, bool]] = {}
+
+
+def register_agent(method: str, factory: AgentFactory, *, per_chunk: bool = False) -> None:
+    """Add (or replace) ``method`` in the registry."""
+    _FACTORIES[method] = (factory, per_chunk)
+
+
+def registered_methods() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def builds_per_chunk(method: str) -> bool:
+    return method in _FACTORIES and _FACTORIES[method][1]
+
+
+def make_agent(method: str, checkpoint: str | None, task: str, device: str = "cpu", **kwargs: Any) -> Agent:
+    if method not in _FACTORIES:
+        raise ValueError(
+            f"unknown method {method!r}; registered: {', '.join(registered_methods())} "
+            "(add one with mage.eval.registry.register_agent)"
+        )
+    return _FACTORIES[method][0](checkpoint, task, device, **kwargs)
+
+
+_CKPT_CACHE: dict[tuple[str, str], Checkpoint] = {}
+
+
+def _mage_factory(
+    checkpoint: str | None,
+    task: str,
+    device: str,
+    seed: int = 0,
+    sampling: Mapping[str, Any] | None = None,
+    rtg_update: str | None = None,
+) -> Agent:
+    """MageAgent over a checkpoint loaded once per process. ``sampling``: SamplingConfig fields (default:
+    the checkpoint's eval settings); ``rtg_update``: decrement | hold (default: the checkpoint's); the default
+    R̂_0 is the checkpoint's eval.target_return, else its eval.rtg_percentile (100 if unset) of the dataset
+    episode returns (a job's target_return overrides it at reset)."""
+    if not checkpoint:
+        raise ValueError("method 'mage' needs a checkpoint directory (--run-id or a checkpoint path)")
+    key = (str(checkpoint), str(device))
+    if key not in _CKPT_CACHE:
+        _CKPT_CACHE[key] = load_checkpoint(checkpoint, device)
+    ckpt = _CKPT_CACHE[key]
+    ec = ckpt.cfg.eval
+    pct = ec.rtg_percentile if ec.rtg_percentile is not None else 100.0
+    default_target = resolve_target_return(
+        ckpt.episode_returns, target_return=ec.target_return, rtg_percentile=pct
+    )
+    samp = SamplingConfig(**sampling) if sampling is not None else None  # None: MageAgent reads cfg.eval
+    return MageAgent(ckpt, device, target_return=default_target, sampling=samp, seed=seed, rtg_update=rtg_update)
+
+
+def _waypoint_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -> Agent:
+    return WaypointAgent(task, **kw)
+
+
+def _random_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -> Agent:
+    return RandomAgent(**kw)
+
+
+register_agent("mage", _mage_factory, per_chunk=True)
+register_agent("waypoint", _waypoint_factory, per_chunk=True)
+register_agent("random", _random_factory, per_chunk=True)

@@ -1,0 +1,158 @@
+"""An evaluation as MLflow sees it: resolve the checkpoint (dir or run), run the rollout jobs, log the
+episode table and the ``eval/*`` metrics to a run."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mage.checkpoint import read_config, read_episode_returns
+from mage.eval.jobs import EPISODE_COLUMNS, RolloutJob, run_jobs
+from mage.eval.rtg import resolve_target_return
+from mage.eval.scores import summarize
+from mage.tracking import query
+from mage.tracking.mlflow_logger import RunLogger, standard_tags
+
+# runner(jobs, num_envs) -> one row per episode; the default runs in this process,
+# mage.distributed.rollouts.actor_runner(n) on Ray actors.
+Runner = Callable[[Sequence[RolloutJob], int], pd.DataFrame]
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]  # eval/* summary
+    episodes: pd.DataFrame  # one row per episode (EPISODE_COLUMNS + task, job)
+    run_id: str | None  # the MLflow run the results were logged to (None: not logged)
+    checkpoint: str | None  # checkpoint dir that was evaluated (runs:/<id>/checkpoint when downloaded)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["episodes"] = self.episodes.to_dict("records")
+        return d
+
+
+def checkpoint_from_run(run_id: str, *, tracking_uri: str | None = None, artifact: str = "checkpoint") -> str:
+    """Local copy of a run's ``checkpoint/`` (or ``tokenizer/``) artifact; a clear error when it has none."""
+    query.get_run(run_id, tracking_uri=tracking_uri)  # clear error on a wrong id
+    files = query.list_artifacts(run_id, artifact, tracking_uri=tracking_uri)
+    if not files:
+        raise ValueError(
+            f"run {run_id} has no {artifact}/ artifact; pass a run that finished training "
+            "(mage train prints its id) or a checkpoint directory"
+        )
+    return str(query.download_artifacts(run_id, artifact, tracking_uri=tracking_uri))
+
+
+def _in_process(progress: bool) -> Runner:
+    return lambda jobs, num_envs: run_jobs(jobs, num_envs=num_envs, progress=progress)
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path | None = None,
+    *,
+    run_id: str | None = None,
+    method: str = "mage",
+    task: str | None = None,
+    episodes: int = 100,
+    seed: int = 0,
+    num_envs: int = 50,
+    target_return: float | None = None,
+    rtg_percentile: float | None = 100.0,
+    agent_kwargs: Mapping[str, Any] | None = None,
+    runner: Runner | None = None,
+    log: bool = True,
+    child_run: bool = False,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    tracking_uri: str | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Evaluate one checkpoint (or a scripted method) and log the results to MLflow.
+
+    checkpoint / run_id: the checkpoint dir, or an MLflow run whose ``checkpoint/`` artifact is used.
+    task: defaults to the checkpoint's dataset. Target: ``target_return`` if given, else ``rtg_percentile`` of
+        the checkpoint's dataset episode returns (the paper's R̂_0 for percentile 100 = dataset max).
+    runner: where the rollouts run (default: in this process; ``actor_runner(n)`` for Ray actors).
+    Logging (``log=True``): with ``run_id`` and not ``child_run``: ``eval/*`` metrics and
+        ``eval/episodes.parquet`` go onto that run; with ``child_run``: onto a new child run
+        (``mage.run_type=eval``, ``mage.source_run_id``, extra ``tags``) in ``experiment`` (default: the
+        parent's experiment); without ``run_id``: onto a new eval run in ``experiment`` (default mage-train).
+    """
+    ckpt = str(checkpoint) if checkpoint is not None else None
+    downloaded = ckpt is None and run_id is not None and method == "mage"
+    if downloaded:
+        ckpt = checkpoint_from_run(run_id, tracking_uri=tracking_uri)
+    try:
+        if ckpt is not None and not Path(ckpt).is_dir():
+            raise FileNotFoundError(
+                f"checkpoint {ckpt!r} is not a directory; pass a checkpoint dir or --run-id"
+            )
+        if task is None:
+            if ckpt is None:
+                raise ValueError("task is required when no checkpoint is given (e.g. task='maze2d-umaze-v1')")
+            task = read_config(ckpt).data.dataset
+        returns = read_episode_returns(ckpt) if ckpt is not None else None
+        target = resolve_target_return(returns, target_return=target_return, rtg_percentile=rtg_percentile)
+        job = RolloutJob(method, ckpt, task, seed, target, episodes, dict(agent_kwargs or {}))
+        df = (runner or _in_process(progress))([job], num_envs)
+    finally:
+        if downloaded and ckpt:
+            shutil.rmtree(Path(ckpt).parent, ignore_errors=True)  # the temp dir download_artifacts made
+    metrics = summarize(df)
+    logged_to = None
+    if log:
+        logged_to = log_evaluation(
+            df,
+            metrics,
+            run_id=run_id,
+            child_run=child_run,
+            experiment=experiment,
+            run_name=run_name,
+            tags={"mage.method": method, "mage.dataset": task, **(tags or {})},
+            tracking_uri=tracking_uri,
+        )
+    return EvalResult(metrics, df, logged_to, f"runs:/{run_id}/checkpoint" if downloaded else ckpt)
+
+
+def log_evaluation(
+    episodes: pd.DataFrame,
+    metrics: Mapping[str, float],
+    *,
+    run_id: str | None = None,
+    child_run: bool = False,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    tracking_uri: str | None = None,
+) -> str:
+    """Write ``eval/episodes.parquet`` and the ``eval/*`` metrics; returns the run id written to."""
+    table = episodes[[c for c in EPISODE_COLUMNS if c in episodes.columns]]
+    if run_id is not None and not child_run:
+        logger = RunLogger.attach(run_id, tracking_uri=tracking_uri)
+        logger.log_table(table, "eval/episodes.parquet")
+        logger.log_metrics(metrics)
+        return run_id
+    exp = experiment
+    if exp is None and run_id is not None:
+        parent = RunLogger.attach(run_id, tracking_uri=tracking_uri)
+        exp = parent.client.get_experiment(parent.client.get_run(run_id).info.experiment_id).name
+    all_tags = standard_tags(run_type="eval", method=str((tags or {}).get("mage.method", "mage")))
+    all_tags.update({k: str(v) for k, v in (tags or {}).items()})
+    if run_id is not None:
+        all_tags["mage.source_run_id"] = run_id
+    with RunLogger.start(
+        experiment=exp or "mage-train",
+        tracking_uri=tracking_uri,
+        run_name=run_name,
+        parent_run_id=run_id if child_run else None,
+        tags=all_tags,
+    ) as logger:
+        logger.log_table(table, "eval/episodes.parquet")
+        logger.log_metrics(metrics)
+    return logger.run_id
