@@ -16,7 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plotting, report
-from analysis.runs import NoRunsError, fmt_pm, load_runs, mean_ci, require_columns, resolve_uri, to_markdown
+from analysis.tables import fmt_pm, mean_ci, require_columns, to_markdown
+from mage.tracking.query import NoRunsError, load_runs
+from mage.tracking.store import default_tracking_uri
 
 EXPERIMENT = "mage-hierarchy-depth"
 NAME = "hierarchy_depth"
@@ -116,7 +118,7 @@ def run(
     cache: bool = True,
     log_to_mlflow: bool = False,
 ) -> pd.DataFrame:
-    uri = resolve_uri(tracking_uri)
+    uri = tracking_uri or default_tracking_uri()
     runs = load_runs(experiments, uri, filter_string=filter_string, cache=cache)
     tr = trial_runs(runs)
     table = summarise(tr)

@@ -19,7 +19,9 @@ import pandas as pd
 
 from analysis import paper_numbers as paper
 from analysis import report
-from analysis.runs import NoRunsError, fmt_pm, load_runs, mean_ci, require_columns, resolve_uri, to_markdown
+from analysis.tables import fmt_pm, mean_ci, require_columns, to_markdown
+from mage.tracking.query import NoRunsError, load_runs
+from mage.tracking.store import default_tracking_uri
 
 EXPERIMENT = "mage-train"
 NAME = "main_table"
@@ -205,7 +207,7 @@ def run(
     filter_string: str = "",
     cache: bool = True,
 ) -> pd.DataFrame:
-    uri = resolve_uri(tracking_uri)
+    uri = tracking_uri or default_tracking_uri()
     runs = load_runs(experiments, uri, filter_string=filter_string, cache=cache)
     meas = measured(runs)
     table = build(meas, experiments)

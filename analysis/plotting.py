@@ -1,8 +1,7 @@
-"""Shared matplotlib helpers: headless backend, readable defaults, CI bands, saving, logging to MLflow."""
+"""Shared matplotlib helpers of the reports: headless backend, readable defaults, grids, CI bands, saving."""
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,26 +35,6 @@ plt.rcParams.update(
 
 def default_out(name: str) -> Path:
     return project_root() / "analysis" / "out" / name
-
-
-def common_args(parser: argparse.ArgumentParser, *, experiment: str, name: str) -> None:
-    """The flags every report shares."""
-    parser.add_argument(
-        "--experiment",
-        action="append",
-        default=None,
-        help=f"MLflow experiment name (repeatable; default {experiment})",
-    )
-    parser.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite under the project)",
-    )
-    parser.add_argument("--out", type=Path, default=None, help=f"output folder (default analysis/out/{name})")
-    parser.add_argument(
-        "--filter", default="", help="extra MLflow search filter, e.g. \"tags.mage.method = 'mage'\""
-    )
-    parser.add_argument("--no-cache", action="store_true", help="ignore and do not write analysis/out/cache")
 
 
 def subplots_grid(
@@ -97,12 +76,3 @@ def save(fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
-
-
-def log_files(tracking_uri: str, run_id: str, files: Sequence[Path], artifact_path: str = "plots") -> None:
-    """Attach report files to an (already finished) run, e.g. the sweep's parent run."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    for f in files:
-        client.log_artifact(run_id, str(f), artifact_path)

@@ -1,9 +1,12 @@
-"""What every report script shares: its command line, the markdown file, the printed summary and attaching the
-written files to an MLflow run. No model code: only ``analysis.plotting`` and ``analysis.runs``."""
+"""What every report script shares: command line, markdown file, printed summary, files attached to a run.
+
+Attaching goes through ``mage.tracking.mlflow_logger.RunLogger``; reading through ``mage.tracking.query``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,7 +15,9 @@ from typing import Any
 import pandas as pd
 
 from analysis import plotting
-from analysis.runs import NoRunsError
+from mage.tracking.query import NoRunsError
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run's episodes is noise
 
 
 def write_markdown(path: Path, title: str, experiments: Sequence[str], md: str, note: str = "") -> Path:
@@ -33,18 +38,37 @@ def log_to_parent(
 ) -> None:
     """Attach ``files`` under ``plots/`` to ``run_id``, else to the last of ``parents`` (run ids, oldest
     first); with no parents, say so (``--log-to-mlflow: <missing>; nothing logged``) and log nothing."""
+    from mage.tracking.mlflow_logger import RunLogger
+
     if parents.empty:
         print(f"--log-to-mlflow: {missing}; nothing logged", file=sys.stderr)
         return
     target = run_id or parents.iloc[-1]
-    plotting.log_files(tracking_uri, target, files, "plots")
+    run = RunLogger.attach(target, tracking_uri=tracking_uri)  # attached: the (finished) run stays as it is
+    for f in files:
+        run.log_artifact(f, "plots")
     print(f"logged {len(files)} files to run {target} under plots/")
 
 
 def arg_parser(doc: str, *, experiment: str, name: str) -> argparse.ArgumentParser:
     """A parser described by the first paragraph of ``doc``, with the flags every report shares."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    plotting.common_args(p, experiment=experiment, name=name)
+    p.add_argument(
+        "--experiment",
+        action="append",
+        default=None,
+        help=f"MLflow experiment name (repeatable; default {experiment})",
+    )
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite under the project)",
+    )
+    p.add_argument("--out", type=Path, default=None, help=f"output folder (default analysis/out/{name})")
+    p.add_argument(
+        "--filter", default="", help="extra MLflow search filter, e.g. \"tags.mage.method = 'mage'\""
+    )
+    p.add_argument("--no-cache", action="store_true", help="ignore and do not write analysis/out/cache")
     return p
 
 

@@ -24,16 +24,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import plotting, report
-from analysis.runs import (
-    NoRunsError,
-    fmt_pm,
-    load_episodes,
-    load_runs,
-    mean_ci,
-    require_columns,
-    resolve_uri,
-    to_markdown,
-)
+from analysis.tables import fmt_pm, mean_ci, require_columns, to_markdown
+from mage.tracking.query import NoRunsError, load_experiment_episodes, load_runs
+from mage.tracking.store import default_tracking_uri
 
 EXPERIMENT = "mage-rtg"
 NAME = "rtg_generalization"
@@ -260,10 +253,10 @@ def run(
     cache: bool = True,
     log_to_mlflow: bool = False,
 ) -> pd.DataFrame:
-    uri = resolve_uri(tracking_uri)
+    uri = tracking_uri or default_tracking_uri()
     runs = load_runs(experiments, uri, filter_string=filter_string, cache=cache)
     ev = study_runs(runs, parent)
-    episodes = load_episodes(experiments, uri, filter_string=filter_string, runs=ev, cache=cache)
+    episodes = load_experiment_episodes(experiments, uri, filter_string=filter_string, runs=ev, cache=cache)
     table = summarise(ev, episodes)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{NAME}.csv", index=False)

@@ -18,7 +18,9 @@ from scipy import stats
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from analysis import hierarchy_depth, main_table, paper_numbers, rtg_generalization  # noqa: E402
-from analysis.runs import NoRunsError, load_episodes, load_runs, mean_ci  # noqa: E402
+from analysis.tables import mean_ci  # noqa: E402
+from mage.tracking.query import NoRunsError, load_runs  # noqa: E402
+from mage.tracking.query import load_experiment_episodes as load_episodes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -284,6 +286,70 @@ def test_mean_ci_matches_scipy() -> None:
     assert math.isnan(mean_ci([5.0])[1]) and mean_ci([])[2] == 0
 
 
+def test_short_columns_agree_for_a_logged_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run logged the way training logs it (RunLogger + standard_tags + the config as params): the
+    uncached reader, the cached reader and the analysis tables name and type the COLUMNS the same way."""
+    from mage.config import make_config
+    from mage.tracking import query
+    from mage.tracking.mlflow_logger import RunLogger, standard_tags
+
+    monkeypatch.chdir(tmp_path)  # a stray ./mlruns would land here
+    monkeypatch.delenv("MAGE_ARTIFACT_ROOT", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    cfg = make_config("smoke", {"train.seed": 3, "policy.lambda_cond": 0.25})
+    tags = standard_tags(
+        cfg, run_type="trial", extra={"mage.sweep": "hierarchy_depth", "mage.ablation": "none"}
+    )
+    with RunLogger.start(experiment="mage-cols", tracking_uri=uri, run_name="t0", tags=tags) as run:
+        run.log_config(cfg)
+        run.log_metrics({"eval/norm_score": 77.0, "eval/episodes": 4})
+    expected = {
+        "run_type": "trial",
+        "sweep": "hierarchy_depth",
+        "method": "mage",
+        "dataset": cfg.data.dataset,
+        "K": cfg.tokenizer.num_scales,
+        "seed": 3,
+        "ablation": "none",
+        "V": cfg.tokenizer.codebook_size,
+        "depth": cfg.transformer.depth,
+        "H": cfg.data.horizon,
+        "lam_tok": cfg.tokenizer.lambda_cond,
+        "lam_pol": 0.25,
+        "lr": cfg.train.policy_lr,
+    }
+    assert set(expected) | {"rtg_kind", "rtg_value", "source_run_id"} == set(query.COLUMNS)
+    searched = query.search_runs("mage-cols", tracking_uri=uri)
+    loaded = load_runs("mage-cols", uri, cache_dir=tmp_path / "cache")
+    cached = load_runs("mage-cols", uri, cache_dir=tmp_path / "cache")  # the parquet round trip
+    for df in (searched, loaded, cached):
+        assert len(df) == 1 and df["run_id"].item() == run.run_id
+        assert list(df.columns[: len(query.RUN_COLUMNS) + len(query.COLUMNS)]) == [
+            *query.RUN_COLUMNS,
+            *query.COLUMNS,
+        ]
+        for short, (col, typ) in query.COLUMNS.items():
+            value = df[short].item()
+            if short in expected:
+                assert value == expected[short] and isinstance(value, (typ, np.generic)), (short, value)
+                assert typ(float(df[col].item()) if typ is int else df[col].item()) == value, short
+            else:
+                assert pd.isna(value), (short, value)
+            kind = {int: "i", float: "f", str: "O"}[typ]
+            assert df[short].dtype.kind == kind, (short, df[short].dtype)
+    pd.testing.assert_frame_equal(loaded, cached)
+    shared = [*query.RUN_COLUMNS, *query.COLUMNS]
+    pd.testing.assert_frame_equal(loaded[shared], searched[shared])
+
+    # the analysis tables carry the reader's short columns under the same names
+    hd = hierarchy_depth.summarise(hierarchy_depth.trial_runs(loaded))
+    row = hd.iloc[0]
+    assert (row["method"], row["dataset"], row["K"]) == ("mage", cfg.data.dataset, cfg.tokenizer.num_scales)
+    assert row["seeds"] == "3" and row["norm_score_mean"] == 77.0
+    mt = main_table.measured(loaded)
+    assert (mt["method"].item(), mt["dataset"].item(), mt["mean"].item()) == ("mage", cfg.data.dataset, 77.0)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # reports on the schema store
 
@@ -385,13 +451,26 @@ def test_main_table_measured_beside_quoted(schema_store: str, tmp_path: Path) ->
 
 def test_analysis_imports_no_model_code() -> None:
     code = (
-        "import sys, analysis.runs, analysis.rtg_generalization, analysis.hierarchy_depth, analysis.main_table;"
+        "import sys, analysis.tables, analysis.report, analysis.rtg_generalization, analysis.hierarchy_depth,"
+        " analysis.main_table;"
         "bad=[m for m in sys.modules if m.split('.')[:2] in (['mage','tokenizer'],['mage','transformer'],"
         "['mage','policy'],['mage','data'],['mage','envs']) or m=='torch' or m=='ray'];print(bad);"
         "sys.exit(1 if bad else 0)"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_analysis_reads_only_through_query() -> None:
+    """No module of analysis/ imports MLflow: it reads through mage.tracking.query and logs through RunLogger."""
+    import ast
+
+    for f in sorted((ROOT / "analysis").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not [n for n in names if n.split(".")[0] == "mlflow"], f"{f.name} imports {names}"
 
 
 # ----------------------------------------------------------------------------------------------------------
