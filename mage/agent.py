@@ -27,3 +27,12 @@ class Agent(Protocol):
     def observe(self, reward_B: np.ndarray, done_B: np.ndarray) -> None:
         """Feedback after the env step: R̂ -= r for return-conditioned agents. Episodes in a batch run
         in lockstep; an env that is done stays frozen (its later actions are ignored) until ``reset``."""
+
+
+@runtime_checkable
+class StatePlanner(Protocol):
+    """An agent that also produces a state plan (MAGE's decoded states, Diffuser): the harness's
+    ``acting='track'`` follows ``plan_next_state`` with Diffuser's tracking controller instead of ``act``."""
+
+    def plan_next_state(self, obs_BS: np.ndarray, goal_BG: np.ndarray | None = None) -> np.ndarray:
+        """The planned next state (B, S), raw (unnormalised), for the current observations."""

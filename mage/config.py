@@ -274,6 +274,14 @@ class EvalConfig(ConfigBase):
     temperature: float = 1.0  # softmax temperature when sampling
     top_k: int = 0  # keep the k most likely codes when sampling (0 = all)
     rtg_update: Literal["decrement", "hold"] = "decrement"  # R̂ -= r after each step (DT) or keep R̂_0
+    # Evaluation protocol (mage.eval.protocol; docs/protocol.md). Default: the paper's text, track R.
+    goal: Literal["none", "given"] = (
+        "none"  # pass the env's goal to the agent: none (track R), given (track G)
+    )
+    acting: Literal["own", "track"] = (
+        "own"  # own action, or track the planned next state (Diffuser's tracker)
+    )
+    hold: bool = False  # privileged: within 0.5 of the goal, drive to (goal, v=0) (not rtg_update=hold)
 
 
 @dataclass

@@ -10,7 +10,10 @@ from mage.envs.maze2d import Maze2DEnv, maze_mjcf
 from mage.envs.maze_layouts import U_MAZE, goal_cell, parse_maze, reset_cells
 from mage.envs.waypoint_controller import GridPlanner, WaypointController
 from mage.eval.agents import WaypointAgent
+from mage.eval.protocol import EvalProtocol
 from mage.eval.rollout import run_episodes
+
+GOAL = EvalProtocol(goal="given")  # the waypoint controller steers to the env's goal
 
 
 def test_registered_ids_and_horizons():
@@ -156,7 +159,9 @@ def test_waypoint_controller_matches_d4rl_ref_max(maze):
     """D4RL's REF_MAX protocol (one controller reused over 100 sequential episodes) on our env."""
     for variant in ("", "-dense"):
         task = f"maze2d-{maze}{variant}-v1"
-        res = run_episodes(WaypointAgent(task, reuse_controller=True), task, episodes=100, num_envs=1, seed=0)
+        res = run_episodes(
+            WaypointAgent(task, reuse_controller=True), task, episodes=100, num_envs=1, seed=0, protocol=GOAL
+        )
         mean = np.mean([r.ret for r in res])
         ref = get_spec(task).d4rl_ref_max
         assert abs(mean - ref) <= 0.1 * ref, (task, mean, ref)

@@ -9,9 +9,12 @@ from scipy import stats
 from mage.agent import Agent
 from mage.envs.registry import get_spec
 from mage.eval.agents import RandomAgent, WaypointAgent
+from mage.eval.protocol import EvalProtocol
 from mage.eval.rollout import run_episodes
 from mage.eval.rtg import resolve_target_return, target_return
 from mage.eval.scores import mean_std_ci, summarize
+
+GOAL = EvalProtocol(goal="given")  # the waypoint controller steers to the env's goal
 
 
 def test_agents_follow_protocol():
@@ -20,10 +23,20 @@ def test_agents_follow_protocol():
 
 def test_rollout_same_seed_same_returns_regardless_of_batching():
     a = run_episodes(
-        WaypointAgent("maze2d-umaze-v1", seed=0), "maze2d-umaze-v1", episodes=6, num_envs=4, seed=5
+        WaypointAgent("maze2d-umaze-v1", seed=0),
+        "maze2d-umaze-v1",
+        episodes=6,
+        num_envs=4,
+        seed=5,
+        protocol=GOAL,
     )
     b = run_episodes(
-        WaypointAgent("maze2d-umaze-v1", seed=0), "maze2d-umaze-v1", episodes=6, num_envs=4, seed=5
+        WaypointAgent("maze2d-umaze-v1", seed=0),
+        "maze2d-umaze-v1",
+        episodes=6,
+        num_envs=4,
+        seed=5,
+        protocol=GOAL,
     )
     assert [r.ret for r in a] == [r.ret for r in b]
     assert [r.env_seed for r in a] == list(range(5, 11)) and [r.episode for r in a] == list(range(6))
@@ -34,7 +47,9 @@ def test_rollout_same_seed_same_returns_regardless_of_batching():
 
 
 def test_rollout_scores_and_success():
-    res = run_episodes(WaypointAgent("maze2d-umaze-v1"), "maze2d-umaze-v1", episodes=4, num_envs=4, seed=0)
+    res = run_episodes(
+        WaypointAgent("maze2d-umaze-v1"), "maze2d-umaze-v1", episodes=4, num_envs=4, seed=0, protocol=GOAL
+    )
     spec = get_spec("maze2d-umaze-v1")
     for r in res:
         assert r.success
@@ -49,7 +64,12 @@ def test_rollout_scores_and_success():
 
 def test_multi_task_rollout_uses_env_goal():
     res = run_episodes(
-        WaypointAgent("maze2d-medium-multi-v1"), "maze2d-medium-multi-v1", episodes=3, num_envs=3, seed=0
+        WaypointAgent("maze2d-medium-multi-v1"),
+        "maze2d-medium-multi-v1",
+        episodes=3,
+        num_envs=3,
+        seed=0,
+        protocol=GOAL,
     )
     assert all(r.success for r in res)
 

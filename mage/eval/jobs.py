@@ -24,7 +24,8 @@ import torch
 
 from mage.agent import Agent
 from mage.envs.registry import get_spec
-from mage.eval.registry import builds_per_chunk, make_agent
+from mage.eval.protocol import PURE, EvalProtocol
+from mage.eval.registry import builds_per_chunk, make_agent, needs_goal
 from mage.eval.rollout import EpisodeResult, run_episodes
 
 # Columns of eval/episodes.parquet (the rows also carry ``task`` and ``job`` in memory).
@@ -39,6 +40,14 @@ EPISODE_COLUMNS = [
     "target_return",
     "method",
     "dataset",
+    "track",
+    "acting",
+    "hold",
+    "first_arrival",
+    "dwell",
+    "hold_steps",
+    "return_absorbing",
+    "norm_score_absorbing",
 ]
 ChunkResult = tuple[list[dict[str, Any]], int, float]  # (episode rows, env steps, seconds in run_episodes)
 PackedFetch = Callable[[], Mapping[str, bytes]]  # the checkpoint's files, for a process that cannot see it
@@ -53,10 +62,15 @@ class RolloutJob:
     target_return: float | None  # absolute initial RTG for return-conditioned agents
     episodes: int  # number of episodes
     agent_kwargs: Mapping[str, Any] = field(default_factory=dict)  # extra factory kwargs (sampling, ...)
+    protocol: EvalProtocol = PURE  # goal given or not, own action or state tracking, hold
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"episodes={self.episodes} must be >= 1")
+        if needs_goal(self.method) and self.protocol.goal != "given":
+            raise ValueError(
+                f"method {self.method!r} steers to the env's goal, so it needs protocol goal='given' (track G)"
+            )
 
 
 @dataclass
@@ -96,6 +110,7 @@ def episode_rows(job: RolloutJob, start: int, results: Sequence[EpisodeResult]) 
         row["method"] = job.method
         row["dataset"] = dataset
         row["task"] = job.task
+        row.update(job.protocol.columns())
         rows.append(row)
     return rows
 
@@ -150,7 +165,13 @@ class ChunkRunner:
         _seed_everything(chunk_seed)
         t0 = time.perf_counter()
         results = run_episodes(
-            agent, job.task, episodes=n, num_envs=n, seed=chunk_seed, target_return=job.target_return
+            agent,
+            job.task,
+            episodes=n,
+            num_envs=n,
+            seed=chunk_seed,
+            target_return=job.target_return,
+            protocol=job.protocol,
         )
         dt = time.perf_counter() - t0
         rows = episode_rows(job, start, results)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from mage.eval.agents import RandomAgent, WaypointAgent
+from mage.eval.protocol import EvalProtocol
 from mage.eval.rollout import run_episodes
+
+GOAL = EvalProtocol(goal="given")  # the waypoint controller steers to the env's goal
 
 
 def reference_returns(task: str, episodes: int = 100, seed: int = 0) -> dict[str, float]:
@@ -14,10 +17,15 @@ def reference_returns(task: str, episodes: int = 100, seed: int = 0) -> dict[str
     rnd = run_episodes(RandomAgent(seed=seed), task, episodes=episodes, num_envs=min(episodes, 50), seed=seed)
     # num_envs=1: D4RL's script runs episodes one after another with one controller
     wp = run_episodes(
-        WaypointAgent(task, seed=seed, reuse_controller=True), task, episodes, num_envs=1, seed=seed
+        WaypointAgent(task, seed=seed, reuse_controller=True),
+        task,
+        episodes,
+        num_envs=1,
+        seed=seed,
+        protocol=GOAL,
     )
     fresh = run_episodes(
-        WaypointAgent(task, seed=seed), task, episodes, num_envs=min(episodes, 50), seed=seed
+        WaypointAgent(task, seed=seed), task, episodes, num_envs=min(episodes, 50), seed=seed, protocol=GOAL
     )
     return {
         "random": float(np.mean([r.ret for r in rnd])),

@@ -23,11 +23,23 @@ from mage.policy.planner import SamplingConfig
 
 AgentFactory = Callable[..., Agent]
 _FACTORIES: dict[str, tuple[AgentFactory, bool]] = {}
+_NEEDS_GOAL: set[str] = set()
 
 
-def register_agent(method: str, factory: AgentFactory, *, per_chunk: bool = False) -> None:
-    """Add (or replace) ``method`` in the registry."""
+def register_agent(
+    method: str, factory: AgentFactory, *, per_chunk: bool = False, needs_goal: bool = False
+) -> None:
+    """Add (or replace) ``method`` in the registry. ``needs_goal``: the agent cannot act without the env's
+    goal (scripted controllers, goal-only planners), so it is evaluated in track G only."""
     _FACTORIES[method] = (factory, per_chunk)
+    if needs_goal:
+        _NEEDS_GOAL.add(method)
+    else:
+        _NEEDS_GOAL.discard(method)
+
+
+def needs_goal(method: str) -> bool:
+    return method in _NEEDS_GOAL
 
 
 def registered_methods() -> list[str]:
@@ -74,7 +86,9 @@ def _mage_factory(
         ckpt.episode_returns, target_return=ec.target_return, rtg_percentile=pct
     )
     samp = SamplingConfig(**sampling) if sampling is not None else None  # None: MageAgent reads cfg.eval
-    return MageAgent(ckpt, device, target_return=default_target, sampling=samp, seed=seed, rtg_update=rtg_update)
+    return MageAgent(
+        ckpt, device, target_return=default_target, sampling=samp, seed=seed, rtg_update=rtg_update
+    )
 
 
 def _waypoint_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -> Agent:
@@ -86,5 +100,5 @@ def _random_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -
 
 
 register_agent("mage", _mage_factory, per_chunk=True)
-register_agent("waypoint", _waypoint_factory, per_chunk=True)
+register_agent("waypoint", _waypoint_factory, per_chunk=True, needs_goal=True)
 register_agent("random", _random_factory, per_chunk=True)

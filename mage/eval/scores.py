@@ -38,6 +38,15 @@ def summarize(episodes: pd.DataFrame, prefix: str = "eval/") -> dict[str, float]
         f"{prefix}length_mean": float(episodes["length"].astype(float).mean()),
         f"{prefix}episodes": float(len(episodes)),
     }
+    if "first_arrival" in episodes:
+        arrived = episodes[episodes["first_arrival"] >= 0]
+        nan = float("nan")
+        out[f"{prefix}first_arrival_median"] = (
+            float(arrived["first_arrival"].median()) if len(arrived) else nan
+        )
+        out[f"{prefix}dwell_mean"] = float(arrived["dwell"].mean()) if len(arrived) else nan
+        # Diffusion Veteran's absorbing count: a labelled diagnostic, not comparable with published tables.
+        out[f"{prefix}norm_score_absorbing"] = float(episodes["norm_score_absorbing"].mean())
     if "target_return" in episodes:
         out[f"{prefix}target_return"] = float(episodes["target_return"].iloc[0])
     return out

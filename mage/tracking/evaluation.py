@@ -13,6 +13,7 @@ import pandas as pd
 
 from mage.checkpoint import read_config, read_episode_returns
 from mage.eval.jobs import EPISODE_COLUMNS, RolloutJob, run_jobs
+from mage.eval.protocol import PURE, EvalProtocol
 from mage.eval.rtg import resolve_target_return
 from mage.eval.scores import summarize
 from mage.tracking import query
@@ -64,6 +65,7 @@ def evaluate_checkpoint(
     target_return: float | None = None,
     rtg_percentile: float | None = 100.0,
     agent_kwargs: Mapping[str, Any] | None = None,
+    protocol: EvalProtocol = PURE,
     runner: Runner | None = None,
     log: bool = True,
     child_run: bool = False,
@@ -78,6 +80,7 @@ def evaluate_checkpoint(
     checkpoint / run_id: the checkpoint dir, or an MLflow run whose ``checkpoint/`` artifact is used.
     task: defaults to the checkpoint's dataset. Target: ``target_return`` if given, else ``rtg_percentile`` of
         the checkpoint's dataset episode returns (the paper's R̂_0 for percentile 100 = dataset max).
+    protocol: goal given or not, own action or state tracking, hold (recorded as tags and columns).
     runner: where the rollouts run (default: in this process; ``actor_runner(n)`` for Ray actors).
     Logging (``log=True``): with ``run_id`` and not ``child_run``: ``eval/*`` metrics and
         ``eval/episodes.parquet`` go onto that run; with ``child_run``: onto a new child run
@@ -99,7 +102,7 @@ def evaluate_checkpoint(
             task = read_config(ckpt).data.dataset
         returns = read_episode_returns(ckpt) if ckpt is not None else None
         target = resolve_target_return(returns, target_return=target_return, rtg_percentile=rtg_percentile)
-        job = RolloutJob(method, ckpt, task, seed, target, episodes, dict(agent_kwargs or {}))
+        job = RolloutJob(method, ckpt, task, seed, target, episodes, dict(agent_kwargs or {}), protocol)
         df = (runner or _in_process(progress))([job], num_envs)
     finally:
         if downloaded and ckpt:
@@ -114,7 +117,7 @@ def evaluate_checkpoint(
             child_run=child_run,
             experiment=experiment,
             run_name=run_name,
-            tags={"mage.method": method, "mage.dataset": task, **(tags or {})},
+            tags={"mage.method": method, "mage.dataset": task, **protocol.tags(), **(tags or {})},
             tracking_uri=tracking_uri,
         )
     return EvalResult(metrics, df, logged_to, f"runs:/{run_id}/checkpoint" if downloaded else ckpt)
@@ -135,6 +138,7 @@ def log_evaluation(
     table = episodes[[c for c in EPISODE_COLUMNS if c in episodes.columns]]
     if run_id is not None and not child_run:
         logger = RunLogger.attach(run_id, tracking_uri=tracking_uri)
+        logger.set_tags(dict(tags or {}))  # the protocol switches, on the training run itself
         logger.log_table(table, "eval/episodes.parquet")
         logger.log_metrics(metrics)
         return run_id
