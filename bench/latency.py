@@ -1,15 +1,19 @@
 """MageAgent.act wall time per env step on CPU, beside a Decision-Transformer-sized causal transformer.
 
-    .venv/bin/python bench/latency.py [--threads 1] [--iters 50] [--preset paper] [--no-reference]
+    .venv/bin/python bench/latency.py [--threads 1] [--iters 50] [--repeats 1] [--preset paper]
+                                      [--scales 1,4,8] [--batches 1,64] [--no-reference]
 
 MAGE replans every step: K cached transformer calls + tokenizer code updates + inverse dynamics, measured
-through the full ``MageAgent.act`` (numpy in, numpy out), with the fast path (``plan_fast``, the default) and,
-unless --no-reference, the reference ``plan`` path beside it. DT: same width and depth, context 20 timesteps x
-3 tokens (R, s, a), one KV-less causal forward over all 60 tokens per step as DT does, also numpy in (the new
+through the full ``MageAgent.act`` (numpy in, numpy out), with the planner backend ``fast`` (``plan_fast``,
+the default) and, unless --no-reference, the ``reference`` backend (``plan``) beside it on the same weights;
+the reference / fast ratio is printed per repeat and summarised at the end (the fast backend is kept only
+while it is >= 1.4x at batch 1: mage/policy/planner.py). DT: same width and depth, context 20 timesteps x 3
+tokens (R, s, a), one KV-less causal forward over all 60 tokens per step as DT does, also numpy in (the new
 state rolled into the context) and numpy out. Models are randomly initialised (latency does not depend on
 the weights). All rows of one batch size are timed round-robin in the same loop (shared, noisy CPUs load
 them alike); medians of wall time and of this thread's CPU time (time.thread_time: time spent waiting for
 a CPU does not count) are printed per call and per env step (call / batch), and the ratio to DT (wall).
+--threads 0 keeps torch's default thread count.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mage.checkpoint import Checkpoint, DataMeta, build_models
+from mage.checkpoint import DataMeta
 from mage.config import ExperimentConfig, make_config
 from mage.data.normalization import DatasetNormalizers, Normalizer
+from mage.policy.checkpoint import Checkpoint, build_models
 from mage.policy.mage_agent import MageAgent
+from mage.policy.planner import BACKENDS, SamplingConfig
 
 
 class _DTBlock(nn.Module):
@@ -120,55 +126,79 @@ class _DTAgent:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (shared CPUs: keep small)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads, 0: torch's default (shared CPUs: keep small)",
+    )
     ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=1, help="repeat the whole timing (noisy machines)")
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--scales", default="1,4,8")
     ap.add_argument("--batches", default="1,64")
-    ap.add_argument("--no-reference", action="store_true", help="skip the reference plan() rows")
+    ap.add_argument("--no-reference", action="store_true", help="skip the reference backend's rows")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     base = make_config(args.preset)
-    tcfg = base.transformer
+    tcfg, ec = base.transformer, base.eval
     print(
         f"torch {torch.__version__}, torch.get_num_threads()={torch.get_num_threads()}, device=cpu, preset={args.preset}"
     )
     print(
         f"data.horizon={base.data.horizon} tokenizer: downsample={base.tokenizer.downsample} V={base.tokenizer.codebook_size} "
         f"C={base.tokenizer.code_dim} | transformer: depth={tcfg.depth} width={tcfg.width} heads={tcfg.heads} | "
-        f"action_source={base.policy.action_source} sampling={base.eval.sampling} | iters={args.iters} (medians)"
+        f"action_source={base.policy.action_source} sampling={ec.sampling} | iters={args.iters} (medians)"
     )
     dt = DecisionTransformer(4, 2, tcfg.width, tcfg.depth, tcfg.heads).eval()
-    agents = {}
+    backends = ("fast",) if args.no_reference else BACKENDS
+    agents: dict[tuple[int, str], MageAgent] = {}
     for K in (int(k) for k in args.scales.split(",")):
-        agents[K] = MageAgent(_synthetic_checkpoint(base.with_overrides({"tokenizer.num_scales": K})))
-    print(
-        f"\n{'model':<22}{'schedule':<30}{'batch':>6}{'ms/call':>10}{'ms/env-step':>13}{'cpu ms/call':>13}{'x DT':>7}"
-    )
+        ckpt = _synthetic_checkpoint(base.with_overrides({"tokenizer.num_scales": K}))
+        for b in backends:  # one set of weights per K, one agent per backend
+            sampling = SamplingConfig(
+                greedy=ec.sampling == "greedy", temperature=ec.temperature, top_k=ec.top_k, backend=b
+            )
+            agents[K, b] = MageAgent(ckpt, "cpu", target_return=50.0, sampling=sampling)
+    ratios: dict[tuple[int, int], list[float]] = {}
     for B in (int(b) for b in args.batches.split(",")):
         obs_np = np.random.default_rng(0).normal(size=(B, 4))
         dt_agent = _DTAgent(dt, B, 4, 2)
         names, fns = ["DT (60 tokens)"], [lambda d=dt_agent, o=obs_np: d.act(o)]
-        for K, agent in agents.items():
+        for (K, b), agent in agents.items():
             agent.reset(B)
-            for fast in (True,) if args.no_reference else (True, False):
-
-                def fn(ag=agent, f=fast, o=obs_np):
-                    ag.policy.fast_inference = f
-                    return ag.act(o)
-
-                names.append(f"MAGE K={K}" + ("" if fast else " (reference)"))
-                fns.append(fn)
-        res = _time_round_robin(fns, args.iters)
-        dt_s = res[0][0]
-        for name, (w, c) in zip(names, res):
-            K = int(name.split("K=")[1].split()[0]) if "K=" in name else None
-            sched = str(agents[K].tokenizer.schedule) if K else "-"
-            r = "-" if K is None else f"{w / dt_s:.2f}"
-            print(f"{name:<22}{sched:<30}{B:>6}{w * 1e3:>10.3f}{w * 1e3 / B:>13.4f}{c * 1e3:>13.3f}{r:>7}")
-        for agent in agents.values():
-            agent.policy.fast_inference = True
+            names.append(f"MAGE K={K} {b}")
+            fns.append(lambda ag=agent, o=obs_np: ag.act(o))
+        for rep in range(args.repeats):
+            print(
+                f"\n{'model':<24}{'schedule':<30}{'batch':>6}{'ms/call':>10}{'ms/env-step':>13}"
+                f"{'cpu ms/call':>13}{'x DT':>7}   repeat {rep + 1}/{args.repeats}"
+            )
+            res = _time_round_robin(fns, args.iters)
+            dt_s = res[0][0]
+            wall = dict(zip(names, (w for w, _ in res)))
+            for name, (w, c) in zip(names, res):
+                K = int(name.split("K=")[1].split()[0]) if "K=" in name else None
+                sched = str(agents[K, backends[0]].tokenizer.schedule) if K else "-"
+                r = "-" if K is None else f"{w / dt_s:.2f}"
+                print(
+                    f"{name:<24}{sched:<30}{B:>6}{w * 1e3:>10.3f}{w * 1e3 / B:>13.4f}{c * 1e3:>13.3f}{r:>7}"
+                )
+            if len(backends) == 2:
+                for K in dict.fromkeys(k for k, _ in agents):
+                    ratio = wall[f"MAGE K={K} reference"] / wall[f"MAGE K={K} fast"]
+                    ratios.setdefault((B, K), []).append(ratio)
+                    print(f"  K={K}: reference / fast = {ratio:.2f}x")
+    if ratios:
+        print("\nreference / fast wall time per env step (keep 'fast' only while >= 1.4x at batch 1):")
+        for (B, K), rs in ratios.items():
+            print(
+                f"  batch {B:>3} K={K}: "
+                + " ".join(f"{r:.2f}x" for r in rs)
+                + f"  median {statistics.median(rs):.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from mage.checkpoint import unwrap
 from mage.config import ExperimentConfig
@@ -49,6 +50,7 @@ class TrainHooks:
         None  # train_state.pt of a checkpoint: stage, epoch, optimizer, weights
     )
     is_main: bool = True  # rank 0 (only it logs)
+    progress: bool = False  # a progress bar of optimiser steps (rate, ETA) on stderr, main rank only
 
 
 def seed_everything(seed: int) -> None:
@@ -153,6 +155,14 @@ def run_stage(
     trainable = [p for _, p in params]
     it = batches(train_loader, device)
     step = start_epoch * tc.steps_per_epoch
+    bar = tqdm(
+        total=total,
+        initial=step,
+        desc=f"train {stage}",
+        unit="step",
+        disable=not (hooks.progress and hooks.is_main),
+        dynamic_ncols=True,
+    )
     for epoch in range(start_epoch, epochs):
         model.train()
         sums: dict[str, float] = defaultdict(float)
@@ -167,6 +177,7 @@ def run_stage(
             torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
             opt.step()
             step += 1
+            bar.update(1)
             for k, v in out.items():
                 sums[k] += float(v.detach())
             n_windows += batch["obs_HS"].shape[0]
@@ -185,7 +196,9 @@ def run_stage(
             }
         )
         state = {"stage": stage, "epoch": epoch + 1, "optimizer": opt.state_dict()}
+        bar.set_postfix({"loss": f"{metrics[f'{prefix}/loss']:.3g}"}, refresh=False)
         hooks.report(metrics, lambda d, state=state: save_fn(Path(d), state))
+    bar.close()
     return model
 
 

@@ -26,11 +26,13 @@ def run_local(
     out_dir: str | Path,
     log_fn: Callable[[dict[str, float]], None] | None = None,
     data: PreparedData | None = None,
+    progress: bool = False,
 ) -> Path:
-    """Train both stages in this process and write the final checkpoint to ``out_dir``."""
+    """Train both stages in this process and write the final checkpoint to ``out_dir``; ``progress``: a bar
+    of optimiser steps per stage with rate and ETA."""
     seed_everything(cfg.train.seed)
     data = data if data is not None else prepare_data(cfg)
-    hooks = TrainHooks(report=lambda m, save_fn: log_fn(m) if log_fn else None)
+    hooks = TrainHooks(report=lambda m, save_fn: log_fn(m) if log_fn else None, progress=progress)
     tok = fit_tokenizer(cfg, data, hooks)
     pol = fit_policy(cfg, data, tok, hooks)
     return save_checkpoint(out_dir, cfg, data.meta, data.normalizers, data.episode_returns, tok, pol)

@@ -1,14 +1,21 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from mage.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mage.checkpoint import read_episode_returns, save_checkpoint
 from mage.config import make_config
-from mage.policy.mage_agent import MageAgent, target_from_percentile
+from mage.data.prepare import prepare_data
+from mage.eval.registry import make_agent
+from mage.eval.rtg import resolve_target_return
+from mage.policy.checkpoint import Checkpoint, load_checkpoint
+from mage.policy.fit import fit_policy
+from mage.policy.mage_agent import MageAgent
 from mage.policy.model import MagePolicy
-from mage.policy.planner import SamplingConfig, plan, sample_tokens
+from mage.policy.planner import BACKENDS, SamplingConfig, plan, plan_fast, sample_tokens
+from mage.tokenizer.fit import fit_tokenizer
 from mage.tokenizer.vqvae import TrajectoryTokenizer
-from mage.training import fit_policy, fit_tokenizer, prepare_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -52,7 +59,7 @@ def test_agent_acts_within_bounds_on_the_real_env_and_tracks_rtg(trained):
     from mage.envs.make import BatchedMazeEnv
 
     ck, _ = trained
-    agent = MageAgent(ck)
+    agent = MageAgent(ck, "cpu", target_return=50.0)
     venv = BatchedMazeEnv("maze2d-umaze-v1", 3)
     obs, goal = venv.reset([0, 1, 2])
     agent.reset(3, target_return=50.0)
@@ -68,26 +75,33 @@ def test_agent_acts_within_bounds_on_the_real_env_and_tracks_rtg(trained):
     agent.reset(2, np.array([10.0, 20.0]))
     agent.observe(np.array([1.0, 0.0]), np.array([False, False]))
     assert agent.rtg_B.tolist() == [9.0, 20.0]
-    hold = MageAgent(ck, rtg_update="hold")  # n-step RTG (data.rtg_horizon): R̂ stays R̂_0
+    hold = MageAgent(
+        ck, "cpu", target_return=50.0, rtg_update="hold"
+    )  # n-step RTG (data.rtg_horizon): R̂ stays R̂_0
     hold.reset(2, np.array([10.0, 20.0]))
     hold.observe(np.array([1.0, 0.0]), np.array([False, False]))
     assert hold.rtg_B.tolist() == [10.0, 20.0]
     with pytest.raises(ValueError, match="rtg_update='down'"):
-        MageAgent(ck, rtg_update="down")
+        MageAgent(ck, "cpu", target_return=50.0, rtg_update="down")
 
 
 def test_checkpoint_round_trip_gives_identical_actions(trained):
     ck, d = trained
     obs = np.array([[1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.5, -0.5], [2.0, 3.0, 0.0, 1.0]])
-    a1 = MageAgent(ck, target_return=30.0)
-    a2 = MageAgent.from_checkpoint(d, "cpu", target=30.0)
+    a1 = MageAgent(ck, "cpu", target_return=30.0)
+    a2 = MageAgent.from_checkpoint(d, "cpu", target_return=30.0)
     for ag in (a1, a2):
         ag.reset(3)
     np.testing.assert_array_equal(a1.act(obs), a2.act(obs))
     loaded = load_checkpoint(d)
     assert loaded.cfg == ck.cfg and loaded.normalizers.to_dict() == ck.normalizers.to_dict()
-    a3 = MageAgent.from_checkpoint(d, percentile=50)
-    assert a3.default_target == pytest.approx(target_from_percentile(ck.episode_returns, 50))
+    np.testing.assert_array_equal(read_episode_returns(d), ck.episode_returns)
+    # The registry resolves the default R̂_0 from the checkpoint's eval settings (100th percentile here).
+    a3 = make_agent("mage", str(d), "maze2d-umaze-v1")
+    assert a3.default_target == pytest.approx(np.percentile(ck.episode_returns, 100))
+    assert resolve_target_return(ck.episode_returns, rtg_percentile=50) == pytest.approx(
+        np.percentile(ck.episode_returns, 50)
+    )
 
 
 def test_sampling_modes_and_plan_shapes(trained):
@@ -111,21 +125,53 @@ def test_sampling_modes_and_plan_shapes(trained):
 @pytest.mark.parametrize(
     "sampling", [SamplingConfig(), SamplingConfig(greedy=False, temperature=1.5, top_k=5)]
 )
-def test_fast_act_gives_the_reference_actions(trained, sampling):
-    """plan_fast (+ truncated last scale when greedy) must give plan()'s actions; sampled ones draw the same
-    random numbers from the same generator."""
+def test_fast_backend_gives_the_reference_tokens_and_actions(trained, sampling):
+    """The two named planner backends are one function: for the same seed, plan_fast picks plan()'s tokens
+    (f_hat is their codebook vectors' sum, so equal f_hat = equal tokens) and MageAgent gives the same actions;
+    sampled plans draw the same random numbers from the same generator. Greedy fast plans truncate the last
+    scale (only f_hat[:, :, 0] is returned)."""
     ck, _ = trained
+    ck.policy.eval(), ck.tokenizer.eval()
+    tr, q = ck.policy.transformer, ck.tokenizer.quantizer
+    cond = torch.randn(4, ck.tokenizer.cond_dim, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        f_ref, idx_ref = plan(tr, q, cond, sampling, torch.Generator().manual_seed(3))
+        assert torch.cat(idx_ref, 1).unique().numel() > 1  # not a constant plan (the test could fail)
+        g = torch.Generator().manual_seed(3)
+        f_fast = plan_fast(tr, q, cond, sampling, g)
+        torch.testing.assert_close(f_fast, q.idx_to_fhat(idx_ref), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(f_fast, f_ref, atol=1e-5, rtol=1e-5)
+        z0 = plan_fast(tr, q, cond, sampling, torch.Generator().manual_seed(3), first_step_only=True)
+        torch.testing.assert_close(z0, f_ref[:, :, 0], atol=1e-5, rtol=1e-5)
     obs = np.random.default_rng(0).normal(size=(5, 4)) + np.array([2.0, 2.0, 0.0, 0.0])
-    acts = []
-    for fast in (True, False):
-        agent = MageAgent(ck, target_return=40.0, sampling=sampling, seed=3)
-        agent.policy.fast_inference = fast
+    acts = {}
+    for backend in BACKENDS:
+        agent = MageAgent(
+            ck, "cpu", target_return=40.0, sampling=dataclasses.replace(sampling, backend=backend), seed=3
+        )
         for B in (1, 5):
             agent.reset(B)
-            acts.append(np.concatenate([agent.act(obs[:B]) for _ in range(3)]))
-        agent.policy.fast_inference = True
-    for a_fast, a_ref in zip(acts[:2], acts[2:]):
-        np.testing.assert_allclose(a_fast, a_ref, atol=1e-5, rtol=1e-5)
+            acts[backend, B] = np.concatenate([agent.act(obs[:B]) for _ in range(3)])
+    for B in (1, 5):
+        np.testing.assert_allclose(acts["fast", B], acts["reference", B], atol=1e-5, rtol=1e-5)
+
+
+def test_backend_is_chosen_explicitly(trained):
+    """No hidden switching: 'fast' is the default, an unknown name fails, and 'fast' refuses train mode
+    (dropout, autograd) instead of silently falling back to 'reference'."""
+    ck, _ = trained
+    assert SamplingConfig().backend == "fast" and set(BACKENDS) == {"fast", "reference"}
+    with pytest.raises(ValueError, match="backend='cached'"):
+        SamplingConfig(backend="cached")
+    tok, pol = ck.tokenizer, ck.policy
+    obs, rtg = torch.zeros(2, 4), torch.zeros(2)
+    try:
+        pol.train()
+        with pytest.raises(RuntimeError, match="eval-only"):
+            pol.act(tok.eval(), obs, rtg)
+        assert pol.act(tok, obs, rtg, sampling=SamplingConfig(backend="reference")).shape == (2, 2)
+    finally:
+        pol.eval()
 
 
 def test_decoded_action_source_ablation_runs(tiny_maze2d_path):
@@ -135,13 +181,15 @@ def test_decoded_action_source_ablation_runs(tiny_maze2d_path):
     data = prepare_data(cfg)
     tok = fit_tokenizer(cfg, data)
     pol = fit_policy(cfg, data, tok)
-    agent = MageAgent(Checkpoint(cfg, data.meta, data.normalizers, data.episode_returns, tok, pol, None))
+    agent_ckpt = Checkpoint(cfg, data.meta, data.normalizers, data.episode_returns, tok, pol, None)
+    agent = MageAgent(agent_ckpt, "cpu", target_return=50.0)
     agent.reset(2)
     obs = np.random.default_rng(0).normal(size=(2, 4))
-    a_fast = agent.act(obs)
-    agent.policy.fast_inference = False  # full f_hat from plan_fast, decoded: same as plan()
+    a_fast = agent.act(obs)  # full f_hat from plan_fast, decoded: same as the reference backend
+    ref = MageAgent(agent_ckpt, "cpu", target_return=50.0, sampling=SamplingConfig(backend="reference"))
+    ref.reset(2)
     assert a_fast.shape == (2, 2)
-    np.testing.assert_allclose(a_fast, agent.act(obs), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(a_fast, ref.act(obs), atol=1e-5, rtol=1e-5)
     cfg_a = make_config("paper", {**TINY, "tokenizer.scheme": "A", "policy.action_source": "decoded"})
     with pytest.raises(ValueError, match="scheme='A'"):
         MagePolicy(cfg_a.transformer, cfg_a.policy, TrajectoryTokenizer(cfg_a.tokenizer, 4, 2, 16))

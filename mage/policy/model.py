@@ -12,7 +12,7 @@ from torch import nn
 
 from mage.config import PolicyConfig, TransformerConfig
 from mage.policy.inverse_dynamics import LatentInverseDynamics, StateInverseDynamics
-from mage.policy.planner import SamplingConfig, plan, plan_fast
+from mage.policy.planner import GREEDY, SamplingConfig, plan, plan_fast
 from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond
 from mage.transformer.model import NextScaleTransformer
 
@@ -27,7 +27,6 @@ class MagePolicy(nn.Module):
     ):
         super().__init__()
         self.tcfg, self.pcfg = tcfg, pcfg
-        self.fast_inference = True  # act(): plan_fast in eval mode (False: the reference plan())
         self.obs_dim, self.act_dim = tokenizer.obs_dim, tokenizer.act_dim
         self.goal_dim = goal_dim if tcfg.use_goal else 0
         if tcfg.use_goal and goal_dim == 0:
@@ -79,11 +78,17 @@ class MagePolicy(nn.Module):
         sampling: SamplingConfig | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Inference on normalised inputs: plan K scales, then a_0 (normalised)."""
+        """Inference on normalised inputs: plan K scales with ``sampling.backend``, then a_0 (normalised)."""
+        sampling = sampling or GREEDY
         cond = self.condition(obs_BS, rtg_B, goal_BG)
-        if not (self.fast_inference and not self.training and not tokenizer.training):
+        if sampling.backend == "reference":
             f_hat_BCh, _ = plan(self.transformer, tokenizer.quantizer, cond, sampling, generator)
             return self.action(tokenizer, f_hat_BCh, obs_BS, rtg_B)
+        if self.training or tokenizer.training:
+            raise RuntimeError(
+                "SamplingConfig.backend='fast' is eval-only (no dropout, no autograd): call .eval() on the "
+                "policy and the tokenizer, or use backend='reference'"
+            )
         if self.pcfg.action_source == "latent":  # I reads only f_hat[:, :, 0]
             z0_BC = plan_fast(
                 self.transformer, tokenizer.quantizer, cond, sampling, generator, first_step_only=True

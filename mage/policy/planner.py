@@ -1,13 +1,23 @@
 """Next-scale planning: condition -> K cached transformer calls -> tokens -> f_hat (VAR's autoregressive
 inference; the tokenizer's ``next_scale_input`` turns each scale's codes into the next scale's input).
 
-``plan`` is the reference; ``plan_fast`` computes the same f_hat with the fast transformer path and the
-quantiser's cached matrices (mage/transformer/fast.py, ``inference_tables``), and with ``first_step_only``
-(greedy) only what the latent action head reads: f_hat[:, :, 0]."""
+Two named backends, chosen explicitly with ``SamplingConfig.backend`` (``MagePolicy.act`` dispatches on it,
+nothing switches automatically):
+
+- ``"reference"``: ``plan``, the transformer's ``start``/``step`` and the quantiser's ``next_scale_input``;
+  works in train and eval mode.
+- ``"fast"`` (default): ``plan_fast``, the same f_hat with the fast transformer path and the quantiser's
+  cached matrices (mage/transformer/fast.py, ``inference_tables``), and with ``first_step_only`` (greedy)
+  only what the latent action head reads, f_hat[:, :, 0]; eval only. Kept because it is measured >= 1.4x
+  faster per env step at batch 1 on CPU (bench/latency.py prints the ratio; docs/results.md). Equivalence
+  (same tokens, same actions for the same seed): tests/test_policy.py, tests/test_transformer.py,
+  tests/test_quantizer.py.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -15,12 +25,20 @@ import torch.nn.functional as F
 from mage.tokenizer.quantizer import MultiScaleResidualVQ
 from mage.transformer.model import NextScaleTransformer
 
+Backend = Literal["fast", "reference"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+
 
 @dataclass(frozen=True)
 class SamplingConfig:
     greedy: bool = True  # argmax tokens (deterministic plans)
     temperature: float = 1.0  # softmax temperature when sampling
     top_k: int = 0  # keep the k most likely codes when sampling (0 = all)
+    backend: Backend = "fast"  # planner implementation: "fast" (plan_fast, eval only) or "reference" (plan)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} must be one of {', '.join(BACKENDS)}")
 
 
 GREEDY = SamplingConfig()

@@ -8,7 +8,7 @@ The four operations and the stage that uses each (VAR's ``quant.py`` contract):
 - ``codes_to_fhat``             stage 2 / inference: (hard or Gumbel-soft) codes per scale -> f_hat
 - ``teacher_forcing_inputs``    stage 2: transformer inputs for scales 2..K from ground-truth indices
 - ``next_scale_input``          inference: accumulate f_hat and give the next scale's input
-- ``inference_tables``          fast inference (planner.plan_fast): the same maps as cached matrices
+- ``inference_tables``          the planner's "fast" backend (plan_fast): the same maps as cached matrices
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ then the blocks get a learned unconditional vector and only the start tokens see
 
 Training: ``forward(cond, x_BLC)`` -> logits for all L tokens (block-causal mask, one pass).
 Inference: ``start(cond)`` once, then ``step(state, x_BlC)`` per scale with a KV cache. ``fast_start`` /
-``fast_step`` (mage/transformer/fast.py) are the same computation with fewer CPU ops, eval only.
+``fast_step`` (mage/transformer/fast.py) are the same computation with fewer CPU ops, eval only: the planner's
+``"fast"`` backend (``SamplingConfig.backend``), chosen explicitly.
 Imports nothing from the tokenizer: the planner feeds code-space inputs x_BlC in.
 """
 
