@@ -3,26 +3,11 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
-
-from mage.envs.make import BatchedMazeEnv, make_env
+from mage.envs.make import BatchedMazeEnv, make_env, register_envs
 from mage.envs.maze2d import GOAL_RADIUS, Maze2DEnv
 from mage.envs.registry import TaskSpec, get_spec, list_specs, normalized_score
 
-
-def _register_all() -> None:
-    for spec in list_specs():
-        if spec.env_id in gym.registry:
-            continue
-        gym.register(
-            id=spec.env_id,
-            entry_point="mage.envs.maze2d:Maze2DEnv",
-            max_episode_steps=spec.horizon,
-            kwargs={"maze": spec.maze, "reward_type": spec.reward_type, "multi_goal": spec.multi},
-        )
-
-
-_register_all()
+register_envs()
 
 __all__ = [
     "GOAL_RADIUS",

@@ -9,13 +9,25 @@ import gymnasium as gym
 import numpy as np
 
 from mage.envs.maze2d import Maze2DEnv
-from mage.envs.registry import get_spec
+from mage.envs.registry import get_spec, list_specs
+
+
+def register_envs() -> None:
+    """Register the gymnasium ids ``mage/maze2d-*`` of every task (idempotent)."""
+    for spec in list_specs():
+        if spec.env_id in gym.registry:
+            continue
+        gym.register(
+            id=spec.env_id,
+            entry_point="mage.envs.maze2d:Maze2DEnv",
+            max_episode_steps=spec.horizon,
+            kwargs={"maze": spec.maze, "reward_type": spec.reward_type, "multi_goal": spec.multi},
+        )
 
 
 def make_env(task: str, seed: int | None = None, **kw: Any) -> gym.Env:
     """``gymnasium.make`` of a task name or env id; ``seed`` seeds the first reset and the action space."""
-    import mage.envs  # noqa: F401  (registers the ids)
-
+    register_envs()
     spec = get_spec(task)
     env = gym.make(spec.env_id, **kw)
     if seed is not None:
