@@ -193,3 +193,45 @@ def test_decoded_action_source_ablation_runs(tiny_maze2d_path):
     cfg_a = make_config("paper", {**TINY, "tokenizer.scheme": "A", "policy.action_source": "decoded"})
     with pytest.raises(ValueError, match="scheme='A'"):
         MagePolicy(cfg_a.transformer, cfg_a.policy, TrajectoryTokenizer(cfg_a.tokenizer, 4, 2, 16))
+
+
+def test_mage_plans_states_for_tracking_and_the_switch_changes_its_actions(trained):
+    from mage.agent import StatePlanner
+    from mage.eval.protocol import EvalProtocol, track_action
+    from mage.eval.rollout import protocol_actions, run_episodes
+
+    ck, _ = trained
+    agent = MageAgent(ck, "cpu", target_return=50.0)
+    assert isinstance(agent, StatePlanner)
+    obs = np.array([[1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.5, -0.5]])
+    agent.reset(2)
+    s1 = agent.plan_next_state(obs)
+    assert s1.shape == (2, 4) and np.isfinite(s1).all()
+    goal = np.tile([[1.0, 1.0]], (2, 1))
+    own = protocol_actions(agent, EvalProtocol(), obs, goal, -1.0, 1.0)
+    np.testing.assert_array_equal(own, agent.act(obs))  # greedy: the same action again
+    tracked = protocol_actions(agent, EvalProtocol(acting="track"), obs, goal, -1.0, 1.0)
+    np.testing.assert_allclose(tracked, track_action(obs, agent.plan_next_state(obs)))
+    assert not np.allclose(tracked, own)  # the switch changes what is executed
+    run_episodes(
+        agent, "maze2d-umaze-v1", episodes=1, num_envs=1, seed=0, protocol=EvalProtocol(acting="track")
+    )
+
+
+def test_goal_conditioned_mage_needs_and_uses_the_goal(tiny_maze2d_path):
+    from mage.eval.protocol import EvalProtocol
+    from mage.eval.rollout import run_episodes
+
+    cfg = make_config("paper", {**TINY, "data.path": str(tiny_maze2d_path), "transformer.use_goal": True})
+    data = prepare_data(cfg)
+    tok = fit_tokenizer(cfg, data)
+    pol = fit_policy(cfg, data, tok)
+    ck = Checkpoint(cfg, data.meta, data.normalizers, data.episode_returns, tok, pol, None)
+    agent = MageAgent(ck, "cpu", target_return=50.0)
+    with pytest.raises(ValueError, match="goal given"):  # track R: the goal is not passed
+        run_episodes(agent, "maze2d-umaze-v1", episodes=1, num_envs=1, seed=0)
+    run_episodes(agent, "maze2d-umaze-v1", episodes=1, num_envs=1, seed=0, protocol=EvalProtocol("given"))
+    obs = np.tile([[2.0, 2.0, 0.0, 0.0]], (2, 1))
+    agent.reset(2)
+    a = agent.act(obs, np.array([[1.0, 1.0], [3.0, 3.0]]))
+    assert not np.allclose(a[0], a[1])  # same state and R̂, other goal: another action

@@ -54,9 +54,11 @@ def goal_diagnostics(
     return first_B, dwell_B, absorbing_B
 
 
-def _actions(
+def protocol_actions(
     agent: Agent, protocol: EvalProtocol, obs_BS: np.ndarray, goal_BG: np.ndarray, low: float, high: float
 ) -> np.ndarray:
+    """What the harness executes before any hold: the agent's action, or the tracker on its planned state;
+    the agent sees the goal only under ``goal='given'``."""
     goal = goal_BG if protocol.goal == "given" else None
     if protocol.acting == "track":
         if not isinstance(agent, StatePlanner):
@@ -97,7 +99,7 @@ def run_episodes(
         rewards, here = [], []  # per step (B,): reward, at the goal after the step (False once done)
         while not done_B.all():
             running_B = ~done_B
-            act_BA = _actions(agent, protocol, obs_BS, goal_BG, -1.0, 1.0)
+            act_BA = protocol_actions(agent, protocol, obs_BS, goal_BG, -1.0, 1.0)
             if protocol.hold:
                 hold_B = at_goal(obs_BS, goal_BG) & running_B
                 act_BA[hold_B] = hold_action(obs_BS[hold_B], goal_BG[hold_B])

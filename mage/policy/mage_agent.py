@@ -98,8 +98,10 @@ class MageAgent:
             np.broadcast_to(np.asarray(tgt, dtype=np.float32), (num_envs,)).copy(), device=self.device
         )
 
-    @torch.inference_mode()
-    def act(self, obs_BS: np.ndarray, goal_BG: np.ndarray | None = None) -> np.ndarray:
+    def _inputs(
+        self, obs_BS: np.ndarray, goal_BG: np.ndarray | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Normalised (obs, current R̂, goal) for the policy."""
         obs = self._obs.norm(torch.as_tensor(obs_BS, dtype=torch.float32, device=self.device))
         if obs.shape[0] != self.rtg_B.shape[0]:
             raise ValueError(
@@ -109,11 +111,27 @@ class MageAgent:
         goal = None
         if self.policy.goal_dim:
             if goal_BG is None:
-                raise ValueError("this policy is goal-conditioned (transformer.use_goal); pass goal_BG")
+                raise ValueError(
+                    "this policy is goal-conditioned (transformer.use_goal); evaluate it with the goal given "
+                    "(eval.goal=given / mage evaluate --goal given)"
+                )
             goal = self._goal.norm(torch.as_tensor(goal_BG, dtype=torch.float32, device=self.device))
+        return obs, rtg, goal
+
+    @torch.inference_mode()
+    def act(self, obs_BS: np.ndarray, goal_BG: np.ndarray | None = None) -> np.ndarray:
+        obs, rtg, goal = self._inputs(obs_BS, goal_BG)
         a_n = self.policy.act(self.tokenizer, obs, rtg, goal, self.sampling, self.generator)
         a = torch.minimum(torch.maximum(self._act.unnorm(a_n), self.act_low), self.act_high)
         return a.cpu().numpy()
+
+    @torch.inference_mode()
+    def plan_next_state(self, obs_BS: np.ndarray, goal_BG: np.ndarray | None = None) -> np.ndarray:
+        """The decoded plan's next state (raw units), for ``acting='track'`` (``mage.agent.StatePlanner``).
+        Needs a tokenizer that generates states (scheme RS, RSA or S)."""
+        obs, rtg, goal = self._inputs(obs_BS, goal_BG)
+        s_BHS = self.policy.plan_states(self.tokenizer, obs, rtg, goal, self.sampling, self.generator)
+        return self._obs.unnorm(s_BHS[:, 1]).cpu().numpy()
 
     def observe(self, reward_B: np.ndarray, done_B: np.ndarray) -> None:
         """R̂ -= r (``decrement``, as DT) or R̂ stays R̂_0 (``hold``: the right update for an n-step RTG,

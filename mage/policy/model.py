@@ -97,6 +97,27 @@ class MagePolicy(nn.Module):
         f_hat_BCh = plan_fast(self.transformer, tokenizer.quantizer, cond, sampling, generator)
         return self.action(tokenizer, f_hat_BCh, obs_BS, rtg_B)
 
+    @torch.inference_mode()
+    def plan_states(
+        self,
+        tokenizer: TrajectoryTokenizer,
+        obs_BS: torch.Tensor,
+        rtg_B: torch.Tensor,
+        goal_BG: torch.Tensor | None = None,
+        sampling: SamplingConfig | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The decoded state plan (B, H, S), normalised: plan all K scales, decode with D'(Z, R0, s0).
+        What ``acting='track'`` follows (its index 1 is the planned next state)."""
+        sampling = sampling or GREEDY
+        cond = self.condition(obs_BS, rtg_B, goal_BG)
+        if sampling.backend == "reference":
+            f_hat_BCh, _ = plan(self.transformer, tokenizer.quantizer, cond, sampling, generator)
+        else:
+            f_hat_BCh = plan_fast(self.transformer, tokenizer.quantizer, cond, sampling, generator)
+        rec_BHCi = tokenizer.decode(f_hat_BCh, make_cond(obs_BS, rtg_B))
+        return rec_BHCi[:, :, tokenizer.obs_slice()]
+
     def losses(
         self, tokenizer: TrajectoryTokenizer, batch: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
