@@ -2,8 +2,10 @@
 
 Reads the trial runs of ``sweeps/hierarchy_depth.py`` (experiment ``mage-hierarchy-depth``; K from the
 ``mage.K`` tag, else the ``tokenizer.num_scales`` param) and writes, under --out:
-``hierarchy_depth.csv`` / ``.md`` (mean ± 95 % CI over seeds per method × dataset × K) and
-``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands).
+``hierarchy_depth.csv`` / ``.md`` (mean ± 95 % CI over seeds per method × protocol × dataset × K, with the
+goal diagnostics) and ``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands). Each row says its
+protocol (track R/G and switches, docs/protocol.md; runs without the tags: R / own); protocols are never
+averaged together.
 
     python analysis/hierarchy_depth.py [--experiment mage-hierarchy-depth] [--tracking-uri URI] [--out DIR]
 """
@@ -16,7 +18,17 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plotting, report
-from analysis.tables import fmt_pm, mean_ci, require_columns, to_markdown
+from analysis.tables import (
+    DIAGNOSTICS_NOTE,
+    PROTOCOL_KEYS,
+    diagnostic_cells,
+    fmt_pm,
+    mean_ci,
+    require_columns,
+    run_diagnostics,
+    to_markdown,
+    with_protocol,
+)
 from mage.tracking.query import NoRunsError, load_runs
 from mage.tracking.store import default_tracking_uri
 
@@ -26,7 +38,7 @@ NAME = "hierarchy_depth"
 
 def trial_runs(runs: pd.DataFrame) -> pd.DataFrame:
     require_columns(runs, ["metrics.eval/norm_score"], "hierarchy-depth sweep")
-    tr = runs[runs["metrics.eval/norm_score"].notna() & (runs["run_type"] != "sweep")].copy()
+    tr = with_protocol(runs[runs["metrics.eval/norm_score"].notna() & (runs["run_type"] != "sweep")])
     k = tr["K"].astype("Float64")
     if "params.tokenizer.num_scales" in tr:
         k = k.fillna(pd.to_numeric(tr["params.tokenizer.num_scales"], errors="coerce").astype("Float64"))
@@ -49,13 +61,17 @@ def trial_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def summarise(tr: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for (method, dataset, k), g in tr.groupby(["method", "dataset", "K"], sort=True):
+    keys = ["method", "dataset", *PROTOCOL_KEYS, "K"]
+    for (method, dataset, *proto, k), g in tr.groupby(keys, sort=True):
         mean, ci, n = mean_ci(g["metrics.eval/norm_score"])
         ep = g["metrics.eval/episodes"].dropna() if "metrics.eval/episodes" in g else pd.Series(dtype=float)
         rows.append(
             {
                 "method": method,
                 "dataset": dataset,
+                **dict(zip(PROTOCOL_KEYS, proto)),
+                "switches": g["switches"].iloc[0],
+                "protocol": g["protocol"].iloc[0],
                 "K": int(k),
                 "norm_score_mean": mean,
                 "norm_score_ci95": ci,
@@ -64,6 +80,7 @@ def summarise(tr: pd.DataFrame) -> pd.DataFrame:
                 "n_seeds": n,
                 "episodes_per_seed": int(ep.median()) if len(ep) else None,
                 "seeds": ",".join(str(int(s)) for s in sorted(g["seed"].dropna().unique())),
+                **run_diagnostics(g),
             }
         )
     return pd.DataFrame(rows)
@@ -73,6 +90,8 @@ def markdown_table(table: pd.DataFrame) -> str:
     shown = pd.DataFrame(
         {
             "method": table["method"],
+            "track": table["track"],
+            "switches": table["switches"],
             "dataset": table["dataset"],
             "K": table["K"],
             "norm. score (95% CI)": [
@@ -80,6 +99,7 @@ def markdown_table(table: pd.DataFrame) -> str:
             ],
             "seeds": table["n_seeds"],
             "episodes/seed": table["episodes_per_seed"],
+            **diagnostic_cells(table),
         }
     )
     return to_markdown(shown)
@@ -90,10 +110,14 @@ def plot(table: pd.DataFrame, path: Path) -> Path:
     fig, axes = plotting.subplots_grid(len(datasets))
     for ax, ds in zip(axes, datasets):
         t = table[table["dataset"] == ds]
-        for method, tm in t.groupby("method", sort=True):
+        for (method, proto), tm in t.groupby(["method", "protocol"], sort=True):
             tm = tm.sort_values("K")
             plotting.line_with_band(
-                ax, tm["K"], tm["norm_score_mean"], tm["norm_score_ci95"], label=f"{method} (mean ± 95% CI)"
+                ax,
+                tm["K"],
+                tm["norm_score_mean"],
+                tm["norm_score_ci95"],
+                label=f"{method}, {proto} (mean ± 95% CI)",
             )
         ks = sorted(t["K"].unique())
         if len(ks) > 1 and min(ks) > 0 and max(ks) / min(ks) >= 4:
@@ -125,7 +149,11 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{NAME}.csv", index=False)
     md = markdown_table(table)
-    note = "Normalised score with D4RL reference returns; mean ± 95% Student-t CI over seeds."
+    note = (
+        "Normalised score with D4RL reference returns; mean ± 95% Student-t CI over seeds. Track R = reward "
+        "only, G = goal given; switches: own action or state tracking, + hold (docs/protocol.md).\n\n"
+        + DIAGNOSTICS_NOTE
+    )
     md_path = report.write_markdown(out / f"{NAME}.md", "Hierarchy depth", experiments, md, note)
     files = [out / f"{NAME}.csv", md_path, plot(table, out / f"{NAME}.png")]
     report.announce(md, files)

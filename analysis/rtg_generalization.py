@@ -3,8 +3,9 @@
 Reads the evaluation runs of the RTG study (``sweeps/rtg_generalization.py``; tags ``mage.rtg_kind`` ∈
 {percentile, ood}, ``mage.rtg_value``) and writes, under --out:
 
-- ``rtg_generalization.csv`` / ``.md``: normalised score mean ± 95 % CI per method × dataset × RTG target,
-  with the target and the achieved return beside it;
+- ``rtg_generalization.csv`` / ``.md``: normalised score mean ± 95 % CI per method × protocol × dataset × RTG
+  target, with the target, the achieved return and the goal diagnostics beside it (protocol: track R/G and
+  switches, docs/protocol.md; runs without the tags: R / own; protocols are never averaged together);
 - ``rtg_score_vs_target.png``: score vs target with CI bands (one panel per dataset);
 - ``rtg_achieved_vs_target.png``: achieved return vs target return with the identity line.
 
@@ -24,7 +25,18 @@ import numpy as np
 import pandas as pd
 
 from analysis import plotting, report
-from analysis.tables import fmt_pm, mean_ci, require_columns, to_markdown
+from analysis.tables import (
+    DIAGNOSTICS_NOTE,
+    PROTOCOL_KEYS,
+    diagnostic_cells,
+    episode_diagnostics,
+    fmt_pm,
+    mean_ci,
+    require_columns,
+    run_diagnostics,
+    to_markdown,
+    with_protocol,
+)
 from mage.tracking.query import NoRunsError, load_experiment_episodes, load_runs
 from mage.tracking.store import default_tracking_uri
 
@@ -50,19 +62,25 @@ def study_runs(runs: pd.DataFrame, parent: str | None = None) -> pd.DataFrame:
         ev = ev[ev["parent_run_id"] == parent]
         if ev.empty:
             raise NoRunsError(f"no RTG evaluation runs under parent run {parent}")
+    ev = with_protocol(ev)
     ev["method"] = ev["method"].fillna("unknown")
     ev["dataset"] = ev["dataset"].fillna("unknown")
     return ev
 
 
 def summarise(ev: pd.DataFrame, episodes: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per (method, dataset, rtg_kind, rtg_value)."""
-    keys = ["method", "dataset", "rtg_kind", "rtg_value"]
+    """One row per (method, protocol, dataset, rtg_kind, rtg_value)."""
+    if not {"switches", "protocol"} <= set(ev.columns):
+        ev = with_protocol(ev)
+    keys = ["method", *PROTOCOL_KEYS, "dataset", "rtg_kind", "rtg_value"]
     eps = episodes if episodes is not None and not episodes.empty else None
     rows = []
-    for (method, dataset, kind, value), g in ev.groupby(keys, sort=False):
+    for (method, *proto, dataset, kind, value), g in ev.groupby(keys, sort=False):
         row: dict[str, object] = {
             "method": method,
+            **dict(zip(PROTOCOL_KEYS, proto)),
+            "switches": g["switches"].iloc[0],
+            "protocol": g["protocol"].iloc[0],
             "dataset": dataset,
             "rtg_kind": kind,
             "rtg_value": float(value),
@@ -103,10 +121,12 @@ def summarise(ev: pd.DataFrame, episodes: pd.DataFrame | None) -> pd.DataFrame:
         row.update(
             norm_score_mean=s_mean, norm_score_ci95=s_ci, return_mean=r_mean, return_ci95=r_ci, ci_unit=unit
         )
+        # goal diagnostics: pooled over the episodes when the artifacts are there, else the runs' metrics
+        row.update(episode_diagnostics(ep) if ep is not None and len(ep) else run_diagnostics(g))
         rows.append(row)
     table = pd.DataFrame(rows)
     table["_k"] = table["rtg_kind"].map(KIND_ORDER).fillna(9)
-    table = table.sort_values(["method", "dataset", "_k", "rtg_value"]).drop(columns="_k")
+    table = table.sort_values(["method", "protocol", "dataset", "_k", "rtg_value"]).drop(columns="_k")
     return table.reset_index(drop=True)
 
 
@@ -114,6 +134,8 @@ def markdown_table(table: pd.DataFrame) -> str:
     shown = pd.DataFrame(
         {
             "method": table["method"],
+            "track": table["track"],
+            "switches": table["switches"],
             "dataset": table["dataset"],
             "target": table["target"],
             "target return": table["target_return"].map(lambda v: f"{v:.1f}"),
@@ -124,6 +146,7 @@ def markdown_table(table: pd.DataFrame) -> str:
             "runs": table["n_runs"],
             "episodes": table["n_episodes"],
             "CI over": table["ci_unit"],
+            **diagnostic_cells(table),
         }
     )
     return to_markdown(shown)
@@ -152,14 +175,14 @@ def plot_score_vs_target(table: pd.DataFrame, path: Path) -> Path:
             .sort_values(["_k", "rtg_value"])
         )
         pos = {lab: i for i, lab in enumerate(order["target"])}
-        for method, tm in t.groupby("method", sort=True):
+        for (method, proto), tm in t.groupby(["method", "protocol"], sort=True):
             tm = tm.assign(_x=tm["target"].map(pos)).sort_values("_x")
             plotting.line_with_band(
                 ax,
                 tm["_x"],
                 tm["norm_score_mean"],
                 tm["norm_score_ci95"],
-                label=f"{method} (achieved, 95% CI)",
+                label=f"{method}, {proto} (achieved, 95% CI)",
             )
         tgt = t.groupby("target")["target_norm_score"].mean()
         if tgt.notna().any():
@@ -202,7 +225,7 @@ def plot_achieved_vs_target(table: pd.DataFrame, path: Path) -> Path:
     fig, axes = plotting.subplots_grid(len(datasets))
     for ax, ds in zip(axes, datasets):
         t = table[table["dataset"] == ds]
-        for method, tm in t.groupby("method", sort=True):
+        for (method, proto), tm in t.groupby(["method", "protocol"], sort=True):
             tm = tm.sort_values("target_return")
             err = tm["return_ci95"].fillna(0.0)
             ax.errorbar(
@@ -212,7 +235,7 @@ def plot_achieved_vs_target(table: pd.DataFrame, path: Path) -> Path:
                 marker="o",
                 capsize=3,
                 lw=1.4,
-                label=f"{method} (mean ± 95% CI)",
+                label=f"{method}, {proto} (mean ± 95% CI)",
             )
             span = float(t["target_return"].max() - t["target_return"].min()) or 1.0
             last_x = -math.inf
@@ -261,7 +284,10 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{NAME}.csv", index=False)
     md = markdown_table(table)
-    note = "Normalised score with D4RL reference returns; 95% Student-t CI."
+    note = (
+        "Normalised score with D4RL reference returns; 95% Student-t CI. Track R = reward only, G = goal "
+        "given; switches: own action or state tracking, + hold (docs/protocol.md).\n\n" + DIAGNOSTICS_NOTE
+    )
     md_path = report.write_markdown(out / f"{NAME}.md", "RTG generalisation", experiments, md, note)
     files = [
         out / f"{NAME}.csv",

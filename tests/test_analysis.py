@@ -18,7 +18,14 @@ from scipy import stats
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from analysis import hierarchy_depth, main_table, paper_numbers, rtg_generalization  # noqa: E402
-from analysis.tables import mean_ci  # noqa: E402
+from analysis.tables import (  # noqa: E402
+    DIAGNOSTIC_TITLES,
+    episode_diagnostics,
+    mean_ci,
+    protocol_label,
+    with_protocol,
+)
+from mage.eval.protocol import PAPER, PURE, EvalProtocol  # noqa: E402
 from mage.tracking.query import NoRunsError, load_runs  # noqa: E402
 from mage.tracking.query import load_experiment_episodes as load_episodes  # noqa: E402
 
@@ -51,6 +58,36 @@ def assert_png(path: Path, min_w: int = 300, min_h: int = 200) -> None:
     assert float(np.std(img[..., :3])) > 0.01, "blank image"
 
 
+def _log_run(
+    client,
+    root: Path,
+    exp_id: str,
+    name: str,
+    tags: dict,
+    metrics: dict,
+    parent: str | None = None,
+    params: dict | None = None,
+    episodes: pd.DataFrame | None = None,
+) -> str:
+    """One finished run in the documented schema (tags, params, metrics, ``eval/episodes.parquet``)."""
+    t = {"mlflow.runName": name, **{k: str(v) for k, v in tags.items()}}
+    if parent:
+        t["mlflow.parentRunId"] = parent
+    r = client.create_run(exp_id, tags=t, run_name=name)
+    rid = r.info.run_id
+    for k, v in (params or {}).items():
+        client.log_param(rid, k, v)
+    for k, v in metrics.items():
+        client.log_metric(rid, k, float(v))
+    if episodes is not None:
+        p = root / "tmp" / rid / "episodes.parquet"
+        p.parent.mkdir(parents=True)
+        episodes.to_parquet(p, index=False)
+        client.log_artifact(rid, str(p), "eval")
+    client.set_terminated(rid)
+    return rid
+
+
 def fill_schema_store(root: Path) -> str:
     """A sqlite store with mage-rtg, mage-hierarchy-depth and mage-train in docs/architecture.md's schema."""
     from mlflow.tracking import MlflowClient
@@ -62,31 +99,8 @@ def fill_schema_store(root: Path) -> str:
     def exp(name: str) -> str:
         return client.create_experiment(name, artifact_location=f"{art}/{name}")
 
-    def run(
-        exp_id: str,
-        name: str,
-        tags: dict,
-        metrics: dict,
-        parent: str | None = None,
-        params: dict | None = None,
-        episodes: pd.DataFrame | None = None,
-    ) -> str:
-        t = {"mlflow.runName": name, **{k: str(v) for k, v in tags.items()}}
-        if parent:
-            t["mlflow.parentRunId"] = parent
-        r = client.create_run(exp_id, tags=t, run_name=name)
-        rid = r.info.run_id
-        for k, v in (params or {}).items():
-            client.log_param(rid, k, v)
-        for k, v in metrics.items():
-            client.log_metric(rid, k, float(v))
-        if episodes is not None:
-            p = root / "tmp" / rid / "episodes.parquet"
-            p.parent.mkdir(parents=True)
-            episodes.to_parquet(p, index=False)
-            client.log_artifact(rid, str(p), "eval")
-        client.set_terminated(rid)
-        return rid
+    def run(*args, **kwargs) -> str:
+        return _log_run(client, root, *args, **kwargs)
 
     # RTG study: one source run on umaze, two source runs on medium (CI over source runs there).
     e = exp("mage-rtg")
@@ -298,7 +312,9 @@ def test_short_columns_agree_for_a_logged_run(tmp_path: Path, monkeypatch: pytes
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     cfg = make_config("smoke", {"train.seed": 3, "policy.lambda_cond": 0.25})
     tags = standard_tags(
-        cfg, run_type="trial", extra={"mage.sweep": "hierarchy_depth", "mage.ablation": "none"}
+        cfg,
+        run_type="trial",
+        extra={"mage.sweep": "hierarchy_depth", "mage.ablation": "none", **PAPER.tags()},
     )
     with RunLogger.start(experiment="mage-cols", tracking_uri=uri, run_name="t0", tags=tags) as run:
         run.log_config(cfg)
@@ -317,6 +333,9 @@ def test_short_columns_agree_for_a_logged_run(tmp_path: Path, monkeypatch: pytes
         "lam_tok": cfg.tokenizer.lambda_cond,
         "lam_pol": 0.25,
         "lr": cfg.train.policy_lr,
+        "track": "G",  # the protocol tags as written (mage.eval.protocol.EvalProtocol.tags)
+        "acting": "track",
+        "hold": "true",
     }
     assert set(expected) | {"rtg_kind", "rtg_value", "source_run_id"} == set(query.COLUMNS)
     searched = query.search_runs("mage-cols", tracking_uri=uri)
@@ -346,8 +365,10 @@ def test_short_columns_agree_for_a_logged_run(tmp_path: Path, monkeypatch: pytes
     row = hd.iloc[0]
     assert (row["method"], row["dataset"], row["K"]) == ("mage", cfg.data.dataset, cfg.tokenizer.num_scales)
     assert row["seeds"] == "3" and row["norm_score_mean"] == 77.0
+    assert (row["track"], row["acting"], row["hold"], row["protocol"]) == ("G", "track", True, PAPER.label)
     mt = main_table.measured(loaded)
     assert (mt["method"].item(), mt["dataset"].item(), mt["mean"].item()) == ("mage", cfg.data.dataset, 77.0)
+    assert mt["protocol"].item() == "G / track + hold" and mt["hold"].dtype == bool
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -358,7 +379,7 @@ def test_rtg_report_values_and_plots(schema_store: str, tmp_path: Path, capsys) 
     out = tmp_path / "rtg"
     assert rtg_generalization.main(["--tracking-uri", schema_store, "--out", str(out), "--no-cache"]) == 0
     printed = capsys.readouterr().out
-    assert "| method | dataset | target |" in printed and "1.5×max" in printed
+    assert "| dataset | target |" in printed and "1.5×max" in printed
     table = pd.read_csv(out / "rtg_generalization.csv")
     assert len(table) == 2 * 3  # 2 datasets x 3 targets, one method
     assert {
@@ -392,6 +413,10 @@ def test_rtg_report_values_and_plots(schema_store: str, tmp_path: Path, capsys) 
     )
     assert m["return_mean"] == pytest.approx(np.mean([_episodes_for(s, 225.0).mean() for s in (0, 1)]))
     assert "maze2d-medium-v1" in (out / "rtg_generalization.md").read_text()
+    # runs without protocol tags read as the only protocol before them: R / own, no hold
+    assert set(table["protocol"]) == {"R / own"} and set(table["track"]) == {"R"}
+    assert not table["hold"].any()
+    assert "| method | track | switches | dataset | target |" in printed
     assert_png(out / "rtg_score_vs_target.png")
     assert_png(out / "rtg_achieved_vs_target.png")
 
@@ -421,6 +446,9 @@ def test_hierarchy_depth_report(schema_store: str, tmp_path: Path) -> None:
             (hi - lo) / 2
         )
         assert row.n_seeds == 3 and row.episodes_per_seed == 10
+        assert (row.track, row.acting, row.hold, row.switches) == ("R", "own", False, "own")  # untagged runs
+        assert math.isnan(row.first_arrival_median)  # no diagnostics logged: blank, not zero
+    assert "absorbing (diag., not comparable)" in (out / "hierarchy_depth.md").read_text()
     assert_png(out / "hierarchy_depth.png")
 
 
@@ -447,6 +475,216 @@ def test_main_table_measured_beside_quoted(schema_store: str, tmp_path: Path) ->
     )
     assert hd.loc["large", "score"] == 155.8 and hd.loc["avg", "score"] == 139.9
     assert "stray" not in md  # RTG evaluations are not headline numbers
+    # every row says its protocol: untagged (old) runs are R / own; quoted rows carry the paper's protocol
+    assert set(csv.loc[csv["kind"] == "measured", "protocol"]) == {"R / own"}
+    assert (hd["track"] == "G").all() and (hd["switches"] == "track + hold (open loop)").all()
+    assert "| **MAGE (ours, measured)** | measured | R | own | 110.0 ± 24.8 |" in md
+    assert "| HD *(quoted)* | quoted | G | track + hold (open loop) | 128.4 ± 3.6 |" in md
+    assert "Method & Track & Switches &" in tex and "HD$^{q}$ & G & track + hold (open loop) &" in tex
+
+
+def test_quoted_rows_carry_their_protocol(tmp_path: Path) -> None:
+    """Quoted rows say track and switches (shared/spec/protocol.md): HD/Diffuser G / track + hold, the
+    reward-only Maze2D baselines R / own (incl. the §4 numbers of DT, QDT, LPT), Multi2D IQL G with hindsight
+    goals, MAGE's unpublished protocol G?."""
+    rows = {(q.suite, q.method): q for suite in paper_numbers.SUITES.values() for q in suite}
+    for suite in ("maze2d", "multi2d"):
+        for m in ("HD", "Diffuser"):
+            q = rows[(suite, m)]
+            assert (q.track, q.protocol.acting, q.protocol.hold) == ("G", "track", True)
+        assert rows[(suite, "MAGE (paper)")].track == "G?"
+        assert "not published" in rows[(suite, "MAGE (paper)")].switches
+    for m in ("IQL", "CQL", "DT", "QDT", "LPT"):
+        q = rows[("maze2d", m)]
+        assert (q.track, q.switches) == ("R", "own"), m
+    assert {k: v for k, v in rows[("maze2d", "LPT")].per_task.items()} == {
+        "umaze": (65.4, None),
+        "medium": (20.6, None),
+        "large": (37.2, None),
+    }
+    assert rows[("maze2d", "DT")].per_task["large"] == (2.3, None) and "QDT" in rows[("maze2d", "QDT")].source
+    assert rows[("multi2d", "IQL")].track == "G" and "hindsight" in rows[("multi2d", "IQL")].switches
+    assert all(q.track in ("R", "G", "G?", "?") and q.switches for q in rows.values())
+    # the markdown / CSV / LaTeX of a table with only quoted rows show the columns too
+    meas = pd.DataFrame(columns=["suite", "method", "dataset", *main_table.PROTOCOL_KEYS, "switches"])
+    table = main_table.build(meas, ["none"])
+    md = main_table.markdown(table, meas.iloc[0:0])
+    assert "| G? | not published |" in md and "| LPT *(quoted)* | quoted | R | own | 65.4 |" in md
+    long = main_table.long_table(table, meas.iloc[0:0])
+    assert set(long.loc[long["method"] == "LPT", "protocol"]) == {"R / own"}
+    assert "LPT$^{q}$ & R & own &" in main_table.latex(table)
+
+
+def test_protocol_label_matches_eval_protocol_and_defaults() -> None:
+    """analysis labels a row the way EvalProtocol does; missing tags mean R / own / no hold; tag strings and
+    parquet bools read the same."""
+    for goal in ("none", "given"):
+        for acting in ("own", "track"):
+            for hold in (False, True):
+                p = EvalProtocol(goal=goal, acting=acting, hold=hold)
+                assert protocol_label(p.track, p.acting, p.hold) == p.label
+                tagged = with_protocol(pd.DataFrame([{k.split(".")[1]: v for k, v in p.tags().items()}]))
+                from_parquet = with_protocol(pd.DataFrame([p.columns()]))
+                for df in (tagged, from_parquet):
+                    assert df["protocol"].item() == p.label and df["hold"].item() is hold
+    old = with_protocol(pd.DataFrame({"track": [None, "G"], "acting": [None, "own"], "hold": [None, "true"]}))
+    assert list(old["protocol"]) == ["R / own", "G / own + hold"] and old["hold"].dtype == bool
+    bare = with_protocol(pd.DataFrame({"method": ["mage"]}))  # no protocol columns at all
+    assert (bare["track"].item(), bare["acting"].item(), bare["hold"].item()) == ("R", "own", False)
+    # a reader table cached before the short columns still has the raw tags
+    raw = with_protocol(pd.DataFrame({"tags.mage.track": ["G"], "tags.mage.acting": ["track"]}))
+    assert raw["protocol"].item() == "G / track"
+    assert PURE.label == "R / own" and PAPER.label == "G / track + hold"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Two protocols of the same method: separate rows, never averaged
+
+# (protocol tags or None for an old run, seed, norm score, diagnostics metrics)
+PROTO_RUNS = [
+    (
+        PAPER.tags(),
+        0,
+        150.0,
+        {"success_rate": 1.0, "first_arrival_median": 40, "dwell_mean": 0.9, "abs": 190},
+    ),
+    (
+        PAPER.tags(),
+        1,
+        160.0,
+        {"success_rate": 0.8, "first_arrival_median": 60, "dwell_mean": 0.7, "abs": 170},
+    ),
+    (PURE.tags(), 0, 20.0, {"success_rate": 0.5, "first_arrival_median": 200, "dwell_mean": 0.2, "abs": 60}),
+    (PURE.tags(), 1, 30.0, {"success_rate": 0.3, "first_arrival_median": 220, "dwell_mean": 0.4, "abs": 40}),
+    (None, 2, 40.0, {"success_rate": 0.1}),  # before protocol tags and diagnostics: counts as R / own
+    (EvalProtocol(goal="given").tags(), 0, 70.0, {"success_rate": 0.6}),  # G / own
+]
+
+
+def _proto_episodes(tags: dict | None, n: int = 4) -> pd.DataFrame:
+    df = pd.DataFrame(
+        {
+            "episode": np.arange(n),
+            "return": np.full(n, 100.0),
+            "norm_score": np.full(n, 50.0),
+            "success": [True, True, False, True],
+        }
+    )
+    if tags is not None:  # what the harness writes now: protocol and diagnostics columns
+        df["track"], df["acting"], df["hold"] = (
+            tags["mage.track"],
+            tags["mage.acting"],
+            tags["mage.hold"] == "true",
+        )
+        df["first_arrival"] = [10, 30, -1, 20]
+        df["dwell"] = [1.0, 0.5, np.nan, 0.75]
+        df["norm_score_absorbing"] = [180.0, 160.0, 20.0, 170.0]
+    return df
+
+
+@pytest.fixture(scope="module")
+def protocol_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path_factory.mktemp("protocol-store")
+    uri = f"sqlite:///{root / 'mlruns.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    e = client.create_experiment("mage-proto", artifact_location=f"{(root / 'art').as_uri()}/mage-proto")
+    for tags, seed, score, diag in PROTO_RUNS:
+        metrics = {"eval/norm_score": score, "eval/episodes": 4}
+        metrics.update({f"eval/{k}": v for k, v in diag.items() if k != "abs"})
+        if "abs" in diag:
+            metrics["eval/norm_score_absorbing"] = diag["abs"]
+        base = {"mage.run_type": "train", "mage.method": "mage", "mage.dataset": "maze2d-umaze-v1"}
+        _log_run(
+            client,
+            root,
+            e,
+            f"{'old' if tags is None else tags['mage.track']}-{seed}",
+            {**base, "mage.seed": seed, **(tags or {})},
+            metrics,
+            episodes=_proto_episodes(tags),
+        )
+    return uri
+
+
+def test_two_protocols_two_rows(protocol_store: str, tmp_path: Path) -> None:
+    runs = load_runs("mage-proto", protocol_store, cache=False)
+    assert (
+        set(runs["track"].dropna()) == {"G", "R"} and runs["hold"].isna().sum() == 1
+    )  # the reader: as tagged
+    meas = main_table.measured(runs).set_index("protocol")
+    assert set(meas.index) == {"G / track + hold", "R / own", "G / own"}
+    paper_row, pure_row = meas.loc["G / track + hold"], meas.loc["R / own"]
+    assert (paper_row["mean"], paper_row["n"]) == (155.0, 2)
+    assert (pure_row["mean"], pure_row["n"]) == (30.0, 3)  # the untagged run joins R / own, never G
+    assert meas.loc["G / own", "mean"] == 70.0
+    assert paper_row["success_rate"] == pytest.approx(0.9) and paper_row["first_arrival_median"] == 50.0
+    assert paper_row["dwell_mean"] == pytest.approx(0.8) and paper_row["norm_score_absorbing"] == 180.0
+    assert pure_row["success_rate"] == pytest.approx(0.3) and pure_row["first_arrival_median"] == 210.0
+
+    out = tmp_path / "mt"
+    main_table.run(["mage-proto"], protocol_store, out, cache=False)
+    csv = pd.read_csv(out / "main_table.csv")
+    ours = csv[(csv["kind"] == "measured") & (csv["maze"] == "umaze")].set_index("protocol")
+    assert len(ours) == 3 and ours.loc["G / track + hold", "score"] == 155.0
+    assert ours.loc["R / own", "score"] == 30.0 and ours.loc["R / own", "seeds"] == 3
+    assert ours.loc["G / track + hold", "episodes"] == 4 and ours.loc["G / track + hold", "track"] == "G"
+    assert ours.loc["G / track + hold", "norm_score_absorbing"] == 180.0
+    assert bool(ours.loc["G / track + hold", "hold"]) and not bool(ours.loc["R / own", "hold"])
+    quoted = csv[csv["kind"] == "quoted"]
+    assert quoted["track"].notna().all() and quoted["protocol"].notna().all()
+    md = (out / "main_table.md").read_text()
+    assert "| **MAGE (ours, measured)** | measured | G | track + hold | 155.0 ± " in md
+    assert "| **MAGE (ours, measured)** | measured | R | own | 30.0 ± " in md
+    assert "| **MAGE (ours, measured)** | measured | G | own | 70.0 |" in md
+    assert "| 2 × 4 |" in md and "| 3 × 4 |" in md  # seeds × episodes
+    assert DIAGNOSTIC_TITLES["norm_score_absorbing"] == "absorbing (diag., not comparable)"
+    assert (
+        "| success | first arrival (median step) | dwell (mean) | absorbing (diag., not comparable) |" in md
+    )
+    assert "| 90% | 50 | 0.80 | 180.0 |" in md and "| 30% | 210 | 0.30 | 50.0 |" in md
+    assert "| 60% | — | — | — |" in md  # no diagnostics logged: blank
+    tex = (out / "main_table.tex").read_text()
+    assert "\\textbf{MAGE (ours, measured)} & G & track + hold &" in tex
+    assert "absorbing (diag., not comparable)" in tex and "90\\%" in tex
+
+
+def test_episode_protocol_and_diagnostics(protocol_store: str) -> None:
+    """Episode rows: new artifacts carry their protocol columns, old ones get the run's (missing) tags; both
+    read through with_protocol; the diagnostics pool over the episodes, skipping never-arrived ones."""
+    ep = with_protocol(load_episodes("mage-proto", protocol_store, cache=False))
+    assert len(ep) == 4 * len(PROTO_RUNS)
+    assert ep.groupby("protocol").size().to_dict() == {"G / own": 4, "G / track + hold": 8, "R / own": 12}
+    d = episode_diagnostics(ep[ep["protocol"] == "G / track + hold"])
+    assert d["success_rate"] == 0.75 and d["first_arrival_median"] == 20.0
+    assert d["dwell_mean"] == pytest.approx(0.75) and d["norm_score_absorbing"] == pytest.approx(132.5)
+    old = episode_diagnostics(_proto_episodes(None))
+    assert old["success_rate"] == 0.75 and math.isnan(old["first_arrival_median"])
+
+
+def test_rtg_rows_split_by_protocol() -> None:
+    """The RTG table never averages two protocols of the same target either."""
+    base = {
+        "method": "mage",
+        "dataset": "maze2d-umaze-v1",
+        "rtg_kind": "percentile",
+        "rtg_value": 100.0,
+        "metrics.eval/norm_score": 0.0,
+        "metrics.eval/return_mean": 0.0,
+        "source_run_id": "src",
+    }
+    ev = pd.DataFrame(
+        [
+            {**base, "run_id": "a", "metrics.eval/norm_score": 150.0, **PAPER.columns(), "hold": "true"},
+            {**base, "run_id": "b", "metrics.eval/norm_score": 20.0},  # untagged: R / own
+        ]
+    )
+    t = rtg_generalization.summarise(ev, None).set_index("protocol")
+    assert (
+        t.loc["G / track + hold", "norm_score_mean"] == 150.0 and t.loc["R / own", "norm_score_mean"] == 20.0
+    )
+    assert "| R | own |" in rtg_generalization.markdown_table(t.reset_index())
 
 
 def test_analysis_imports_no_model_code() -> None:

@@ -56,6 +56,12 @@ COLUMNS: dict[str, tuple[str, type]] = {
     "rtg_kind": ("tags.mage.rtg_kind", str),
     "rtg_value": ("tags.mage.rtg_value", float),
     "source_run_id": ("tags.mage.source_run_id", str),
+    # The evaluation protocol (mage.eval.protocol.EvalProtocol.tags; docs/protocol.md), as tagged: track "R"|"G",
+    # acting "own"|"track", hold "true"|"false" (a string: bool("false") would be True). None on runs from
+    # before the tags; analysis.tables.with_protocol reads those as R / own / no hold.
+    "track": ("tags.mage.track", str),
+    "acting": ("tags.mage.acting", str),
+    "hold": ("tags.mage.hold", str),
     "V": ("params.tokenizer.codebook_size", int),
     "depth": ("params.transformer.depth", int),
     "H": ("params.data.horizon", int),
