@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from mage.distributed.ray_init import init_ray, shutdown_ray
     from mage.distributed.rollouts import run_jobs
     from mage.eval.jobs import RolloutJob
+    from mage.eval.protocol import EvalProtocol
     from mage.eval.rtg import resolve_target_return
 
     n = args.actors or len(os.sched_getaffinity(0))
@@ -41,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     target = None
     if args.checkpoint:
         target = resolve_target_return(read_episode_returns(args.checkpoint), rtg_percentile=100.0)
-    job = RolloutJob(method, args.checkpoint, args.task, 0, target, episodes)
+    # the waypoint controller steers to the env's goal (track G); MAGE runs the pure protocol
+    protocol = EvalProtocol(goal="given") if method == "waypoint" else EvalProtocol()
+    job = RolloutJob(method, args.checkpoint, args.task, 0, target, episodes, protocol=protocol)
     init_ray(num_cpus=n)
     try:
         out: dict[str, float] = {}

@@ -15,7 +15,9 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable (it
 
 from ray import tune
 
-from sweeps.common import Sweep, build_parser, main, resolve_defaults
+from sweeps.driver.cli import build_parser, resolve_defaults
+from sweeps.driver.run import main
+from sweeps.driver.spec import Sweep
 
 # Row name -> overrides on the preset ("ours" = the defaults). docs/method.md has the paper's table.
 ABLATIONS: dict[str, dict] = {

@@ -22,7 +22,9 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable (it
 from ray import tune
 
 from mage.config import ExperimentConfig
-from sweeps.common import Sweep, build_parser, main, resolve_defaults
+from sweeps.driver.cli import build_parser, resolve_defaults
+from sweeps.driver.run import main
+from sweeps.driver.spec import Sweep
 
 DEFAULT_K = (1, 2, 4, 6, 8, 10)
 SMOKE_K = (1, 2)

@@ -22,9 +22,7 @@ gives the percentiles (else the dataset is read and split as the run's config sa
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shlex
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -34,14 +32,13 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the checkout importable (it is also pip-installed)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from mage.tracking.store import default_tracking_uri  # noqa: E402
+from mage.tracking.context import Tracking
+from mage.tracking.store import default_tracking_uri, project_root
+from sweeps.driver.sources import Source, load_source, train_smoke_source
+from sweeps.driver.study import build_jobs, run_study_jobs
 
 SWEEP = "rtg_generalization"
 EXPERIMENT = "mage-rtg"
@@ -49,21 +46,7 @@ PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0, 100.0)
 OOD_MULTIPLES = (1.25, 1.5, 2.0)
 SMOKE_PERCENTILES = (50.0, 100.0)
 SMOKE_OOD = (1.5,)
-# Env seed of episode i of eval seed s: s * SEED_STRIDE + i, so seeds never share an episode.
-SEED_STRIDE = 100_000
 METRIC = "eval/norm_score"
-
-
-@dataclass
-class Source:
-    """One trained run to study."""
-
-    run_id: str | None  # None for a scripted method (no checkpoint)
-    method: str  # rollout-registry key (mage.method tag)
-    task: str  # evaluation task
-    checkpoint: str | None  # local checkpoint dir
-    returns_E: np.ndarray  # dataset episode returns the targets are derived from
-    agent_kwargs: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -89,104 +72,33 @@ def targets_for(returns_E: np.ndarray, percentiles: list[float], multiples: list
 # Sources
 
 
-def _dataset_returns(checkpoint: Path, cfg: dict[str, Any], task: str) -> np.ndarray:
-    """The checkpoint's stored dataset episode returns; else split the dataset as the run's config says
-    (a method whose checkpoints do not store them: DT/DD later)."""
-    stored = checkpoint / "episode_returns.npy"
-    if stored.is_file():
-        return np.load(stored)
-    from mage.config import DataConfig
-    from mage.training import load_episodes
+def best_runs(args: argparse.Namespace) -> list[str]:
+    """--best-of-experiment: per dataset, the finished run with the highest eval/norm_score and a checkpoint."""
+    from mage.tracking.sweep_runs import best_runs as best
 
-    data = dict(cfg.get("data", {}))
-    data["dataset"] = data.get("dataset") or task
-    eps, _ = load_episodes(DataConfig.from_dict(data, where="data."))
-    return np.asarray(eps.returns_E, dtype=np.float64)
-
-
-def load_source(run_id: str, tracking_uri: str, rtg_update: str | None = None) -> Source:
-    from mage.distributed.rollouts import checkpoint_from_run
-    from mage.tracking.query import get_run
-
-    run = get_run(run_id, tracking_uri=tracking_uri)
-    method = run.data.tags.get("mage.method", "mage")
-    ckpt = Path(checkpoint_from_run(run_id, tracking_uri=tracking_uri))
-    cfg = json.loads((ckpt / "config.json").read_text()) if (ckpt / "config.json").is_file() else {}
-    task = cfg.get("data", {}).get("dataset") or run.data.tags.get("mage.dataset")
-    if not task:
-        raise ValueError(f"run {run_id}: no dataset in its checkpoint config or mage.dataset tag")
-    kwargs: dict[str, Any] = {}
-    ev = cfg.get("eval", {})
-    if method == "mage" and ev.get("sampling", "greedy") != "greedy":
-        # same sampling as the run's own evaluation (mage.distributed.train.agent_kwargs_from_config)
-        kwargs = {
-            "sampling": {
-                "greedy": False,
-                "temperature": ev.get("temperature", 1.0),
-                "top_k": ev.get("top_k", 0),
-            }
-        }
-    if method == "mage" and rtg_update:
-        kwargs["rtg_update"] = rtg_update
-    return Source(run_id, method, task, str(ckpt), _dataset_returns(ckpt, cfg, task), kwargs)
-
-
-def best_runs(
-    experiment: str, tracking_uri: str, datasets: list[str] | None, method: str | None
-) -> list[str]:
-    """Per dataset, the finished run with the highest eval/norm_score that has a checkpoint."""
-    from mage.tracking.query import list_artifacts, search_runs
-
-    runs = search_runs(experiment, tracking_uri=tracking_uri, include_failed=False)
-    col = f"metrics.{METRIC}"
-    if not len(runs) or col not in runs:
-        raise SystemExit(f"--best-of-experiment {experiment}: no runs with {METRIC} in {tracking_uri}")
-    runs = runs[(runs["status"] == "FINISHED") & runs[col].notna()]
-    if "tags.mage.rtg_kind" in runs:
-        runs = runs[runs["tags.mage.rtg_kind"].isna()]  # an RTG evaluation is not a trained run
-    if method and "tags.mage.method" in runs:
-        runs = runs[runs["tags.mage.method"] == method]
-    if datasets:
-        runs = runs[runs["tags.mage.dataset"].isin(datasets)]
-    chosen = []
-    # ties go to the earliest run, so the choice is reproducible
-    ranked = runs.sort_values([col, "start_time"], ascending=[False, True])
-    for ds, g in ranked.groupby("tags.mage.dataset", sort=True):
-        for rid in g["run_id"]:
-            if list_artifacts(rid, "checkpoint", tracking_uri=tracking_uri):
-                chosen.append(rid)
-                print(
-                    f"[rtg] best of {experiment} on {ds}: {rid} ({METRIC}={g.set_index('run_id').loc[rid, col]:.1f})"
-                )
-                break
-    if not chosen:
-        raise SystemExit(f"--best-of-experiment {experiment}: no finished run with a checkpoint/ artifact")
-    return chosen
+    exp = args.best_of_experiment
+    try:
+        chosen = best(exp, args.tracking_uri, args.datasets_filter, args.method, metric=METRIC)
+    except LookupError as e:
+        raise SystemExit(f"--best-of-experiment {exp}: {e}") from None
+    for rid, ds, score in chosen:
+        print(f"[rtg] best of {exp} on {ds}: {rid} ({METRIC}={score:.1f})")
+    return [rid for rid, _, _ in chosen]
 
 
 def train_smoke_sources(args: argparse.Namespace) -> list[str]:
     """--smoke without run ids: train one smoke MAGE run per dataset (tiny data/model) to study."""
-    from mage.config import make_config
-    from mage.distributed.train import run_experiment
-    from sweeps.common import SMOKE_OVERRIDES, ensure_dataset
-
     ids = []
     for ds in args.datasets:
-        path = ensure_dataset(ds, smoke=True)
-        cfg = make_config("smoke", {**SMOKE_OVERRIDES, "data.dataset": ds, "data.path": path})
-        res = run_experiment(
-            cfg,
-            tracking_uri=args.tracking_uri,
-            experiment=args.train_experiment,
+        tracking = Tracking(
+            args.tracking_uri,
+            args.train_experiment,
             run_name=f"rtg-smoke-source-{ds}",
             tags={"mage.sweep": SWEEP},
-            num_actors=1,
-            storage_path=args.storage,
         )
-        print(
-            f"[rtg] trained smoke source run {res.run_id} on {ds} ({METRIC}={res.metrics.get(METRIC, float('nan')):.1f})"
-        )
-        ids.append(res.run_id)
+        run_id, score = train_smoke_source(ds, tracking, storage=args.storage)
+        print(f"[rtg] trained smoke source run {run_id} on {ds} ({METRIC}={score:.1f})")
+        ids.append(run_id)
     return ids
 
 
@@ -194,119 +106,72 @@ def train_smoke_sources(args: argparse.Namespace) -> list[str]:
 # Study
 
 
-def build_jobs(
-    sources: list[Source], targets: list[list[Target]], seeds: list[int], episodes: int
-) -> list[Any]:
-    """One RolloutJob per (source, target, seed); returns [(source index, target, seed, job)]."""
-    from mage.distributed.rollouts import RolloutJob
-
-    out = []
-    for si, (src, tgts) in enumerate(zip(sources, targets)):
-        for t in tgts:
-            for s in seeds:
-                job = RolloutJob(
-                    src.method,
-                    src.checkpoint,
-                    src.task,
-                    s * SEED_STRIDE,
-                    t.target_return,
-                    episodes,
-                    src.agent_kwargs,
-                )
-                out.append((si, t, s, job))
-    return out
-
-
 def log_child(args: argparse.Namespace, parent_id: str, src: Source, t: Target, df: pd.DataFrame) -> str:
-    from mage.distributed.rollouts import EPISODE_COLUMNS, summarize
+    """One (source, target) as a child eval run: its episodes over all seeds, eval/* and the target metrics."""
     from mage.envs.registry import normalized_score
-    from mage.tracking.mlflow_logger import RunLogger, standard_tags
+    from mage.eval.scores import summarize
+    from mage.tracking.sweep_runs import log_child_evaluation
 
     metrics = summarize(df)
     metrics["eval/target_norm_score"] = float(normalized_score(src.task, t.target_return))
     metrics["eval/return_minus_target"] = metrics["eval/return_mean"] - t.target_return
     metrics["eval/seeds"] = float(df["eval_seed"].nunique())
-    tags = standard_tags(
-        run_type="eval",
-        method=src.method,
-        extra={
-            "mage.dataset": src.task,
-            "mage.sweep": SWEEP,
-            "mage.rtg_kind": t.kind,
-            "mage.rtg_value": f"{t.value:g}",
-            "mage.source_run_id": src.run_id or "",
-            "mage.eval_seeds": ",".join(str(s) for s in args.seeds),
-        },
-    )
+    tags = {
+        "mage.dataset": src.task,
+        "mage.sweep": SWEEP,
+        "mage.rtg_kind": t.kind,
+        "mage.rtg_value": f"{t.value:g}",
+        "mage.source_run_id": src.run_id or "",
+        "mage.eval_seeds": ",".join(str(s) for s in args.seeds),
+    }
     name = f"{src.method}-{src.task}-{t.label}-{(src.run_id or 'scripted')[:8]}"
-    with RunLogger.start(
-        experiment=args.experiment,
-        tracking_uri=args.tracking_uri,
-        run_name=name,
-        parent_run_id=parent_id,
-        tags=tags,
-    ) as run:
-        run.log_params(
-            {
-                "rtg.kind": t.kind,
-                "rtg.value": t.value,
-                "rtg.target_return": t.target_return,
-                "eval.seeds": args.seeds,
-                "eval.episodes_per_seed": args.episodes,
-                "eval.num_envs": args.num_envs,
-                "source.run_id": src.run_id or "",
-                "source.checkpoint": src.checkpoint or "",
-            }
-        )
-        episodes = df.sort_values(["eval_seed", "episode"]).reset_index(drop=True)
-        episodes["episode"] = np.arange(len(episodes))  # unique within the run across seeds; env_seed kept
-        run.log_table(episodes[[c for c in EPISODE_COLUMNS if c in episodes]], "eval/episodes.parquet")
-        run.log_metrics(metrics)
-    return run.run_id
+    params = {
+        "rtg.kind": t.kind,
+        "rtg.value": t.value,
+        "rtg.target_return": t.target_return,
+        "eval.seeds": args.seeds,
+        "eval.episodes_per_seed": args.episodes,
+        "eval.num_envs": args.num_envs,
+        "source.run_id": src.run_id or "",
+        "source.checkpoint": src.checkpoint or "",
+    }
+    episodes = df.sort_values(["eval_seed", "episode"]).reset_index(drop=True)
+    episodes["episode"] = np.arange(len(episodes))  # unique within the run across seeds; env_seed kept
+    tracking = Tracking(args.tracking_uri, args.experiment, parent_id, run_name=name, tags=tags)
+    return log_child_evaluation(
+        tracking, method=src.method, params=params, episodes=episodes, metrics=metrics
+    )
 
 
 def start_parent(args: argparse.Namespace, sources: list[Source]) -> Any:
-    from mage.tracking.mlflow_logger import RunLogger, standard_tags
+    from mage.tracking.sweep_runs import start_parent as start
 
-    tags = standard_tags(
-        run_type="sweep",
-        extra={
-            "mage.sweep": SWEEP,
-            "mage.smoke": str(bool(args.smoke)).lower(),
-            "mage.command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:5000],
-            "mage.ray_address": args.address or os.environ.get("RAY_ADDRESS", "embedded"),
-        },
-    )
     name = args.name or f"rtg{'-smoke' if args.smoke else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run = RunLogger.start(
-        experiment=args.experiment, tracking_uri=args.tracking_uri, run_name=name, tags=tags
-    )
-    run.log_params(
-        {
-            "study.percentiles": args.percentiles,
-            "study.ood_multiples": args.ood_multiples,
-            "study.seeds": args.seeds,
-            "study.episodes_per_seed": args.episodes,
-            "study.num_envs": args.num_envs,
-            "study.source_run_ids": [s.run_id for s in sources],
-            "study.num_actors": args.num_actors,
-            "study.rtg_update": args.rtg_update or "run default",
-        }
-    )
-    return run
+    params = {
+        "study.percentiles": args.percentiles,
+        "study.ood_multiples": args.ood_multiples,
+        "study.seeds": args.seeds,
+        "study.episodes_per_seed": args.episodes,
+        "study.num_envs": args.num_envs,
+        "study.source_run_ids": [s.run_id for s in sources],
+        "study.num_actors": args.num_actors,
+        "study.rtg_update": args.rtg_update or "run default",
+    }
+    tracking = Tracking(args.tracking_uri, args.experiment, run_name=name)
+    return start(tracking, sweep=SWEEP, smoke=args.smoke, params=params, ray_address=args.address)
 
 
 def run_study(args: argparse.Namespace) -> tuple[str, pd.DataFrame]:
     """Run the whole study; returns (parent run id, summary table)."""
     from mage.distributed.ray_init import available, init_ray
-    from mage.distributed.rollouts import run_jobs
+    from mage.tracking.sweep_runs import print_table
 
     if not (args.run_ids or args.best_of_experiment or args.smoke):
         raise SystemExit("give --run-ids or --best-of-experiment (or --smoke to train a smoke source run)")
     init_ray(args.address)
     run_ids = list(args.run_ids or [])
     if args.best_of_experiment:
-        run_ids += best_runs(args.best_of_experiment, args.tracking_uri, args.datasets_filter, args.method)
+        run_ids += best_runs(args)
     if not run_ids:
         run_ids = train_smoke_sources(args)
     sources = [load_source(r, args.tracking_uri, args.rtg_update) for r in run_ids]
@@ -322,34 +187,26 @@ def run_study(args: argparse.Namespace) -> tuple[str, pd.DataFrame]:
     )
     rows = []
     with parent:
-        t0 = time.perf_counter()
-        df, stats = run_jobs(
-            [j for *_, j in jobs],
+        groups, stats, wall = run_study_jobs(
+            jobs,
             num_actors=num_actors,
             num_envs=args.num_envs,
             actor_cpus=args.actor_cpus,
             progress=not args.quiet,
-            return_stats=True,
         )
-        wall = time.perf_counter() - t0
-        df["eval_seed"] = [jobs[j][2] for j in df["job"]]
-        groups: dict[tuple[int, Target], list[int]] = {}
-        for ji, (si, t, _, _) in enumerate(jobs):
-            groups.setdefault((si, t), []).append(ji)
-        for (si, t), jis in groups.items():
-            part = df[df["job"].isin(jis)]
-            child = log_child(args, parent.run_id, sources[si], t, part)
+        for (si, t), part in groups.items():
+            src = sources[si]
             rows.append(
                 {
-                    "source_run": (sources[si].run_id or "scripted")[:8],
-                    "method": sources[si].method,
-                    "dataset": sources[si].task,
+                    "source_run": (src.run_id or "scripted")[:8],
+                    "method": src.method,
+                    "dataset": src.task,
                     "target": t.label,
                     "target_return": t.target_return,
                     "return_mean": part["return"].mean(),
                     "norm_score": part["norm_score"].mean(),
                     "episodes": len(part),
-                    "child_run": child,
+                    "child_run": log_child(args, parent.run_id, src, t, part),
                 }
             )
         parent.log_metrics(
@@ -362,29 +219,26 @@ def run_study(args: argparse.Namespace) -> tuple[str, pd.DataFrame]:
             }
         )
     table = pd.DataFrame(rows)
-    with pd.option_context(
-        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.2f}".format
-    ):
-        print(
-            f"\n[rtg] {len(rows)} child runs, {stats.episodes} episodes, {stats.env_steps} env steps in {wall:.1f} s "
-            f"({stats.steps_per_s:.0f} steps/s); parent run {parent.run_id}"
-        )
-        print(table.to_string(index=False), flush=True)
+    print(
+        f"\n[rtg] {len(rows)} child runs, {stats.episodes} episodes, {stats.env_steps} env steps in {wall:.1f} s "
+        f"({stats.steps_per_s:.0f} steps/s); parent run {parent.run_id}"
+    )
+    print_table(table, float_format="{:.2f}")
     if args.report:
-        from analysis.plotting import default_out
-        from analysis.rtg_generalization import run as report
-
-        out = Path(args.report_out) if args.report_out else None
-
-        report(
-            [args.experiment],
-            args.tracking_uri,
-            out or default_out("rtg_generalization"),
-            parent=parent.run_id,
-            cache=False,
-            log_to_mlflow=True,
-        )
+        report(args, parent.run_id)
     return parent.run_id, table
+
+
+def report(args: argparse.Namespace, parent_run_id: str) -> None:
+    """--report: the analysis tables and plots of this study, logged to its parent run. Run as its own
+    process (``python -m analysis.rtg_generalization``): sweeps never import analysis/."""
+    cmd = [
+        sys.executable, "-m", "analysis.rtg_generalization", "--experiment", args.experiment,
+        "--tracking-uri", args.tracking_uri, "--parent-run-id", parent_run_id, "--no-cache", "--log-to-mlflow",
+    ]  # fmt: skip
+    if args.report_out:
+        cmd += ["--out", args.report_out]
+    subprocess.run(cmd, cwd=project_root(), check=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -498,7 +352,10 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sweeps.driver.env import sweep_env
+
     args = resolve(build_parser().parse_args(argv))
+    sweep_env()
     run_study(args)
     return 0
 

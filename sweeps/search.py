@@ -25,7 +25,10 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable (it
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
-from sweeps.common import Sweep, build_parser, main, optuna_search, resolve_defaults
+from sweeps.driver.cli import build_parser, resolve_defaults
+from sweeps.driver.run import main
+from sweeps.driver.searchers import optuna_search
+from sweeps.driver.spec import Sweep
 
 
 def search_space(smoke: bool, dataset: str, seed: int) -> dict:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from mage.cli import main
-from mage.cli.train import build_config, eval_agent_kwargs, ui_command
+from mage.cli.evaluate import eval_agent_kwargs
+from mage.cli.train import build_config
+from mage.cli.ui import ui_command
 from mage.config import ConfigError, parse_overrides
 
 TINY_SET = [
@@ -190,3 +192,18 @@ def test_ui_serves_the_store_on_loopback(store: str, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_evaluate_protocol_flags() -> None:
+    from mage.cli import build_parser
+    from mage.cli.evaluate import eval_protocol
+
+    def proto(*argv: str):
+        return eval_protocol(build_parser().parse_args(["evaluate", "--checkpoint", "x", *argv]))
+
+    assert proto().label == "R / own"  # the default: the paper's text, track R
+    assert proto("--protocol", "paper").label == "G / track + hold"
+    assert proto("--set", "eval.goal=given", "--set", "eval.hold=true").label == "G / own + hold"
+    assert proto("--protocol", "paper", "--acting", "own", "--no-hold").label == "G / own"  # flags win
+    with pytest.raises(SystemExit, match="eval.hold"):
+        proto("--set", "eval.hold=maybe")

@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 
 from mage.config import make_config
-from mage.distributed.rollouts import RolloutJob, make_agent, run_jobs, summarize
+from mage.distributed.resources import Resources
+from mage.distributed.rollouts import run_jobs
+from mage.eval.jobs import RolloutJob
+from mage.eval.protocol import EvalProtocol
+from mage.eval.registry import make_agent
+from mage.eval.scores import summarize
+from mage.tracking.context import Tracking
 
 ray = pytest.importorskip("ray")
 
@@ -27,6 +33,9 @@ TINY = {
     "eval.episodes": 4,
     "eval.num_envs": 2,
 }
+
+
+GOAL = EvalProtocol(goal="given")  # the waypoint controller steers to the env's goal
 
 
 def _cfg(path: Path, **extra):
@@ -55,13 +64,13 @@ def e2e(local_ray, store, tiny_maze2d_path, tmp_path_factory):
     cfg = _cfg(tiny_maze2d_path)
     res = run_experiment(
         cfg,
-        num_workers=2,
-        use_gpu=False,
-        storage_path=str(tmp_path_factory.mktemp("ray_results")),
-        tracking_uri=store,
-        experiment="test-e2e",
-        run_name="e2e",
-        num_actors=2,
+        resources=Resources(
+            num_workers=2,
+            use_gpu=False,
+            num_actors=2,
+            storage_path=str(tmp_path_factory.mktemp("ray_results")),
+        ),
+        tracking=Tracking(tracking_uri=store, experiment="test-e2e", run_name="e2e"),
     )
     return cfg, res
 
@@ -74,7 +83,7 @@ def test_unknown_method_and_bad_jobs() -> None:
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         make_agent("nope", None, "maze2d-umaze-v1")
     with pytest.raises(ValueError, match="episodes=0"):
-        RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 0)
+        RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 0, protocol=GOAL)
     with pytest.raises(ValueError, match="jobs is empty"):
         run_jobs([], num_actors=0)
 
@@ -97,7 +106,7 @@ def test_auth_token_created_for_embedded_ray_only(tmp_path, monkeypatch) -> None
 
 
 def test_in_process_rollouts_and_summary() -> None:
-    job = RolloutJob("waypoint", None, "maze2d-umaze-v1", 5, None, 5)
+    job = RolloutJob("waypoint", None, "maze2d-umaze-v1", 5, None, 5, protocol=GOAL)
     df = run_jobs([job], num_actors=0, num_envs=2, progress=False)
     assert df["episode"].tolist() == [0, 1, 2, 3, 4]
     assert df["env_seed"].tolist() == [5, 6, 7, 8, 9]
@@ -115,7 +124,7 @@ def test_in_process_rollouts_and_summary() -> None:
 @pytest.mark.slow
 def test_rollouts_same_returns_for_any_actor_count(local_ray) -> None:
     jobs = [
-        RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 7),
+        RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 7, protocol=GOAL),
         RolloutJob("random", None, "maze2d-umaze-v1", 100, None, 5),
     ]
     one = run_jobs(jobs, num_actors=1, num_envs=3, progress=False)
@@ -133,7 +142,7 @@ def test_rollout_actors_start_inside_a_tune_trial(local_ray, tmp_path) -> None:
     from ray import tune
 
     def trainable(config):
-        job = RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 2)
+        job = RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 2, protocol=GOAL)
         df = run_jobs([job], num_actors=1, num_envs=2, progress=False, actor_cpus=0.5)
         tune.report({"eval/norm_score": float(df["norm_score"].mean())})
 
@@ -185,10 +194,11 @@ def test_end_to_end_mlflow_contents(e2e, store) -> None:
         assert math.isfinite(m[k]), k
     assert m["eval/episodes"] == 4 and m["eval/length_mean"] == 300
     episodes = query.load_episodes(res.run_id, tracking_uri=store)
-    assert list(episodes.columns) == [
-        "episode", "env_seed", "return", "length", "success", "norm_score", "norm_score_ours",
-        "target_return", "method", "dataset",
-    ]  # fmt: skip
+    from mage.eval.jobs import EPISODE_COLUMNS
+
+    assert list(episodes.columns) == EPISODE_COLUMNS
+    assert (episodes["track"] == "R").all() and not episodes["hold"].any()  # cfg.eval: the pure protocol
+    assert run.data.tags["mage.track"] == "R" and run.data.tags["mage.hold"] == "false"
     assert len(episodes) == 4 and np.isfinite(episodes["norm_score"]).all()
     assert res.metrics["eval/norm_score"] == pytest.approx(episodes["norm_score"].mean())
     assert Path(res.checkpoint_dir, "policy.pt").is_file()
@@ -208,13 +218,10 @@ def test_resume_after_worker_failure_reuses_tokenizer_run(e2e, store, tmp_path) 
     result = train_stage(
         "policy",
         cfg,
+        resources=Resources(use_gpu=False, max_failures=1, storage_path=str(tmp_path / "ray_results")),
         run_id=run.run_id,
         tracking_uri=store,
-        num_workers=1,
-        use_gpu=False,
-        storage_path=str(tmp_path / "ray_results"),
         tokenizer={"run_id": res.run_id, "tracking_uri": store},  # the e2e run's tokenizer/ artifact
-        max_failures=1,
         fail_once={"marker": str(marker), "epoch": 3},  # stage-2 epoch 1 has the global epoch number 3
     )
     run.end()
@@ -234,8 +241,7 @@ def test_failed_experiment_is_marked_failed(local_ray, store, tiny_maze2d_path) 
     with pytest.raises(ValueError, match="not found in the tracking store"):
         run_experiment(
             _cfg(tiny_maze2d_path),
-            tracking_uri=store,
-            experiment="test-fail",
+            tracking=Tracking(tracking_uri=store, experiment="test-fail"),
             tokenizer_from="0" * 32,
             evaluate=False,
         )
@@ -247,14 +253,15 @@ def test_failed_experiment_is_marked_failed(local_ray, store, tiny_maze2d_path) 
 @pytest.mark.slow
 def test_actor_without_shared_storage_unpacks_checkpoint(e2e) -> None:
     """An actor on another node cannot see the driver's path: it rebuilds the dir from the object store."""
-    from mage.distributed.rollouts import _ChunkRunner, _pack_dir
+    from mage.distributed.rollouts import RolloutWorker
+    from mage.eval.jobs import pack_dir
 
     _, res = e2e
-    packed = [ray.put(_pack_dir(res.checkpoint_dir))]
-    runner = _ChunkRunner()
+    packed = [ray.put(pack_dir(res.checkpoint_dir))]
+    runner = RolloutWorker()
     job = RolloutJob("mage", res.checkpoint_dir, "maze2d-umaze-v1", 0, 50.0, 2)
-    here, _, _ = runner.run_chunk(job, 0, 2, packed)
-    elsewhere, _, _ = runner.run_chunk(replace(job, checkpoint="/nonexistent/ckpt"), 0, 2, packed)
+    here, _, _ = runner.run_chunk_packed(job, 0, 2, packed)
+    elsewhere, _, _ = runner.run_chunk_packed(replace(job, checkpoint="/nonexistent/ckpt"), 0, 2, packed)
     local_dir = Path(runner._ckpt_dirs["/nonexistent/ckpt"])
     assert (local_dir / "policy.pt").is_file() and not (local_dir / "train_state.pt").exists()
     assert [r["return"] for r in here] == [r["return"] for r in elsewhere]

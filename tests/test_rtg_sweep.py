@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 
 from sweeps import rtg_generalization as rtg
+from sweeps.driver.sources import Source, dataset_returns
+from sweeps.driver.study import SEED_STRIDE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +33,7 @@ def test_targets_percentiles_and_ood_multiples() -> None:
 
 
 def test_jobs_cover_every_source_target_seed_with_disjoint_env_seeds() -> None:
-    src = rtg.Source("r1", "mage", "maze2d-umaze-v1", "/ckpt", np.array([1.0, 2.0]), {})
+    src = Source("r1", "mage", "maze2d-umaze-v1", "/ckpt", np.array([1.0, 2.0]), {})
     targets = rtg.targets_for(src.returns_E, [50, 100], [1.5])
     jobs = rtg.build_jobs([src, src], [targets, targets], seeds=[0, 1, 2], episodes=7)
     assert len(jobs) == 2 * 3 * 3
@@ -203,7 +205,7 @@ def test_run_ids_study_with_two_seeds(smoke_study: dict) -> None:
     for k in kids:
         ep = _episodes(client, k.info.run_id)
         # one episode per seed; seed s starts at env seed s * SEED_STRIDE
-        assert sorted(ep["env_seed"]) == [0, rtg.SEED_STRIDE] and list(ep["episode"]) == [0, 1]
+        assert sorted(ep["env_seed"]) == [0, SEED_STRIDE] and list(ep["episode"]) == [0, 1]
         assert k.data.metrics["eval/seeds"] == 2 and k.data.tags["mage.eval_seeds"] == "0,1"
         assert k.data.tags["mage.source_run_id"] == source.info.run_id
     assert parent.data.params["study.seeds"] == "0,1"
@@ -262,11 +264,11 @@ def test_dataset_returns_from_checkpoint_or_dataset(tmp_path: Path, tiny_maze2d_
     ckpt.mkdir()
     cfg = {"data": {"dataset": "maze2d-umaze-v1", "path": str(tiny_maze2d_path), "diffuser_resplit": False}}
     eps = split_episodes(load_dataset(tiny_maze2d_path, task="maze2d-umaze-v1"), diffuser_resplit=False)
-    got = rtg._dataset_returns(ckpt, cfg, "maze2d-umaze-v1")  # no episode_returns.npy: read the dataset
+    got = dataset_returns(ckpt, cfg, "maze2d-umaze-v1")  # no episode_returns.npy: read the dataset
     assert len(got) > 1
     np.testing.assert_allclose(got, eps.returns_E)
     cfg_n = {"data": {**cfg["data"], "rtg_horizon": 16}}  # n-step RTG runs: percentiles of n-step returns
     want_n = with_horizon_rtg(eps, 16).returns_E
-    np.testing.assert_allclose(rtg._dataset_returns(ckpt, cfg_n, "maze2d-umaze-v1"), want_n)
+    np.testing.assert_allclose(dataset_returns(ckpt, cfg_n, "maze2d-umaze-v1"), want_n)
     np.save(ckpt / "episode_returns.npy", np.array([1.0, 5.0]))  # stored returns win
-    np.testing.assert_allclose(rtg._dataset_returns(ckpt, cfg, "maze2d-umaze-v1"), [1.0, 5.0])
+    np.testing.assert_allclose(dataset_returns(ckpt, cfg, "maze2d-umaze-v1"), [1.0, 5.0])

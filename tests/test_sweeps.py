@@ -15,15 +15,12 @@ from pathlib import Path
 import pytest
 
 from mage.config import ConfigError, make_config
+from mage.distributed.resources import Resources
+from mage.tracking.context import Tracking
 from sweeps import ablations, hierarchy_depth, search
-from sweeps.common import (
-    TrialContext,
-    build_parser,
-    describe_space,
-    expected_trials,
-    resolve_defaults,
-    trial_overrides,
-)
+from sweeps.driver.cli import SMOKE_OVERRIDES, build_parser, resolve_defaults
+from sweeps.driver.spec import describe_space, expected_trials
+from sweeps.driver.trial import TrialContext, trial_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,15 +31,52 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_smoke_defaults_and_overrides() -> None:
     args = build_parser("x", default_experiment="e").parse_args(
-        ["--smoke", "--set", "train.seed=3", "eval.sampling=sample"]
+        ["--smoke", "--set", "train.seed=3", "--set", "eval.sampling=sample"]
     )
     resolve_defaults(args)
+    assert args.overrides == {**SMOKE_OVERRIDES, "train.seed": "3", "eval.sampling": "sample"}
     assert args.datasets == ["maze2d-umaze-v1"] and args.seeds == [0] and args.preset == "smoke"
     assert Path(args.storage).is_absolute()
     full = resolve_defaults(build_parser("x", default_experiment="e").parse_args([]))
     assert (
         full.datasets == ["maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1"] and full.preset == "paper"
     )
+
+
+SET_OVERRIDES = [
+    "data.rtg_horizon=16",
+    "data.rtg_horizon=none",  # a later --set of the same key wins; none -> None
+    "tokenizer.num_scales=4",
+    "tokenizer.scale_schedule=[1,2,4,8]",
+    "transformer.use_goal=true",
+    "train.seed=3",
+]
+
+
+def test_set_grammar_is_the_config_one() -> None:
+    """Repeated --set flags all count, with mage.config.parse_overrides' grammar (as in `mage train`)."""
+    argv = ["--smoke"] + [a for item in SET_OVERRIDES for a in ("--set", item)]
+    args = resolve_defaults(hierarchy_depth.make_parser().parse_args(argv))
+    assert args.set == SET_OVERRIDES
+    assert args.overrides["data.rtg_horizon"] is None and args.overrides["tokenizer.scale_schedule"] == [
+        1,
+        2,
+        4,
+        8,
+    ]
+    cfg = make_config(args.preset, args.overrides)
+    assert cfg.data.rtg_horizon is None and cfg.tokenizer.scale_schedule == (1, 2, 4, 8)
+    assert cfg.tokenizer.num_scales == 4 and cfg.transformer.use_goal is True and cfg.train.seed == 3
+    assert cfg.data.max_steps == SMOKE_OVERRIDES["data.max_steps"]  # the smoke overrides stay underneath
+    # the trial sees the same config: sweep-wide overrides first, then its own keys
+    ctx = _ctx(base_overrides=args.overrides)
+    trial = make_config(args.preset, trial_overrides(ctx, {"train.seed": 7}))
+    assert trial.data.rtg_horizon is None and trial.tokenizer.scale_schedule == (1, 2, 4, 8)
+    assert trial.transformer.use_goal is True and trial.train.seed == 7
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        resolve_defaults(build_parser("x", default_experiment="e").parse_args(["--set", "oops"]))
+    with pytest.raises(SystemExit, match="not valid JSON"):
+        resolve_defaults(build_parser("x", default_experiment="e").parse_args(["--set", "a.b=[1,"]))
 
 
 @pytest.mark.parametrize("name", list(ablations.ABLATIONS))
@@ -56,19 +90,13 @@ def test_ablation_rows_are_valid_and_distinct(name: str) -> None:
 def _ctx(**kw) -> TrialContext:
     base = dict(
         sweep="s",
-        experiment="e",
-        tracking_uri="sqlite:///x.db",
-        parent_run_id="p",
+        tracking=Tracking(tracking_uri="sqlite:///x.db", experiment="e", parent_run_id="p"),
         preset="smoke",
         base_overrides={"train.seed": 5, "tokenizer.num_scales": 3},
         named_configs=dict(ablations.ABLATIONS),
         adjust=None,
         smoke=False,
-        num_workers=1,
-        num_actors=1,
-        use_gpu=False,
-        resources_per_worker=None,
-        storage_path="/tmp",
+        resources=Resources(num_workers=1, use_gpu=False, num_actors=1, storage_path="/tmp"),
     )
     base.update(kw)
     return TrialContext(**base)
@@ -82,6 +110,32 @@ def test_trial_overrides_precedence() -> None:
         trial_overrides(_ctx(), {"ablation": "nope"})
     smoke = trial_overrides(_ctx(smoke=True), {"data.dataset": "maze2d-umaze-v1"})
     assert smoke["data.path"].endswith("smoke/maze2d-umaze-v1.hdf5")
+
+
+def test_trial_resources_match_what_runs(monkeypatch) -> None:
+    import ray
+
+    from sweeps.driver.run import auto_resources, trial_placement, trial_resources
+
+    args = resolve_defaults(
+        build_parser("x", default_experiment="e").parse_args(["--smoke", "--num-actors", "2"])
+    )
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    auto_resources(args)
+    assert args.max_concurrent == 1 and args.gpus_per_trial == 0.0  # a 2-core box: one trial at a time
+    res = trial_resources(args)
+    assert res.use_gpu is False and res.cpus_per_worker is None and res.num_actors == 2
+    assert res.per_worker(2.0, gpu=False) == {"CPU": 1.0} and res.per_worker(0.6, gpu=False) == {"CPU": 0.5}
+    assert res.actor_cpus(0.6) == pytest.approx(0.3) and res.storage_path.endswith("/train")
+    # Only the trial driver runs in the trial's placement group (Train V2 and the rollout actors do not).
+    assert trial_placement(args).bundles == [{"CPU": 0.5}]
+    # Train workers and actors are counted in the default concurrency: 0.5 + max(1, 2) CPUs per trial.
+    args.max_concurrent = args.gpus_per_trial = None
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0})
+    auto_resources(args)
+    assert args.max_concurrent == 6
+    args.gpus_per_trial, args.num_workers = 0.5, 2
+    assert trial_resources(args).per_worker(8.0, gpu=True) == {"CPU": 1.0, "GPU": 0.25}
 
 
 @pytest.mark.parametrize("preset", ["smoke", "paper"])
@@ -235,7 +289,13 @@ def test_failed_trial_is_a_failed_child_run(tmp_path: Path) -> None:
 
 
 def test_sweep_state_round_trip(tmp_path: Path) -> None:
-    from sweeps.common import find_latest_sweep_dir, join_storage, read_state, storage_exists, write_state
+    from sweeps.driver.state import (
+        find_latest_sweep_dir,
+        join_storage,
+        read_state,
+        storage_exists,
+        write_state,
+    )
 
     assert join_storage("s3://bucket/ray_results/", "hd", "x") == "s3://bucket/ray_results/hd/x"
     storage = str(tmp_path / "ray")
@@ -250,7 +310,7 @@ def test_sweep_state_round_trip(tmp_path: Path) -> None:
 
 
 def test_ensure_dataset_generates_once_and_maps_multi_tasks(tmp_path: Path, monkeypatch) -> None:
-    from sweeps.common import SMOKE_DATA_STEPS, ensure_dataset
+    from sweeps.driver.data import SMOKE_DATA_STEPS, ensure_dataset
 
     monkeypatch.setenv("MAGE_DATA_DIR", str(tmp_path))
     path = Path(ensure_dataset("maze2d-umaze-multi-v1", smoke=True))  # Multi2D trains on the single-task file

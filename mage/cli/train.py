@@ -1,9 +1,7 @@
-"""`mage train`, `mage evaluate`, `mage ui`.
+"""`mage train`: both stages on Ray Train (or in one process with `--local`), then an evaluation.
 
     mage train --dataset maze2d-umaze-v1 --preset smoke --local     # one process, no Ray
     mage train --preset smoke --workers 2                           # Ray Train (embedded Ray or $RAY_ADDRESS)
-    mage evaluate --run-id <id> --episodes 100 --rtg-percentile 90  # a child eval run of <id>
-    mage ui                                                         # MLflow UI on 127.0.0.1:5000
 
 Ray and MLflow are imported inside the handlers: `--local` runs where neither is installed (it then logs to
 `<out>/run.jsonl` instead of MLflow).
@@ -12,11 +10,10 @@ Ray and MLflow are imported inside the handlers: `--local` runs where neither is
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
-from typing import Any
+
+from mage.cli.output import print_scores, ui_hint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,96 +52,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
     p.set_defaults(func=cmd_train)
 
-    e = subparsers.add_parser(
-        "evaluate",
-        help="evaluate a trained run or checkpoint on Ray rollout actors; logs a child eval run",
-        description="Roll out a checkpoint (from --run-id's checkpoint/ artifact or --checkpoint) and log "
-        "eval/episodes.parquet and eval/* metrics to a child run of the training run.",
-    )
-    src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run-id", default=None, help="MLflow run id of a training run")
-    src.add_argument("--checkpoint", default=None, help="checkpoint directory")
-    e.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
-    tgt = e.add_mutually_exclusive_group()
-    tgt.add_argument("--rtg-percentile", type=float, default=None, help="R̂_0 percentile of dataset returns")
-    tgt.add_argument("--target-return", type=float, default=None, help="absolute R̂_0")
-    e.add_argument("--task", default=None, help="task to evaluate on (default: the checkpoint's dataset)")
-    e.add_argument("--seed", type=int, default=0, help="env seed of episode 0 (episode i: seed + i)")
-    e.add_argument("--num-envs", type=int, default=50, help="lockstep envs per batch (default 50)")
-    e.add_argument("--actors", type=int, default=2, help="rollout actors (default 2)")
-    e.add_argument("--local", action="store_true", help="roll out in this process, no Ray")
-    e.add_argument("--device", default="cpu", help="agent device (cpu or cuda)")
-    e.add_argument(
-        "--rtg-update",
-        choices=("decrement", "hold"),
-        default=None,
-        help="R̂ update after each step: decrement (DT) or hold R̂_0 (default: the checkpoint's eval.rtg_update)",
-    )
-    e.add_argument(
-        "--experiment", default=None, help="MLflow experiment (default: the run's, else mage-train)"
-    )
-    e.add_argument("--no-log", action="store_true", help="print the scores only")
-    e.set_defaults(func=cmd_evaluate)
-
-    u = subparsers.add_parser(
-        "ui",
-        help="start the MLflow UI on 127.0.0.1 over the default store",
-        description="Run `mlflow server` (lean: 1 worker, no job execution) on 127.0.0.1 over the store that "
-        "mage logs to (MLFLOW_TRACKING_URI or <project>/mlruns.db).",
-    )
-    u.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    u.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
-    u.set_defaults(func=cmd_ui)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# helpers
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["a.b=1", ...]`` -> ``{"a.b": "1"}``; values are coerced by the config's types."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"error: --set {item!r} must look like KEY=VALUE (e.g. --set train.seed=1)")
-        value = value.strip()
-        out[key.strip()] = None if value.lower() in ("none", "null") else value
-    return out
-
 
 def build_config(args: argparse.Namespace):
-    from mage.config import ConfigError, make_config
+    from mage.config import ConfigError, make_config, parse_overrides
 
-    overrides = {"data.dataset": args.dataset, **parse_overrides(args.overrides)}
-    if args.data_path:
-        overrides["data.path"] = args.data_path
     try:
+        overrides = {"data.dataset": args.dataset, **parse_overrides(args.overrides)}
+        if args.data_path:
+            overrides["data.path"] = args.data_path
         return make_config(args.preset, overrides)
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
-
-
-def _ui_hint() -> str:
-    from mage.tracking.store import default_tracking_uri
-
-    uri = default_tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        return f"open {uri} in a browser"
-    return "open the MLflow UI with `mage ui` (then http://127.0.0.1:5000)"
-
-
-def _print_scores(metrics: dict[str, float]) -> None:
-    ns, ci = metrics.get("eval/norm_score"), metrics.get("eval/norm_score_ci95")
-    if ns is not None:
-        print(
-            f"normalised score {ns:.1f} ± {ci:.1f} (95% CI) over {int(metrics['eval/episodes'])} episodes, "
-            f"return {metrics['eval/return_mean']:.1f}, success {metrics['eval/success_rate']:.2f}"
-        )
-
-
-# ----------------------------------------------------------------------------------------------------------
-# mage train
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -154,26 +72,33 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise SystemExit("error: --workers/--gpus need Ray; drop them or drop --local")
         return _train_local(cfg, args)
     from mage.distributed.ray_init import init_ray
+    from mage.distributed.resources import Resources
     from mage.distributed.train import run_experiment
+    from mage.tracking.context import Tracking
 
+    try:
+        resources = Resources(
+            num_workers=args.workers,
+            use_gpu=True if args.gpus else None,
+            num_actors=args.actors,
+            storage_path=args.out,
+        )
+    except ValueError as e:
+        raise SystemExit(f"error: --workers/--actors: {e}") from None
     t0 = time.perf_counter()
     init_ray()
     res = run_experiment(
         cfg,
-        num_workers=args.workers,
-        use_gpu=True if args.gpus else None,
-        storage_path=args.out,
-        experiment=args.experiment,
-        run_name=args.run_name,
+        resources=resources,
+        tracking=Tracking(experiment=args.experiment, run_name=args.run_name),
         tokenizer_from=args.tokenizer_from,
         evaluate=not args.no_eval,
-        num_actors=args.actors,
     )
-    _print_scores(res.metrics)
+    print_scores(res.metrics)
     print(f"checkpoint: {res.checkpoint_dir}")
     print(f"train wall time: {time.perf_counter() - t0:.1f} s")
     print(f"MLflow run id: {res.run_id}")
-    print(_ui_hint())
+    print(ui_hint())
     return 0
 
 
@@ -195,156 +120,56 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
     )
     with logger:
         logger.log_config(cfg)
-        from mage.training import run_local
+        from mage.pipeline import run_local
 
         ckpt = run_local(
-            cfg, out / "checkpoint", log_fn=lambda m: logger.log_metrics(m, step=int(m["epoch"]))
+            cfg,
+            out / "checkpoint",
+            log_fn=lambda m: logger.log_metrics(m, step=int(m["epoch"])),
+            progress=True,
         )
         train_s = time.perf_counter() - t0
         metrics: dict[str, float] = {"time/train_s": train_s}
         if isinstance(logger, JsonlLogger):
             logger.log_artifacts(ckpt, "checkpoint")
         else:
-            from mage.distributed.train import log_checkpoint
+            from mage.tracking.mlflow_logger import log_checkpoint
 
             log_checkpoint(logger, ckpt, "checkpoint")
         if not args.no_eval:
-            from mage.distributed.rollouts import (
-                EPISODE_COLUMNS,
-                RolloutJob,
-                resolve_target_return,
-                run_jobs,
-                summarize,
-            )
-            from mage.distributed.train import agent_kwargs_from_config
+            from mage.eval.jobs import EPISODE_COLUMNS, run_jobs
+            from mage.eval.protocol import EvalProtocol
+            from mage.tracking.evaluation import evaluate_checkpoint
 
+            protocol = EvalProtocol.from_config(cfg.eval)
             device = cfg.train.device
             if device == "auto":
                 import torch
 
                 device = "cuda" if torch.cuda.is_available() else "cpu"
-            target = resolve_target_return(
-                str(ckpt), target_return=cfg.eval.target_return, rtg_percentile=cfg.eval.rtg_percentile
+            ev = evaluate_checkpoint(
+                ckpt,
+                task=cfg.data.dataset,
+                episodes=cfg.eval.episodes,
+                seed=cfg.eval.seed,
+                num_envs=cfg.eval.num_envs,
+                target_return=cfg.eval.target_return,
+                rtg_percentile=cfg.eval.rtg_percentile,
+                protocol=protocol,
+                runner=lambda jobs, n: run_jobs(jobs, num_envs=n, device=device),
+                log=False,
             )
-            job = RolloutJob(
-                "mage", str(ckpt), cfg.data.dataset, cfg.eval.seed, target, cfg.eval.episodes,
-                agent_kwargs_from_config(cfg),
-            )  # fmt: skip
-            df = run_jobs([job], num_actors=0, num_envs=cfg.eval.num_envs, device=device)
-            metrics.update(summarize(df))
-            logger.log_table(df[EPISODE_COLUMNS], "eval/episodes.parquet")
-            _print_scores(metrics)
+            metrics.update(ev.metrics)
+            logger.set_tags(protocol.tags())
+            logger.log_table(ev.episodes[EPISODE_COLUMNS], "eval/episodes.parquet")
+            print_scores(metrics)
         metrics["time/total_s"] = time.perf_counter() - t0
         logger.log_metrics(metrics)
     print(f"checkpoint: {ckpt}")
     print(f"train wall time: {train_s:.1f} s (total {metrics['time/total_s']:.1f} s)")
     if mlflow_available():
         print(f"MLflow run id: {logger.run_id}")
-        print(_ui_hint())
+        print(ui_hint())
     else:
         print(f"run id: {logger.run_id} (mlflow not installed; log written to {out / 'run.jsonl'})")
     return 0
-
-
-# ----------------------------------------------------------------------------------------------------------
-# mage evaluate
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    if args.episodes < 1:
-        raise SystemExit(f"error: --episodes {args.episodes} must be >= 1")
-    if not args.local:
-        from mage.distributed.ray_init import init_ray
-
-        init_ray()
-    pct = args.rtg_percentile
-    if pct is None and args.target_return is None:
-        pct = 100.0  # the paper's R̂_0: the best dataset return
-    tags: dict[str, Any] = {}
-    if args.rtg_percentile is not None:
-        tags = {"mage.rtg_kind": "percentile", "mage.rtg_value": args.rtg_percentile}
-    if args.rtg_update:
-        tags["mage.rtg_update"] = args.rtg_update
-    try:
-        res = _evaluate(args, pct, tags)
-    except (ValueError, FileNotFoundError) as e:  # wrong run id / checkpoint / task: one clear line
-        raise SystemExit(f"error: {e}") from None
-    _print_scores(res.metrics)
-    print(f"target return: {res.metrics['eval/target_return']:.1f}")
-    if res.run_id:
-        print(f"MLflow run id: {res.run_id}" + (f" (child of {args.run_id})" if args.run_id else ""))
-        print(_ui_hint())
-    return 0
-
-
-def _evaluate(args: argparse.Namespace, pct: float | None, tags: dict[str, Any]):
-    from mage.distributed.rollouts import evaluate_checkpoint
-
-    return evaluate_checkpoint(
-        args.checkpoint,
-        run_id=args.run_id,
-        task=args.task,
-        episodes=args.episodes,
-        seed=args.seed,
-        num_envs=min(args.num_envs, args.episodes),
-        target_return=args.target_return,
-        rtg_percentile=pct,
-        num_actors=0 if args.local else args.actors,
-        device=args.device,
-        log=not args.no_log,
-        child_run=args.run_id is not None,
-        experiment=args.experiment,
-        run_name=f"eval-{args.run_id[:8]}" if args.run_id else "eval",
-        tags=tags,
-        agent_kwargs={"rtg_update": args.rtg_update} if args.rtg_update else None,
-    )
-
-
-# ----------------------------------------------------------------------------------------------------------
-# mage ui
-
-
-def ui_command(port: int, host: str = "127.0.0.1") -> tuple[list[str], dict[str, str], str]:
-    """(argv, env, url) of the lean MLflow server over the default store (spec platform.md §8)."""
-    from mage.tracking.store import default_artifact_root, default_tracking_uri, project_root
-
-    uri = default_tracking_uri()
-    artifacts = default_artifact_root(uri) or (project_root() / "mlartifacts").as_uri()
-    argv = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        uri,
-        "--default-artifact-root",
-        artifacts,
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    return argv, env, f"http://{host}:{port}"
-
-
-def cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
-
-    from mage.tracking.store import default_tracking_uri
-
-    uri = default_tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        print(f"MLFLOW_TRACKING_URI points at a server already: open {uri}")
-        return 0
-    argv, env, url = ui_command(args.port, args.host)
-    print(f"MLflow UI for {uri}: {url}  (Ctrl-C stops it)", flush=True)
-    proc = subprocess.Popen(argv, env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=10)
-        return 0

@@ -1,7 +1,7 @@
 """Ray Train for both MAGE stages, and ``run_experiment``: the one entry point for the CLI and the sweeps.
 
 Stage 1 (tokenizer) and stage 2 (transformer + inverse dynamics) each run as one ``TorchTrainer`` over the
-unchanged single-process loops of ``mage.training``; this module only supplies ``TrainHooks``:
+unchanged single-process stage functions (``mage.tokenizer.fit``, ``mage.policy.fit`` over ``mage.loop``); this module only supplies ``TrainHooks``:
 ``ray.train.torch.prepare_model`` (DDP, gloo on CPU / nccl on GPU), ``prepare_data_loader`` (distributed
 sampler), and a ``report`` that every rank calls once per epoch (a barrier): rank 0 writes the checkpoint
 and logs the epoch's metrics to MLflow, other ranks report metrics only. A worker restarted by
@@ -14,9 +14,7 @@ can serve many transformer trials.
 
 from __future__ import annotations
 
-import math
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -25,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from mage.config import ExperimentConfig
+from mage.distributed.resources import Resources
+from mage.tracking.context import Tracking
 from mage.tracking.store import project_root
 
 STAGES = ("tokenizer", "policy")
@@ -55,24 +55,41 @@ def _resolve_tokenizer_dir(spec: Mapping[str, Any], dst: str) -> str:
     return str(download_artifacts(spec["run_id"], "tokenizer", dst, tracking_uri=spec.get("tracking_uri")))
 
 
+@dataclass(frozen=True)
+class StageJob:
+    """What every Ray Train worker of one stage runs (``train_loop_config={"job": StageJob}``)."""
+
+    stage: str  # tokenizer | policy
+    cfg: dict[str, Any]  # ExperimentConfig.to_dict() (plain data across processes)
+    run_id: str | None = None  # MLflow run that rank 0 logs the epochs into (None: no logging)
+    tracking_uri: str | None = None  # the store of run_id
+    # stage 2: {"checkpoint": ray.train.Checkpoint} | {"path": dir} | {"run_id": id, "tracking_uri": uri}
+    tokenizer: Mapping[str, Any] = field(default_factory=dict)
+    fail_once: Mapping[str, Any] | None = None  # test hook: {"marker": file, "epoch": n}
+
+
 def _train_worker(config: dict[str, Any]) -> None:
-    """``train_loop_per_worker`` for both stages; ``config`` is built by ``_stage_config``."""
+    """``train_loop_per_worker`` for both stages; ``config["job"]`` is the stage's :class:`StageJob`."""
     import ray.train
     import ray.train.torch
     from ray.train import Checkpoint
 
-    from mage import training
-    from mage.checkpoint import load_checkpoint
+    from mage import loop
+    from mage.data.prepare import prepare_data
+    from mage.policy.checkpoint import load_checkpoint
+    from mage.policy.fit import fit_policy
+    from mage.tokenizer.fit import fit_tokenizer
     from mage.tracking.mlflow_logger import NoopLogger, RunLogger, hardware
 
-    cfg = ExperimentConfig.from_dict(config["cfg"])
-    stage = config["stage"]
+    job: StageJob = config["job"]
+    cfg = ExperimentConfig.from_dict(job.cfg)
+    stage = job.stage
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
     is_main = rank == 0
     logger: Any = NoopLogger()
-    if is_main and config.get("run_id"):
-        logger = RunLogger.attach(config["run_id"], tracking_uri=config.get("tracking_uri"))
+    if is_main and job.run_id:
+        logger = RunLogger.attach(job.run_id, tracking_uri=job.tracking_uri)
 
     resume = _load_train_state(ray.train.get_checkpoint())
     if resume is not None and is_main:
@@ -81,9 +98,9 @@ def _train_worker(config: dict[str, Any]) -> None:
     if is_main and resume is None:
         logger.set_tags({"mage.hardware": hardware(), "mage.world_size": ctx.get_world_size()})
 
-    fault = config.get("fail_once")  # test hook: {"marker": path, "epoch": n}
+    fault = job.fail_once
 
-    def report(metrics: dict[str, float], save_fn: training.SaveFn) -> None:
+    def report(metrics: dict[str, float], save_fn: loop.SaveFn) -> None:
         step = int(metrics.get("epoch", 0))
         logger.log_metrics(metrics, step=step)
         if is_main:
@@ -96,7 +113,7 @@ def _train_worker(config: dict[str, Any]) -> None:
             os.remove(fault["marker"])
             raise RuntimeError(f"injected failure after epoch {step} (marker {fault['marker']})")
 
-    hooks = training.TrainHooks(
+    hooks = loop.TrainHooks(
         device=ray.train.torch.get_device(),
         wrap_model=ray.train.torch.prepare_model,
         wrap_loader=ray.train.torch.prepare_data_loader,
@@ -104,15 +121,15 @@ def _train_worker(config: dict[str, Any]) -> None:
         resume_state=resume,
         is_main=is_main,
     )
-    training.seed_everything(cfg.train.seed + rank)
-    data = training.prepare_data(cfg)
+    loop.seed_everything(cfg.train.seed + rank)
+    data = prepare_data(cfg)
     if stage == "tokenizer":
-        training.fit_tokenizer(cfg, data, hooks)
+        fit_tokenizer(cfg, data, hooks)
     else:
         with tempfile.TemporaryDirectory(prefix="mage-tok-") as tmp:
-            tok_dir = _resolve_tokenizer_dir(config["tokenizer"], tmp)
+            tok_dir = _resolve_tokenizer_dir(job.tokenizer, tmp)
             tokenizer = load_checkpoint(tok_dir, device=hooks.device).tokenizer
-        training.fit_policy(cfg, data, tokenizer, hooks)
+        fit_policy(cfg, data, tokenizer, hooks)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -123,37 +140,23 @@ def default_storage_path() -> str:
     return str(project_root() / "ray_results")
 
 
-def auto_resources_per_worker(num_workers: int, use_gpu: bool) -> dict[str, float]:
-    """CPU share that lets ``num_workers`` fit into what is free now (fractions on a 2-core box, 1 on a
-    cluster), and one GPU each when training on GPUs."""
-    from mage.distributed.ray_init import available
-
-    free = available("CPU")
-    cpu = math.floor(free / max(num_workers, 1) * 4) / 4  # quarter-CPU steps
-    res = {"CPU": min(1.0, max(0.25, cpu))}
-    if use_gpu:
-        res["GPU"] = 1.0
-    return res
-
-
 def train_stage(
     stage: str,
     cfg: ExperimentConfig,
     *,
+    resources: Resources | None = None,
     run_id: str | None = None,
     tracking_uri: str | None = None,
-    num_workers: int = 1,
-    use_gpu: bool | None = None,
-    resources_per_worker: Mapping[str, float] | None = None,
-    storage_path: str | None = None,
     name: str | None = None,
     tokenizer: Mapping[str, Any] | None = None,
-    max_failures: int = 2,
     under_tune: bool = False,
     fail_once: Mapping[str, Any] | None = None,
 ) -> Any:
     """Run one stage as a ``TorchTrainer`` and return its ``ray.train.Result`` (``.checkpoint`` = last epoch).
 
+    resources: workers, GPUs, CPU share, storage and restarts (default ``Resources()``: one worker, GPUs iff
+        the cluster has them, a CPU share of what is free).
+    run_id / tracking_uri: the MLflow run rank 0 logs the epochs into (None: no logging).
     tokenizer (stage 2 only): ``{"checkpoint": ray.train.Checkpoint}``, ``{"path": dir}`` or
         ``{"run_id": id, "tracking_uri": uri}``.
     under_tune: forward per-epoch results to the enclosing Tune trial (``TuneReportCallback``).
@@ -163,41 +166,41 @@ def train_stage(
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from mage.distributed.ray_init import cluster_has_gpus, init_ray
+    from mage.distributed.ray_init import available, cluster_has_gpus, init_ray
 
+    res = resources or Resources()
     if stage not in STAGES:
         raise ValueError(f"stage={stage!r} must be one of {STAGES}")
     if stage == "policy" and not tokenizer:
         raise ValueError("stage 'policy' needs tokenizer= (a stage-1 checkpoint, path or MLflow run id)")
-    if num_workers < 1:
-        raise ValueError(f"num_workers={num_workers} must be >= 1")
     init_ray()
-    gpu = cluster_has_gpus() if use_gpu is None else bool(use_gpu)
-    res = dict(resources_per_worker or auto_resources_per_worker(num_workers, gpu))
+    gpu = cluster_has_gpus() if res.use_gpu is None else bool(res.use_gpu)
     callbacks = []
     if under_tune:
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks.append(TuneReportCallback())
-    config = {
-        "cfg": cfg.to_dict(),
-        "stage": stage,
-        "run_id": run_id,
-        "tracking_uri": tracking_uri,
-        "tokenizer": dict(tokenizer or {}),
-        "fail_once": dict(fail_once) if fail_once else None,
-    }
+    job = StageJob(
+        stage=stage,
+        cfg=cfg.to_dict(),
+        run_id=run_id,
+        tracking_uri=tracking_uri,
+        tokenizer=dict(tokenizer or {}),
+        fail_once=dict(fail_once) if fail_once else None,
+    )
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config=config,
+        train_loop_config={"job": job},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=num_workers, use_gpu=gpu, resources_per_worker=res
+            num_workers=res.num_workers,
+            use_gpu=gpu,
+            resources_per_worker=res.per_worker(available("CPU"), gpu),
         ),
         run_config=ray.train.RunConfig(
             name=name or f"mage-{stage}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=storage_path or default_storage_path(),
+            storage_path=res.storage_path or default_storage_path(),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            failure_config=ray.train.FailureConfig(max_failures=res.max_failures),
             callbacks=callbacks,
         ),
     )
@@ -218,14 +221,6 @@ def _local_copy(ckpt: Any) -> Path:
     return Path(ckpt.to_directory(tempfile.mkdtemp(prefix="mage-exp-")))
 
 
-def log_checkpoint(logger: Any, ckpt_dir: Path, artifact_path: str) -> None:
-    """Log a checkpoint dir without its optimizer state (train_state.pt): the artifact is for inference."""
-    with tempfile.TemporaryDirectory(prefix="mage-art-") as tmp:
-        dst = Path(tmp) / artifact_path
-        shutil.copytree(ckpt_dir, dst, ignore=shutil.ignore_patterns("train_state.pt"))
-        logger.log_artifacts(dst, artifact_path)
-
-
 @dataclass
 class ExperimentResult:
     run_id: str  # MLflow run holding params, per-epoch metrics, checkpoint/, tokenizer/, eval/
@@ -239,75 +234,59 @@ class ExperimentResult:
 def run_experiment(
     cfg: ExperimentConfig,
     *,
-    num_workers: int = 1,
-    use_gpu: bool | None = None,
-    storage_path: str | None = None,
-    tracking_uri: str | None = None,
-    experiment: str = "mage-train",
-    parent_run_id: str | None = None,
-    run_name: str | None = None,
-    tags: Mapping[str, Any] | None = None,
+    resources: Resources | None = None,
+    tracking: Tracking | None = None,
     tokenizer_from: str | None = None,
     evaluate: bool = True,
-    num_actors: int = 2,
     under_tune: bool = False,
-    max_failures: int = 2,
-    resources_per_worker: Mapping[str, float] | None = None,
 ) -> ExperimentResult:
     """Train MAGE (stage 1 then stage 2 on Ray Train), evaluate it, and record everything in one MLflow run.
 
     cfg: the full ``ExperimentConfig`` (logged flattened as params).
-    num_workers / use_gpu: Ray Train workers per stage; ``use_gpu=None`` uses GPUs iff the cluster has them.
-    resources_per_worker: override the automatic share (quarter-CPU steps of what is free, 1 GPU each).
-    storage_path: Ray Train checkpoints (default ``<project>/ray_results``; shared path or URI on a cluster).
-    tracking_uri / experiment / run_name / tags: the MLflow run (tags are added to the ``mage.*`` defaults;
-        ``mage.run_type`` is ``trial`` under a parent or under Tune, else ``train``).
-    parent_run_id: nests the run under a sweep's parent run (``mlflow.parentRunId``).
+    resources: Ray Train workers per stage (``use_gpu=None``: GPUs iff the cluster has them; CPU share of what
+        is free unless fixed), Train storage and restarts per stage, rollout actors of the evaluation
+        (default ``Resources()``).
+    tracking: the MLflow run: store, experiment, parent run (a sweep's), run name and extra tags on top of
+        the ``mage.*`` defaults; ``mage.run_type`` is ``trial`` under a parent or under Tune, else ``train``
+        (default ``Tracking()``: the default store, experiment ``mage-train``).
     tokenizer_from: skip stage 1 and reuse a tokenizer: a checkpoint dir, or an MLflow run id whose
         ``tokenizer/`` artifact is used (any run made by ``run_experiment`` has one).
-    evaluate: run ``cfg.eval`` (episodes, seed, num_envs, target) after training; ``num_actors`` rollout
-        actors (0 = in this process).
+    evaluate: run ``cfg.eval`` (episodes, seed, num_envs, target) after training on ``resources.num_actors``
+        rollout actors (0 = in this process).
     under_tune: call from inside a Tune function trainable: stage-2 epoch results reach Tune through
         ``TuneReportCallback`` (so a Tune metric/scheduler can use ``pol/*``), and the final metrics incl.
         ``eval/*`` are reported once more with ``tune.report`` at the end. Stage-1 results are not sent to
         Tune (their keys differ and Tune's strict metric check would fail them).
-    max_failures: worker-group restarts per stage (each resumes from the stage's last checkpoint).
 
     Returns ``ExperimentResult(run_id, checkpoint_dir, metrics, tokenizer_dir)``. The MLflow run is
     FINISHED on success and FAILED (error in the tag ``mage.error``) if anything raises.
     """
     from mage.distributed.ray_init import available, init_ray
-    from mage.tracking.mlflow_logger import RunLogger, standard_tags
+    from mage.tracking.mlflow_logger import RunLogger, log_checkpoint, standard_tags
 
+    resources = resources or Resources()
+    tracking = tracking or Tracking()
     init_ray()
     t_start = time.perf_counter()
-    run_type = "trial" if (parent_run_id or under_tune) else "train"
+    run_type = "trial" if (tracking.parent_run_id or under_tune) else "train"
     all_tags = standard_tags(cfg, run_type=run_type)
     if tokenizer_from:
         all_tags["mage.tokenizer_from"] = tokenizer_from
-    all_tags.update({k: str(v) for k, v in (tags or {}).items()})
+    all_tags.update({k: str(v) for k, v in tracking.tags.items()})
     logger = RunLogger.start(
-        experiment=experiment,
-        tracking_uri=tracking_uri,
-        run_name=run_name,
-        parent_run_id=parent_run_id,
+        experiment=tracking.experiment,
+        tracking_uri=tracking.tracking_uri,
+        run_name=tracking.run_name,
+        parent_run_id=tracking.parent_run_id,
         tags=all_tags,
     )
     uri = logger.tracking_uri
     metrics: dict[str, float] = {}
     with logger:
         logger.log_config(cfg)
-        logger.log_params({"ray.num_workers": num_workers})
-        common = dict(
-            run_id=logger.run_id,
-            tracking_uri=uri,
-            num_workers=num_workers,
-            use_gpu=use_gpu,
-            resources_per_worker=resources_per_worker,
-            storage_path=storage_path,
-            max_failures=max_failures,
-        )
-        name = f"{run_name or 'mage'}-{logger.run_id[:8]}"
+        logger.log_params({"ray.num_workers": resources.num_workers})
+        common: dict[str, Any] = dict(resources=resources, run_id=logger.run_id, tracking_uri=uri)
+        name = f"{tracking.run_name or 'mage'}-{logger.run_id[:8]}"
         tok_dir: str | None = None
         if tokenizer_from:
             if Path(tokenizer_from).is_dir():
@@ -334,9 +313,12 @@ def run_experiment(
         ckpt_dir = _local_copy(r2.checkpoint)
         log_checkpoint(logger, ckpt_dir, "checkpoint")
         if evaluate:
-            from mage.distributed.rollouts import evaluate_checkpoint
+            from mage.distributed.rollouts import actor_runner
+            from mage.eval.protocol import EvalProtocol
+            from mage.tracking.evaluation import evaluate_checkpoint
 
             t0 = time.perf_counter()
+            actor_cpus = resources.actor_cpus(available("CPU"))
             ev = evaluate_checkpoint(
                 ckpt_dir,
                 run_id=logger.run_id,
@@ -346,11 +328,9 @@ def run_experiment(
                 num_envs=cfg.eval.num_envs,
                 target_return=cfg.eval.target_return,
                 rtg_percentile=cfg.eval.rtg_percentile,
-                agent_kwargs=agent_kwargs_from_config(cfg),
-                num_actors=num_actors,
-                actor_cpus=min(1.0, max(0.25, available("CPU") / max(num_actors, 1))),
+                protocol=EvalProtocol.from_config(cfg.eval),
+                runner=actor_runner(resources.num_actors, actor_cpus=actor_cpus, progress=not under_tune),
                 tracking_uri=uri,
-                progress=not under_tune,
             )
             metrics.update(ev.metrics)
             metrics["time/eval_s"] = time.perf_counter() - t0
@@ -361,10 +341,3 @@ def run_experiment(
 
         tune.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     return ExperimentResult(logger.run_id, str(ckpt_dir), metrics, tok_dir)
-
-
-def agent_kwargs_from_config(cfg: ExperimentConfig) -> dict[str, Any]:
-    """Sampling settings of ``cfg.eval`` for ``MageAgent.from_checkpoint`` (greedy needs none)."""
-    if cfg.eval.sampling == "greedy":
-        return {}
-    return {"sampling": {"greedy": False, "temperature": cfg.eval.temperature, "top_k": cfg.eval.top_k}}

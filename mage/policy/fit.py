@@ -33,7 +33,9 @@ def freeze_for_stage2(tokenizer: TrajectoryTokenizer, train_adapters: bool) -> N
 
 
 def fit_policy(
-    cfg: ExperimentConfig, data: PreparedData, tokenizer: TrajectoryTokenizer,
+    cfg: ExperimentConfig,
+    data: PreparedData,
+    tokenizer: TrajectoryTokenizer,
     hooks: TrainHooks | None = None,
 ) -> MagePolicy:
     hooks = hooks or TrainHooks()

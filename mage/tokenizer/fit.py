@@ -29,7 +29,8 @@ def tokenizer_losses(
     return {"loss": loss, "rec": rec, "vq": out.vq_loss, "cond": cond, "_f": out.f_BCh, "_idx": out.idx_list}
 
 
-def fit_tokenizer(cfg: ExperimentConfig, data: PreparedData, hooks: TrainHooks | None = None
+def fit_tokenizer(
+    cfg: ExperimentConfig, data: PreparedData, hooks: TrainHooks | None = None
 ) -> TrajectoryTokenizer:
     hooks = hooks or TrainHooks()
     seed_everything(cfg.train.seed)

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
@@ -411,6 +412,14 @@ class JsonlLogger(NoopLogger):
             self.end("FINISHED")
         else:
             self.fail(exc)
+
+
+def log_checkpoint(logger: Any, ckpt_dir: Path, artifact_path: str) -> None:
+    """Log a checkpoint dir without its optimizer state (train_state.pt): the artifact is for inference."""
+    with tempfile.TemporaryDirectory(prefix="mage-art-") as tmp:
+        dst = Path(tmp) / artifact_path
+        shutil.copytree(ckpt_dir, dst, ignore=shutil.ignore_patterns("train_state.pt"))
+        logger.log_artifacts(dst, artifact_path)
 
 
 def mlflow_available() -> bool:

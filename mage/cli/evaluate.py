@@ -1,0 +1,179 @@
+"""`mage evaluate`: roll out a trained run or checkpoint under a declared protocol; logs a child eval run.
+
+mage evaluate --run-id <id> --episodes 100 --rtg-percentile 90  # a child eval run of <id>
+mage evaluate --checkpoint DIR --local --protocol paper          # goal given, state tracking, hold
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mage.cli.output import print_scores, ui_hint
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    e = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a trained run or checkpoint on Ray rollout actors; logs a child eval run",
+        description="Roll out a checkpoint (from --run-id's checkpoint/ artifact or --checkpoint) and log "
+        "eval/episodes.parquet and eval/* metrics to a child run of the training run.",
+    )
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run-id", default=None, help="MLflow run id of a training run")
+    src.add_argument("--checkpoint", default=None, help="checkpoint directory")
+    e.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
+    tgt = e.add_mutually_exclusive_group()
+    tgt.add_argument("--rtg-percentile", type=float, default=None, help="R̂_0 percentile of dataset returns")
+    tgt.add_argument("--target-return", type=float, default=None, help="absolute R̂_0")
+    e.add_argument("--task", default=None, help="task to evaluate on (default: the checkpoint's dataset)")
+    e.add_argument("--seed", type=int, default=0, help="env seed of episode 0 (episode i: seed + i)")
+    e.add_argument("--num-envs", type=int, default=50, help="lockstep envs per batch (default 50)")
+    e.add_argument("--actors", type=int, default=2, help="rollout actors (default 2)")
+    e.add_argument("--local", action="store_true", help="roll out in this process, no Ray")
+    e.add_argument("--device", default="cpu", help="agent device (cpu or cuda)")
+    e.add_argument(
+        "--rtg-update",
+        choices=("decrement", "hold"),
+        default=None,
+        help="R̂ update after each step: decrement (DT) or hold R̂_0 (default: the checkpoint's eval.rtg_update)",
+    )
+    e.add_argument(
+        "--experiment", default=None, help="MLflow experiment (default: the run's, else mage-train)"
+    )
+    e.add_argument(
+        "--protocol",
+        choices=("pure", "paper"),
+        default="pure",
+        help="pure: state + R̂ only, own action, no hold (track R, the paper's text; default); paper: goal given, "
+        "track the planned states, hold at the goal (track G, how Diffuser/HD measured Maze2D; docs/protocol.md)",
+    )
+    e.add_argument("--goal", choices=("none", "given"), default=None, help="override: pass the env's goal")
+    e.add_argument(
+        "--acting", choices=("own", "track"), default=None, help="override: own action or tracking"
+    )
+    e.add_argument(
+        "--hold",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="override: hold at the goal once within 0.5 (privileged: reads the goal)",
+    )
+    e.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="agent setting for this evaluation, repeatable: eval.sampling, eval.temperature, eval.top_k, "
+        "eval.rtg_update, eval.goal, eval.acting, eval.hold (same grammar as mage train --set)",
+    )
+    e.add_argument("--no-log", action="store_true", help="print the scores only")
+    e.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise SystemExit(f"error: --episodes {args.episodes} must be >= 1")
+    agent_kwargs = eval_agent_kwargs(args.overrides, args.rtg_update)  # bad --set: fail before Ray starts
+    protocol = eval_protocol(args)
+    if not args.local:
+        from mage.distributed.ray_init import init_ray
+
+        init_ray()
+    pct = args.rtg_percentile
+    if pct is None and args.target_return is None:
+        pct = 100.0  # the paper's R̂_0: the best dataset return
+    tags: dict[str, Any] = {}
+    if args.rtg_percentile is not None:
+        tags = {"mage.rtg_kind": "percentile", "mage.rtg_value": args.rtg_percentile}
+    if args.rtg_update:
+        tags["mage.rtg_update"] = args.rtg_update
+    try:
+        res = _evaluate(args, pct, tags, agent_kwargs, protocol)
+    except (ValueError, FileNotFoundError) as e:  # wrong run id / checkpoint / task: one clear line
+        raise SystemExit(f"error: {e}") from None
+    print(
+        f"protocol: {protocol.label}" + (" (hold is privileged: it reads the goal)" if protocol.hold else "")
+    )
+    print_scores(res.metrics)
+    print(f"target return: {res.metrics['eval/target_return']:.1f}")
+    if res.run_id:
+        print(f"MLflow run id: {res.run_id}" + (f" (child of {args.run_id})" if args.run_id else ""))
+        print(ui_hint())
+    return 0
+
+
+AGENT_EVAL_KEYS = ("eval.sampling", "eval.temperature", "eval.top_k", "eval.rtg_update")
+PROTOCOL_KEYS = ("eval.goal", "eval.acting", "eval.hold")
+
+
+def eval_protocol(args: argparse.Namespace):
+    """The evaluation protocol: the ``--protocol`` preset, then ``--set eval.goal|acting|hold``, then the
+    ``--goal``/``--acting``/``--hold`` flags."""
+    from mage.config import ConfigError, EvalConfig, parse_overrides
+    from mage.eval.protocol import PROTOCOLS, EvalProtocol
+
+    fields = PROTOCOLS[args.protocol].to_dict()
+    try:
+        ov = {k: v for k, v in parse_overrides(args.overrides).items() if k in PROTOCOL_KEYS}
+        ec = EvalConfig.from_dict({k.split(".", 1)[1]: v for k, v in ov.items()}, where="eval.")
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+    fields.update({k.split(".", 1)[1]: getattr(ec, k.split(".", 1)[1]) for k in ov})
+    for k in ("goal", "acting", "hold"):
+        if getattr(args, k, None) is not None:
+            fields[k] = getattr(args, k)
+    return EvalProtocol(**fields)
+
+
+def eval_agent_kwargs(items: list[str], rtg_update: str | None = None) -> dict[str, Any] | None:
+    """``mage evaluate --set``: agent settings of ``eval.*`` (validated like the config) -> factory kwargs."""
+    from mage.config import ConfigError, EvalConfig, parse_overrides
+
+    try:
+        ov = {k: v for k, v in parse_overrides(items).items() if k not in PROTOCOL_KEYS}
+        bad = sorted(k for k in ov if k not in AGENT_EVAL_KEYS)
+        if bad:
+            raise ConfigError(
+                f"mage evaluate --set takes only {', '.join(AGENT_EVAL_KEYS + PROTOCOL_KEYS)} (got "
+                f"{', '.join(bad)}); episodes, seed, num_envs and the target have their own flags"
+            )
+        ec = EvalConfig.from_dict({k.split(".", 1)[1]: v for k, v in ov.items()}, where="eval.")
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+    kw: dict[str, Any] = {}
+    if {"eval.sampling", "eval.temperature", "eval.top_k"} & set(ov):
+        kw["sampling"] = {"greedy": ec.sampling == "greedy", "temperature": ec.temperature, "top_k": ec.top_k}
+    if "eval.rtg_update" in ov or rtg_update:
+        kw["rtg_update"] = rtg_update or ec.rtg_update
+    return kw or None
+
+
+def _evaluate(
+    args: argparse.Namespace,
+    pct: float | None,
+    tags: dict[str, Any],
+    agent_kwargs: dict[str, Any] | None,
+    protocol: Any,
+):
+    from mage.distributed.rollouts import actor_runner
+    from mage.tracking.evaluation import evaluate_checkpoint
+
+    return evaluate_checkpoint(
+        args.checkpoint,
+        run_id=args.run_id,
+        task=args.task,
+        episodes=args.episodes,
+        seed=args.seed,
+        num_envs=min(args.num_envs, args.episodes),
+        target_return=args.target_return,
+        rtg_percentile=pct,
+        protocol=protocol,
+        runner=actor_runner(0 if args.local else args.actors, device=args.device),
+        log=not args.no_log,
+        child_run=args.run_id is not None,
+        experiment=args.experiment,
+        run_name=f"eval-{args.run_id[:8]}" if args.run_id else "eval",
+        tags=tags,
+        agent_kwargs=agent_kwargs,
+    )

@@ -1,0 +1,63 @@
+"""What one experiment asks Ray for: Ray Train workers per stage and rollout actors (plain data, no Ray)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MIN_CPU_SHARE = 0.25  # the smallest automatic CPU share of a worker or actor
+MAX_CPU_SHARE = 1.0  # the largest: one core each (Ray does not pin cores, fractions only bound packing)
+
+
+def cpu_share(free_cpus: float, n: int, *, quarter_steps: bool = False) -> float:
+    """CPUs for each of ``n`` processes so that they fit into ``free_cpus``, clipped to [0.25, 1]."""
+    share = free_cpus / max(n, 1)
+    if quarter_steps:
+        share = math.floor(share * 4) / 4
+    return min(MAX_CPU_SHARE, max(MIN_CPU_SHARE, share))
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Ray resources of one experiment (both training stages and the evaluation after them)."""
+
+    num_workers: int = 1  # Ray Train workers per stage (DDP ranks)
+    use_gpu: bool | None = None  # train on GPUs; None = iff the cluster has GPUs
+    gpus_per_worker: float = 1.0  # GPUs of each Ray Train worker when training on GPUs
+    cpus_per_worker: float | None = None  # CPUs of each Ray Train worker; None = a share of the free CPUs
+    num_actors: int = 2  # rollout actors of the evaluation (0 = roll out in the driver's process)
+    cpus_per_actor: float | None = None  # CPUs of each rollout actor; None = a share of the free CPUs
+    max_failures: int = 2  # worker-group restarts per stage, each resuming from the stage's last checkpoint
+    storage_path: str | None = (
+        None  # Ray Train checkpoints; None = <project>/ray_results (shared on a cluster)
+    )
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 1:
+            raise ValueError(f"num_workers={self.num_workers} must be >= 1")
+        if self.num_actors < 0:
+            raise ValueError(f"num_actors={self.num_actors} must be >= 0")
+
+    def per_worker(self, free_cpus: float, gpu: bool) -> dict[str, float]:
+        """Ray Train ``resources_per_worker``: the fixed CPUs, else quarter-CPU steps of ``free_cpus`` that let
+        all workers fit (fractions on a 2-core box, 1 on a cluster); ``gpus_per_worker`` GPUs when ``gpu``."""
+        cpu = self.cpus_per_worker
+        if cpu is None:
+            cpu = cpu_share(free_cpus, self.num_workers, quarter_steps=True)
+        res = {"CPU": float(cpu)}
+        if gpu:
+            res["GPU"] = float(self.gpus_per_worker)
+        return res
+
+    def actor_cpus(self, free_cpus: float) -> float:
+        """CPUs of each rollout actor: the fixed value, else a share of ``free_cpus`` over the actors."""
+        if self.cpus_per_actor is not None:
+            return float(self.cpus_per_actor)
+        return cpu_share(free_cpus, self.num_actors)
+
+    def peak_cpus(self) -> float:
+        """Most CPUs the experiment's Ray processes hold at once: training and evaluation run one after the
+        other, each worker/actor holding at most one core (or its fixed share)."""
+        train = self.num_workers * (self.cpus_per_worker or MAX_CPU_SHARE)
+        rollouts = self.num_actors * (self.cpus_per_actor or MAX_CPU_SHARE)
+        return max(train, rollouts)

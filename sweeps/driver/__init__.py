@@ -1,0 +1,1 @@
+"""The sweep driver: what every sweep script shares (CLI, data, Tune trial, state file, run loop, searchers)."""

@@ -1,0 +1,112 @@
+"""The flags every sweep shares and their --smoke dependent defaults, incl. the one ``--set`` grammar."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mage.config import ConfigError, parse_overrides
+from mage.tracking.store import default_tracking_uri, project_root
+from sweeps.driver.data import SMOKE_DATA_STEPS
+
+DEFAULT_DATASETS = ("maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1")
+# Overrides on top of the smoke preset: one rollout batch, tiny data (the preset already shrinks the model).
+SMOKE_OVERRIDES: dict[str, Any] = {"data.max_steps": SMOKE_DATA_STEPS, "eval.episodes": 2, "eval.num_envs": 2}
+
+
+def build_parser(description: str, *, default_experiment: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--smoke", action="store_true", help="tiny data/model, 1 dataset, 1 seed: minutes on 2 CPUs"
+    )
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        default=None,
+        help=f"datasets (default: {' '.join(DEFAULT_DATASETS)}; --smoke: maze2d-umaze-v1)",
+    )
+    p.add_argument(
+        "--seeds", nargs="+", type=int, default=None, help="train seeds (default 0 1 2; --smoke: 0)"
+    )
+    p.add_argument("--num-samples", type=int, default=None, help="Tune num_samples (searchers: trials)")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=None,
+        help="GPUs per trial, shared by its Ray Train workers (default: auto = GPUs / max-concurrent, "
+        "at most 1; 0 without GPUs)",
+    )
+    p.add_argument(
+        "--cpus-per-trial",
+        type=float,
+        default=0.5,
+        help="CPUs of the trial driver itself; its Ray Train workers and rollout actors take their own",
+    )
+    p.add_argument("--num-workers", type=int, default=1, help="Ray Train workers per trial")
+    p.add_argument("--num-actors", type=int, default=1, help="rollout actors per trial's evaluation")
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="max concurrent trials (default: GPUs, else CPUs // the CPUs a trial holds at its peak: "
+        "its driver plus its Ray Train workers or rollout actors; at least 1)",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="Tune storage_path: local dir, or shared (NFS path, s3://) on "
+        "a multi-node cluster (default <project>/ray_results)",
+    )
+    p.add_argument(
+        "--name",
+        default=None,
+        help="Tune experiment name (default <sweep>[-smoke]-<timestamp>); "
+        "with --resume: the sweep to continue (default: the latest one of this sweep)",
+    )
+    p.add_argument("--experiment", default=default_experiment, help="MLflow experiment")
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<project>/mlruns.db); a server (http://...) on a multi-node cluster",
+    )
+    p.add_argument("--preset", default=None, help="config preset (default: paper; --smoke: smoke)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for all trials, repeatable (e.g. --set data.rtg_horizon=none "
+        "--set tokenizer.scale_schedule=[1,2,4,8])",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted sweep (--name or the latest)"
+    )
+    p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial (FailureConfig)")
+    p.add_argument("--address", default=None, help="Ray address (default $RAY_ADDRESS, else an embedded Ray)")
+    # Test hook: behave as if Ctrl-C was pressed once N trials finished (resume tests).
+    p.add_argument("--interrupt-after-trials", type=int, default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the --smoke dependent defaults and ``args.overrides`` (smoke overrides, then every ``--set``)."""
+    if args.datasets is None:
+        args.datasets = ["maze2d-umaze-v1"] if args.smoke else list(DEFAULT_DATASETS)
+    if args.seeds is None:
+        args.seeds = [0] if args.smoke else [0, 1, 2]
+    if args.preset is None:
+        args.preset = "smoke" if args.smoke else "paper"
+    args.tracking_uri = args.tracking_uri or default_tracking_uri()
+    storage = args.storage or str(project_root() / "ray_results")
+    # Tune wants an absolute local path or a URI (s3://, gs://) that every node can reach.
+    args.storage = storage if "://" in storage else str(Path(storage).expanduser().resolve())
+    try:
+        sets = parse_overrides(args.set or [])
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+    args.overrides = {**(SMOKE_OVERRIDES if args.smoke else {}), **sets}
+    return args

@@ -1,0 +1,280 @@
+"""The sweep driver loop: Ray start-up, resources per trial, the Tune run (or its resume) and the results table.
+
+- one MLflow **parent run** per sweep (``mage.tracking.sweep_runs``); its id is stored in the Tune experiment
+  dir (``sweeps.driver.state``) so ``--resume`` reuses it;
+- one **child run per trial** (``sweeps.driver.trial``);
+- ``--resume`` restores the Tune experiment (``Tuner.restore(..., resume_errored=True)``): finished trials are
+  not re-run and keep their runs; runs that were left RUNNING by the interruption are marked KILLED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from ray.tune import Callback
+
+from mage.config import ConfigError, make_config
+from mage.distributed.resources import Resources
+from mage.tracking.context import Tracking
+from sweeps.driver.cli import resolve_defaults
+from sweeps.driver.data import ensure_dataset
+from sweeps.driver.env import sweep_env
+from sweeps.driver.spec import METRIC, Sweep, describe_space, expected_trials
+from sweeps.driver.state import find_latest_sweep_dir, join_storage, read_state, storage_exists, write_state
+from sweeps.driver.trial import TrialContext, trial_fn, trial_name
+
+# ----------------------------------------------------------------------------------------------------------
+# Resources
+
+
+def trial_resources(args: argparse.Namespace) -> Resources:
+    """Ray Train workers and rollout actors of one trial: on GPU clusters each worker gets its share of
+    --gpus-per-trial and one CPU, else an automatic CPU share of what is free."""
+    gpu = args.gpus_per_trial > 0
+    return Resources(
+        num_workers=args.num_workers,
+        use_gpu=gpu,
+        gpus_per_worker=args.gpus_per_trial / max(args.num_workers, 1) if gpu else 0.0,
+        cpus_per_worker=1.0 if gpu else None,
+        num_actors=args.num_actors,
+        storage_path=join_storage(args.storage, "train"),
+    )
+
+
+def trial_placement(args: argparse.Namespace) -> Any:
+    """The trial's placement group: one bundle for the trial driver, the only process that runs in it.
+
+    Ray Train V2 schedules its workers in a placement group of its own, and the rollout actors ask for the
+    cluster's default scheduling (``mage.distributed.rollouts``), so neither runs in the trial's bundles:
+    reserving CPUs for them there would hold cores nobody uses. Their CPUs are counted instead in the
+    default ``--max-concurrent`` (:func:`auto_resources`), which bounds how many trials train at once.
+    """
+    from ray import tune
+
+    return tune.PlacementGroupFactory([{"CPU": args.cpus_per_trial}], strategy="PACK")
+
+
+def auto_resources(args: argparse.Namespace) -> None:
+    """Fill --max-concurrent and --gpus-per-trial from the cluster: one trial per GPU, else as many as fit
+    with the CPUs a trial holds at its peak (its driver plus its Ray Train workers or rollout actors)."""
+    import ray
+
+    res = ray.cluster_resources()
+    gpus, cpus = float(res.get("GPU", 0)), float(res.get("CPU", 1))
+    if args.max_concurrent is None:
+        peak = args.cpus_per_trial + Resources(args.num_workers, num_actors=args.num_actors).peak_cpus()
+        args.max_concurrent = max(1, int(gpus) if gpus >= 1 else int(cpus // peak))
+    if args.gpus_per_trial is None:
+        args.gpus_per_trial = min(1.0, gpus / args.max_concurrent) if gpus else 0.0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Driver
+
+
+# Test hook (--interrupt-after-trials): a module global, not callback state, so that a callback restored
+# from the experiment state by --resume stays inert.
+_INTERRUPT_AFTER: int | None = None
+
+
+class InterruptAfterTrials(Callback):
+    """Tune callback: send ourselves SIGINT once N trials completed, exactly like a user's Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.done += 1
+        if _INTERRUPT_AFTER is not None and self.done == _INTERRUPT_AFTER:
+            print(f"[sweep] --interrupt-after-trials {_INTERRUPT_AFTER}: interrupting", flush=True)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def parent_params(args: argparse.Namespace, sweep: Sweep) -> dict[str, Any]:
+    """Params of the sweep's parent run: the search space, the sweep's settings and named configs."""
+    params: dict[str, Any] = {f"space.{k}": v for k, v in describe_space(sweep.param_space).items()}
+    params.update(
+        {
+            "sweep.preset": args.preset,
+            "sweep.datasets": args.datasets,
+            "sweep.seeds": args.seeds,
+            "sweep.num_samples": sweep.num_samples,
+            "sweep.max_concurrent": args.max_concurrent,
+            "sweep.gpus_per_trial": args.gpus_per_trial,
+            "sweep.cpus_per_trial": args.cpus_per_trial,
+            "sweep.searcher": type(sweep.search_alg).__name__
+            if sweep.search_alg
+            else "BasicVariantGenerator",
+            "sweep.scheduler": type(sweep.scheduler).__name__ if sweep.scheduler else "FIFOScheduler",
+            "sweep.storage": args.storage,
+            "sweep.overrides": json.dumps(args.overrides, default=str),
+        }
+    )
+    params.update({f"ablation.{k}": json.dumps(v) for k, v in sweep.named_configs.items()})
+    return params
+
+
+def _tuner(sweep: Sweep, args: argparse.Namespace, trainable: Any, tune_dir: str, name: str) -> Any:
+    from ray import tune
+
+    if args.resume:
+        return tune.Tuner.restore(tune_dir, trainable, resume_errored=True)
+    return tune.Tuner(
+        trainable,
+        param_space=sweep.param_space,
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode="max",
+            search_alg=sweep.search_alg,
+            scheduler=sweep.scheduler,
+            num_samples=sweep.num_samples,
+            max_concurrent_trials=args.max_concurrent,
+            trial_name_creator=functools.partial(trial_name, sweep.name),
+            trial_dirname_creator=functools.partial(trial_name, sweep.name),
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=args.storage,
+            callbacks=[InterruptAfterTrials()],
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+            verbose=1,
+        ),
+    )
+
+
+def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
+    """Run (or resume) the sweep; print the results table from MLflow. Returns a process exit code."""
+    sweep_env()
+    import ray
+    from ray import tune
+
+    from mage.distributed.ray_init import init_ray
+    from mage.tracking.sweep_runs import (
+        mark_stale_children,
+        print_table,
+        results_table,
+        resume_parent,
+        start_parent,
+    )
+
+    args = resolve_defaults(args)
+    if args.num_samples is not None:
+        sweep.num_samples = args.num_samples
+    try:
+        make_config(args.preset, args.overrides)  # fail fast on a bad --set before starting Ray
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+
+    # Data first, on the driver: trials on this node then find it; a smoke trial regenerates it if missing.
+    for name in args.datasets:
+        ensure_dataset(name, smoke=args.smoke)
+
+    prefix = f"{sweep.name}-smoke" if args.smoke else sweep.name
+    if args.resume:
+        tune_dir = (
+            join_storage(args.storage, args.name)
+            if args.name
+            else find_latest_sweep_dir(args.storage, prefix)
+        )
+        state = read_state(tune_dir) if tune_dir else None
+        if state is None:
+            raise SystemExit(
+                f"--resume: no sweep to resume under {args.storage} (name {args.name or prefix + '*'})"
+            )
+        parent_run_id, args.tracking_uri, args.experiment = (
+            state["parent_run_id"],
+            state["tracking_uri"],
+            state["experiment"],
+        )
+    else:
+        tune_dir = join_storage(args.storage, args.name or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if storage_exists(tune_dir):
+            raise SystemExit(f"{tune_dir} exists; pass --resume to continue it or --name for a new sweep")
+    name = tune_dir.rsplit("/", 1)[1]
+
+    init_ray(args.address)
+    auto_resources(args)
+    if args.resume:
+        parent = resume_parent(parent_run_id, tracking_uri=args.tracking_uri)
+        n = mark_stale_children(args.tracking_uri, args.experiment, parent_run_id)
+        print(
+            f"[sweep] resuming {tune_dir} (parent run {parent_run_id}; {n} interrupted trial runs marked KILLED)"
+        )
+    else:
+        parent = start_parent(
+            Tracking(
+                args.tracking_uri,
+                args.experiment,
+                run_name=name,
+                tags={"mage.tune_dir": tune_dir, "mlflow.note.content": sweep.description},
+            ),
+            sweep=sweep.name,
+            smoke=args.smoke,
+            params=parent_params(args, sweep),
+            ray_address=args.address,
+        )
+        parent_run_id = parent.run_id
+        state = {
+            "parent_run_id": parent_run_id,
+            "tracking_uri": args.tracking_uri,
+            "experiment": args.experiment,
+            "sweep": sweep.name,
+            "command": sys.argv,
+        }
+        write_state(tune_dir, state)
+        print(f"[sweep] {sweep.name}: parent run {parent_run_id} in {args.experiment} ({args.tracking_uri})")
+
+    ctx = TrialContext(
+        sweep=sweep.name,
+        tracking=Tracking(args.tracking_uri, args.experiment, parent_run_id),
+        preset=args.preset,
+        base_overrides=args.overrides,
+        named_configs=sweep.named_configs,
+        adjust=sweep.adjust,
+        smoke=args.smoke,
+        resources=trial_resources(args),
+    )
+    trainable = tune.with_resources(tune.with_parameters(trial_fn, ctx=ctx), trial_placement(args))
+    global _INTERRUPT_AFTER
+    _INTERRUPT_AFTER = args.interrupt_after_trials
+    started = time.time()
+    try:
+        grid = _tuner(sweep, args, trainable, tune_dir, name).fit()
+    except BaseException as e:
+        parent.fail(e)
+        raise
+    elapsed = time.time() - started
+    n_err = grid.num_errors
+    # Interrupted (Ctrl-C): trials left unfinished, or not all trials created yet (grids are created lazily).
+    interrupted = grid.num_terminated + n_err < max(len(grid), expected_trials(sweep))
+    parent.log_metrics({"sweep/trials": len(grid), "sweep/errored": n_err, "sweep/wall_s": elapsed})
+    table = results_table(args.tracking_uri, args.experiment, parent_run_id)
+    print(
+        f"\n[sweep] {sweep.name}: {len(grid)} trials, {n_err} errored, {elapsed:.0f} s; parent run {parent_run_id}"
+    )
+    print_table(table)
+    if interrupted:
+        # Tune killed the running trials' actors: their runs would stay RUNNING forever.
+        mark_stale_children(args.tracking_uri, args.experiment, parent_run_id)
+        parent.set_tags({"mage.error": "interrupted"})
+        parent.end("KILLED")
+        print(
+            f"[sweep] interrupted; continue with: python {sys.argv[0]} --resume --name {name} "
+            f"--storage {args.storage}" + (" --smoke" if args.smoke else ""),
+            flush=True,
+        )
+        ray.shutdown()
+        return 130
+    parent.end("FINISHED")
+    return 1 if n_err else 0
+
+
+def main(sweep: Sweep, args: argparse.Namespace) -> None:
+    sys.exit(run_sweep(sweep, args))

@@ -1,0 +1,60 @@
+"""What a sweep script declares: the :class:`Sweep` (search space, searcher, named configs) and its size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mage.config import ExperimentConfig
+from mage.tracking.sweep_runs import METRIC
+
+__all__ = ["METRIC", "Sweep", "describe_space", "expected_trials"]
+
+
+@dataclass
+class Sweep:
+    """A sweep: its name, MLflow experiment, search space and how to search it.
+
+    Trial configs are flat: keys with a dot are ``ExperimentConfig`` overrides (``tokenizer.num_scales``); the
+    key ``ablation`` names an entry of ``named_configs`` whose overrides are applied first.
+    """
+
+    name: str  # mage.sweep tag and default Tune experiment name
+    experiment: str  # default MLflow experiment
+    param_space: dict[str, Any]  # flat trial config: dotted overrides and/or "ablation"
+    num_samples: int = 1  # Tune num_samples (grids multiply it)
+    search_alg: Any = None  # e.g. OptunaSearch; None = Tune's grid/random BasicVariantGenerator
+    scheduler: Any = None  # e.g. ASHAScheduler; None = FIFO
+    named_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ablation" name -> overrides
+    # Last per-trial fix-up of the config (e.g. raise the horizon so K scales fit); must be picklable.
+    adjust: Callable[[ExperimentConfig], ExperimentConfig] | None = None
+    description: str = ""
+
+
+def expected_trials(sweep: Sweep) -> int:
+    """Trials a complete sweep has: num_samples times the product of the grid sizes."""
+    n = sweep.num_samples
+    for v in sweep.param_space.values():
+        if isinstance(v, Mapping) and "grid_search" in v:
+            n *= len(v["grid_search"])
+    return n
+
+
+def describe_space(space: Mapping[str, Any]) -> dict[str, str]:
+    """Human-readable search space: grid lists, choices and ranges instead of object reprs."""
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    out: dict[str, str] = {}
+    for k, v in space.items():
+        if isinstance(v, Mapping) and "grid_search" in v:
+            out[k] = f"grid{list(v['grid_search'])}"
+        elif isinstance(v, Categorical):
+            out[k] = f"choice{list(v.categories)}"
+        elif isinstance(v, (Float, Integer)):
+            sampler = type(v.get_sampler()).__name__.lower().lstrip("_")
+            kind = "log" if "log" in sampler else ""
+            out[k] = f"{kind}{'int' if isinstance(v, Integer) else 'float'}[{v.lower}, {v.upper}]"
+        else:
+            out[k] = repr(v)
+    return out
