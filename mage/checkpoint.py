@@ -11,6 +11,10 @@ Layout::
 
 Writing needs only ``state_dict()``s, so the training stages save through here without importing each
 other; ``mage.policy.checkpoint.load_checkpoint`` rebuilds the models.
+
+Writing is atomic (``mage.fsutil.atomic_dir``): the files go to a unique temporary directory next to the
+target, are fsynced, and the complete tree replaces the target only then. A save that fails or is killed
+midway leaves the previous checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 import torch
 
 from mage.config import ExperimentConfig
+from mage.fsutil import atomic_dir
 
 FORMAT_VERSION = 1
 
@@ -60,17 +65,30 @@ def save_checkpoint(
     policy: torch.nn.Module | None = None,
     train_state: dict[str, Any] | None = None,
 ) -> Path:
+    """Write the checkpoint directory ``out_dir`` atomically, replacing a previous checkpoint there whole.
+
+    ``out_dir`` may be new, empty or a checkpoint; any other non-empty directory is refused (replacing it
+    would delete files that are not ours)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    meta_d = {"format_version": FORMAT_VERSION, "data": asdict(meta), "normalizers": normalizers.to_dict()}
-    (out / "meta.json").write_text(json.dumps(meta_d, indent=2))
-    np.save(out / "episode_returns.npy", np.asarray(episode_returns, dtype=np.float64))
-    torch.save(unwrap(tokenizer).state_dict(), out / "tokenizer.pt")
-    if policy is not None:
-        torch.save(unwrap(policy).state_dict(), out / "policy.pt")
-    if train_state is not None:
-        torch.save(train_state, out / "train_state.pt")
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise FileExistsError(
+            f"{out} is a non-empty directory that is not a MAGE checkpoint (no config.json); saving would "
+            "replace it whole: pass a new or empty directory"
+        )
+    with atomic_dir(out) as tmp:
+        (tmp / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        meta_d = {
+            "format_version": FORMAT_VERSION,
+            "data": asdict(meta),
+            "normalizers": normalizers.to_dict(),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta_d, indent=2))
+        np.save(tmp / "episode_returns.npy", np.asarray(episode_returns, dtype=np.float64))
+        torch.save(unwrap(tokenizer).state_dict(), tmp / "tokenizer.pt")
+        if policy is not None:
+            torch.save(unwrap(policy).state_dict(), tmp / "policy.pt")
+        if train_state is not None:
+            torch.save(train_state, tmp / "train_state.pt")
     return out
 
 

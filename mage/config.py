@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 T = TypeVar("T", bound="ConfigBase")
 
@@ -53,8 +54,45 @@ class ConfigBase:
         obj.validate()
         return obj
 
+    section: ClassVar[str] = ""  # dotted prefix of this section's keys in messages ("data.")
+
     def validate(self) -> None:
-        """Override to check value ranges; raise ConfigError naming the key."""
+        """Check value ranges, raising ConfigError naming the key and the fix. Subclasses extend it (calling
+        ``super().validate()``); here: every float field is finite (no nan / inf)."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{self.section}{f.name}={v!r} must be a finite number (not nan or inf)")
+
+    def _require(
+        self,
+        name: str,
+        lo: float | None = None,
+        hi: float | None = None,
+        *,
+        lo_open: bool = False,
+        hi_open: bool = False,
+        none_ok: bool = False,
+        hint: str = "",
+    ) -> None:
+        """Range check of one field: ``lo <= v <= hi`` (``<`` where open); None only when ``none_ok``."""
+        v = getattr(self, name)
+        if v is None and none_ok:
+            return
+        ok = v is not None and not (
+            (lo is not None and (v <= lo if lo_open else v < lo))
+            or (hi is not None and (v >= hi if hi_open else v > hi))
+        )
+        if ok:
+            return
+        if lo is not None and hi is not None:
+            rule = f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        elif lo is not None:
+            rule = f"{'>' if lo_open else '>='} {lo}"
+        else:
+            rule = f"{'<' if hi_open else '<='} {hi}"
+        rule = f"None or {rule}" if none_ok else rule
+        raise ConfigError(f"{self.section}{name}={v!r} must be {rule}" + (f"; {hint}" if hint else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -143,6 +181,73 @@ def _coerce(v: Any, typ: Any, key: str) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# The scale schedule: pure integer arithmetic on config values, here so that ExperimentConfig.validate can
+# check it before any work starts (config is a leaf); mage.tokenizer.schedule re-exports it for model code.
+
+
+class ScheduleError(ConfigError):
+    """The horizon, the downsample factor, K and the schedule do not fit together."""
+
+
+def latent_length(horizon: int, downsample: int) -> int:
+    """h = H / downsample, the finest scale's token count."""
+    if horizon % downsample:
+        raise ScheduleError(
+            f"data.horizon={horizon} is not divisible by tokenizer.downsample={downsample}; "
+            f"use a horizon that is a multiple of {downsample} (e.g. {horizon - horizon % downsample + downsample})"
+        )
+    return horizon // downsample
+
+
+def scale_schedule(
+    horizon: int, num_scales: int, downsample: int = 1, explicit: Sequence[int] | None = None
+) -> tuple[int, ...]:
+    """Tokens per scale, coarse to fine, ending at the latent length h = H / downsample.
+
+    Derived rule: l_k = round(h ** ((k - 1) / (K - 1))), bumped to stay strictly increasing. It is dyadic
+    (1, 2, 4, ..., h) when h = 2^(K-1), and VAR-like non-dyadic otherwise (h = 32, K = 8 gives
+    1, 2, 3, 4, 7, 12, 20, 32).
+    """
+    h = latent_length(horizon, downsample)
+    if explicit is not None:
+        sched = tuple(int(x) for x in explicit)
+        if len(sched) != num_scales:
+            raise ScheduleError(
+                f"tokenizer.scale_schedule={sched} has {len(sched)} scales, tokenizer.num_scales={num_scales}"
+            )
+        if any(b <= a for a, b in zip(sched, sched[1:])) or sched[0] < 1:
+            raise ScheduleError(f"tokenizer.scale_schedule={sched} must be positive and strictly increasing")
+        if sched[-1] != h:
+            raise ScheduleError(
+                f"tokenizer.scale_schedule={sched} must end at H / downsample = {horizon} / {downsample} = {h}; "
+                "change the last entry, data.horizon or tokenizer.downsample"
+            )
+        return sched
+    if num_scales < 1:
+        raise ScheduleError(f"tokenizer.num_scales={num_scales} must be >= 1")
+    if num_scales > h:
+        raise ScheduleError(
+            f"tokenizer.num_scales={num_scales} needs at least {num_scales} latent steps but H / downsample = "
+            f"{horizon} / {downsample} = {h}; lower num_scales or downsample, or raise data.horizon"
+        )
+    if num_scales == 1:
+        return (h,)
+    sched: list[int] = []
+    for k in range(num_scales):
+        lk = max(1, round(h ** (k / (num_scales - 1))))
+        if sched and lk <= sched[-1]:
+            lk = sched[-1] + 1
+        sched.append(lk)
+    # Bumping can overrun h near the fine end; pull the tail back below h from the top.
+    sched[-1] = h
+    for k in range(num_scales - 2, -1, -1):
+        sched[k] = min(sched[k], sched[k + 1] - 1)
+    if sched[0] < 1:
+        raise ScheduleError(f"cannot fit {num_scales} increasing scales into {h} latent steps")
+    return tuple(sched)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Components. Defaults are the "paper" preset where the paper is known (K = 8); other values are our
 # documented choices (docs/method.md).
 
@@ -159,11 +264,17 @@ class DataConfig(ConfigBase):
         None  # None: RTG to the episode end (paper); N: reward over the next N steps only
     )
 
+    section = "data."
+
     def validate(self) -> None:
+        super().validate()
         if self.rtg_horizon is not None and self.rtg_horizon < 1:
             raise ConfigError(
                 f"data.rtg_horizon={self.rtg_horizon} must be >= 1 or None (RTG to episode end)"
             )
+        self._require("horizon", 1)
+        self._require("max_steps", 1, none_ok=True, hint="None uses every dataset step")
+        self._require("val_fraction", 0, 1, hi_open=True)
 
 
 @dataclass
@@ -189,7 +300,10 @@ class TokenizerConfig(ConfigBase):
     dead_code_every: int = 100  # optimiser steps between dead-code restarts
     dead_code_ema: float = 0.99  # decay of the per-code usage EMA that decides "dead"
 
+    section = "tokenizer."
+
     def validate(self) -> None:
+        super().validate()
         if self.scheme not in ("RS", "RSA", "S", "A"):
             raise ConfigError(f"tokenizer.scheme={self.scheme!r} must be one of RS, RSA, S, A")
         if self.num_scales < 1:
@@ -205,6 +319,14 @@ class TokenizerConfig(ConfigBase):
                 f"tokenizer.scale_schedule has {len(self.scale_schedule)} entries but tokenizer.num_scales="
                 f"{self.num_scales}; give K entries or set scale_schedule to None"
             )
+        for name in ("code_dim", "hidden"):
+            self._require(name, 1)
+        self._require("num_res_blocks", 0)
+        self._require("beta", 0)
+        self._require("quant_resi", 0, 1)
+        self._require("lambda_cond", 0)
+        self._require("dead_code_every", 1)
+        self._require("dead_code_ema", 0, 1, hi_open=True)
 
 
 @dataclass
@@ -218,7 +340,15 @@ class TransformerConfig(ConfigBase):
     cond_every_scale: bool = True  # AdaLN condition in every block (False: only the start token sees it)
     use_goal: bool = False  # add the goal (Multi2D) to the condition
 
+    section = "transformer."
+
     def validate(self) -> None:
+        super().validate()
+        for name in ("depth", "width", "heads"):
+            self._require(name, 1)
+        self._require("mlp_ratio", 0, lo_open=True)
+        self._require("dropout", 0, 1, hi_open=True)
+        self._require("drop_path", 0, 1, hi_open=True)
         if self.width % self.heads:
             raise ConfigError(
                 f"transformer.width={self.width} must be divisible by transformer.heads={self.heads}"
@@ -237,11 +367,17 @@ class PolicyConfig(ConfigBase):
     gumbel_tau: float = 1.0  # temperature of the Gumbel-softmax soft tokens in stage 2
     gumbel_hard: bool = True  # straight-through Gumbel: forward uses real codes (as at inference), soft grads
 
+    section = "policy."
+
     def validate(self) -> None:
+        super().validate()
         if self.action_source not in ("latent", "decoded"):
             raise ConfigError(f"policy.action_source={self.action_source!r} must be 'latent' or 'decoded'")
         if self.gumbel_tau <= 0:
             raise ConfigError(f"policy.gumbel_tau={self.gumbel_tau} must be > 0")
+        self._require("inv_hidden", 1)
+        self._require("lambda_inv", 0)
+        self._require("lambda_cond", 0)
 
 
 @dataclass
@@ -261,6 +397,18 @@ class TrainConfig(ConfigBase):
     warmup_steps: int = 100  # linear lr warm-up, then cosine decay to 10 % (per stage)
     val_batches: int = 4  # validation batches evaluated after every epoch
     num_workers: int = 0  # DataLoader worker processes
+
+    section = "train."
+
+    def validate(self) -> None:
+        super().validate()
+        self._require("seed", 0, 2**32 - 1, hint="numpy seeds are 32-bit unsigned")
+        for name in ("batch_size", "tokenizer_epochs", "policy_epochs", "steps_per_epoch"):
+            self._require(name, 1)
+        for name in ("tokenizer_lr", "policy_lr", "grad_clip"):
+            self._require(name, 0, lo_open=True)
+        for name in ("weight_decay", "warmup_steps", "val_batches", "num_workers"):
+            self._require(name, 0)
 
 
 @dataclass
@@ -283,6 +431,17 @@ class EvalConfig(ConfigBase):
     )
     hold: bool = False  # privileged: within 0.5 of the goal, drive to (goal, v=0) (not rtg_update=hold)
 
+    section = "eval."
+
+    def validate(self) -> None:
+        super().validate()
+        self._require("episodes", 1)
+        self._require("num_envs", 1)
+        self._require("seed", 0)
+        self._require("rtg_percentile", 0, 100, none_ok=True, hint="a percentile of dataset returns")
+        self._require("temperature", 0, lo_open=True)
+        self._require("top_k", 0, hint="0 keeps all codes")
+
 
 @dataclass
 class ExperimentConfig(ConfigBase):
@@ -292,6 +451,14 @@ class ExperimentConfig(ConfigBase):
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        """Every section, then the cross-field rules: the scale schedule fits H / downsample."""
+        super().validate()
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate()
+        tk = self.tokenizer
+        scale_schedule(self.data.horizon, tk.num_scales, tk.downsample, tk.scale_schedule)
 
 
 # Presets are overrides on the defaults; "smoke" trains both stages on CPU in about a minute.

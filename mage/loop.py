@@ -32,6 +32,10 @@ from mage.config import ExperimentConfig
 SaveFn = Callable[[Path], None]
 
 
+class NonFiniteLossError(FloatingPointError):
+    """A training loss became NaN or inf; the message names the stage, epoch, step and every loss term."""
+
+
 def _identity(x: Any) -> Any:
     return x
 
@@ -174,7 +178,12 @@ def run_stage(
             out = loss_fn(model, batch)
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
+            # A NaN/inf loss or gradient stops the stage before it reaches the weights, the optimiser state or
+            # a checkpoint. After backward, so every DDP rank has joined the gradient all-reduce (and sees the
+            # same non-finite norm: the ranks stop together). One sync; the metric sums below need one anyway.
+            if not bool(torch.isfinite(torch.stack([out["loss"].detach().float(), grad_norm.float()])).all()):
+                _raise_non_finite(stage, epoch, epochs, step + 1, out, grad_norm)
             opt.step()
             step += 1
             bar.update(1)
@@ -200,6 +209,19 @@ def run_stage(
         hooks.report(metrics, lambda d, state=state: save_fn(Path(d), state))
     bar.close()
     return model
+
+
+def _raise_non_finite(
+    stage: str, epoch: int, epochs: int, step: int, out: dict[str, torch.Tensor], grad_norm: torch.Tensor
+) -> None:
+    terms = ", ".join(f"{k}={float(v.detach().float().mean()):.4g}" for k, v in out.items())
+    what = "loss" if not math.isfinite(float(out["loss"].detach())) else "gradient norm"
+    raise NonFiniteLossError(
+        f"stage {stage}: the training {what} is not finite at epoch {epoch + 1}/{epochs}, step {step} "
+        f"(optimiser step within the stage; terms: {terms}, grad_norm={float(grad_norm):.4g}); the step was "
+        "not applied and nothing was saved from it. Lower the learning rate or raise warm-up, check the data "
+        "for extreme values, or resume from the last checkpoint"
+    )
 
 
 @torch.no_grad()

@@ -19,9 +19,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the checkout importable (it is also pip-installed)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from typing import Any
+
 from ray import tune
 
-from mage.config import ExperimentConfig
+from mage.config import PRESETS, ExperimentConfig
 from sweeps.driver.cli import build_parser, resolve_defaults
 from sweeps.driver.run import main
 from sweeps.driver.spec import Sweep
@@ -30,13 +32,14 @@ DEFAULT_K = (1, 2, 4, 6, 8, 10)
 SMOKE_K = (1, 2)
 
 
-def fit_horizon(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Raise data.horizon to the smallest power of two whose latent length H / downsample holds K scales."""
-    need = cfg.tokenizer.num_scales * cfg.tokenizer.downsample
-    if cfg.data.horizon >= need:
-        return cfg
-    horizon = 1 << (need - 1).bit_length()
-    return cfg.with_overrides({"data.horizon": horizon})
+def fit_horizon(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Raise data.horizon to the smallest power of two whose latent length H / downsample holds K scales
+    (on the overrides, so that the config validates as adjusted)."""
+    flat = {**ExperimentConfig().flatten(), **PRESETS[preset], **overrides}
+    need = int(flat["tokenizer.num_scales"]) * int(flat["tokenizer.downsample"])
+    if int(flat["data.horizon"]) >= need:
+        return overrides
+    return {**overrides, "data.horizon": 1 << (need - 1).bit_length()}
 
 
 def make_sweep(ks: list[int], datasets: list[str], seeds: list[int]) -> Sweep:

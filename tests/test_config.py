@@ -56,3 +56,98 @@ def test_rtg_options_validation():
         make_config("paper", {"data.rtg_horizon": 0})
     with pytest.raises(ConfigError, match="eval.rtg_update='down' must be one of"):
         make_config("paper", {"eval.rtg_update": "down"})
+
+
+# Every value that can be checked before work starts is checked; the error names the key (issue 11).
+BAD_VALUES = [
+    ("policy.gumbel_tau", "nan"),
+    ("policy.lambda_inv", "inf"),
+    ("policy.lambda_cond", -1.0),
+    ("policy.inv_hidden", 0),
+    ("eval.target_return", "-inf"),
+    ("train.batch_size", 0),
+    ("train.steps_per_epoch", 0),
+    ("train.tokenizer_epochs", 0),
+    ("train.policy_epochs", 0),
+    ("train.tokenizer_lr", 0.0),
+    ("train.policy_lr", -1e-3),
+    ("train.policy_lr", "nan"),
+    ("train.weight_decay", -0.1),
+    ("train.warmup_steps", -1),
+    ("train.val_batches", -1),
+    ("train.grad_clip", 0.0),
+    ("train.num_workers", -1),
+    ("train.seed", -1),
+    ("data.val_fraction", 1.0),
+    ("data.val_fraction", -0.1),
+    ("data.max_steps", 0),
+    ("data.horizon", 0),
+    ("data.rtg_horizon", 0),
+    ("transformer.heads", 0),
+    ("transformer.depth", 0),
+    ("transformer.width", 0),
+    ("transformer.mlp_ratio", 0.0),
+    ("transformer.dropout", 1.0),
+    ("transformer.drop_path", -0.1),
+    ("eval.episodes", 0),
+    ("eval.num_envs", 0),
+    ("eval.seed", -1),
+    ("eval.rtg_percentile", 100.5),
+    ("eval.rtg_percentile", -1.0),
+    ("eval.temperature", 0.0),
+    ("eval.top_k", -1),
+    ("tokenizer.codebook_size", 1),
+    ("tokenizer.code_dim", 0),
+    ("tokenizer.hidden", 0),
+    ("tokenizer.num_res_blocks", -1),
+    ("tokenizer.num_scales", 0),
+    ("tokenizer.num_phi", 0),
+    ("tokenizer.beta", -0.25),
+    ("tokenizer.quant_resi", 1.5),
+    ("tokenizer.lambda_cond", "nan"),
+    ("tokenizer.dead_code_every", 0),
+    ("tokenizer.dead_code_ema", 1.0),
+    ("tokenizer.downsample", 0),
+    # cross-field: the scale schedule must fit H / downsample (smoke: 32 / 4 = 8 latent steps)
+    ("tokenizer.num_scales", 9),
+    ("data.horizon", 30),
+    ("tokenizer.scale_schedule", [1, 2, 4, 16]),
+    ("tokenizer.scale_schedule", [1, 4, 2, 8]),
+]
+
+
+@pytest.mark.parametrize("key, value", BAD_VALUES, ids=[f"{k}={v}" for k, v in BAD_VALUES])
+def test_every_bad_value_is_a_config_error_naming_the_key(key, value):
+    with pytest.raises(ConfigError) as e:
+        make_config("smoke", {key: value})
+    assert key in str(e.value), str(e.value)
+
+
+def test_validate_also_checks_a_directly_built_config_and_edge_values_pass():
+    from mage.config import DataConfig, TrainConfig
+
+    with pytest.raises(ConfigError, match=r"data.max_steps=0 must be None or >= 1"):
+        ExperimentConfig(data=DataConfig(max_steps=0)).validate()
+    with pytest.raises(ConfigError, match=r"train.grad_clip=nan must be a finite number"):
+        ExperimentConfig(train=TrainConfig(grad_clip=float("nan"))).validate()
+    edges = {
+        "data.max_steps": None,
+        "data.val_fraction": 0.0,
+        "eval.rtg_percentile": None,
+        "eval.top_k": 0,
+        "transformer.dropout": 0.0,
+        "tokenizer.quant_resi": 1.0,
+        "tokenizer.beta": 0.0,
+        "train.warmup_steps": 0,
+        "train.val_batches": 0,
+        "tokenizer.num_scales": 8,  # exactly H / downsample latent steps
+    }
+    make_config("smoke", edges).validate()
+
+
+def test_one_schedule_implementation():
+    import mage.config
+    import mage.tokenizer.schedule
+
+    assert mage.tokenizer.schedule.scale_schedule is mage.config.scale_schedule
+    assert issubclass(mage.tokenizer.schedule.ScheduleError, ConfigError)

@@ -143,10 +143,11 @@ def test_every_k_gets_a_schedule(preset: str) -> None:
     from mage.tokenizer.schedule import scale_schedule
 
     for k in hierarchy_depth.DEFAULT_K:
-        cfg = hierarchy_depth.fit_horizon(make_config(preset, {"tokenizer.num_scales": k}))
+        cfg = make_config(preset, hierarchy_depth.fit_horizon(preset, {"tokenizer.num_scales": k}))
         sched = scale_schedule(cfg.data.horizon, k, cfg.tokenizer.downsample)
         assert len(sched) == k and sched[-1] == cfg.data.horizon // cfg.tokenizer.downsample
-    assert hierarchy_depth.fit_horizon(make_config("smoke", {"tokenizer.num_scales": 10})).data.horizon == 64
+    assert hierarchy_depth.fit_horizon("smoke", {"tokenizer.num_scales": "10"})["data.horizon"] == 64
+    assert hierarchy_depth.fit_horizon("smoke", {"tokenizer.num_scales": 2}) == {"tokenizer.num_scales": 2}
 
 
 def test_search_space_is_optuna_compatible() -> None:

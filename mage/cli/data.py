@@ -17,6 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--out", default=None, help="output file (default $MAGE_DATA_DIR/NAME.hdf5)")
     g.add_argument("--if-missing", action="store_true", help="do nothing if the dataset file already exists")
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing file even if it holds another recipe (steps, seed, maze), or regenerate it",
+    )
     g.set_defaults(func=_generate)
 
     i = sub.add_parser("info", help="statistics of a dataset (name or .hdf5 path)")
@@ -36,10 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    """Checks every input before generating: the name, --steps/--seed, a writable --out, and an existing file
+    with another recipe (refused unless --force; the same recipe is kept unless --force)."""
     from pathlib import Path
 
-    from mage.data.d4rl_io import default_path
-    from mage.data.generate import generate_dataset
+    from mage.data.d4rl_io import DatasetError, default_path
+    from mage.data.generate import check_output, existing_recipe_matches, generate_dataset, recipe
     from mage.envs.registry import get_spec
 
     try:
@@ -47,19 +54,35 @@ def _generate(args: argparse.Namespace) -> int:
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return 2
+    if args.steps < 1:
+        print(f"error: --steps {args.steps} must be >= 1 (default 1,000,000)", file=sys.stderr)
+        return 2
+    if not 0 <= args.seed < 2**32:
+        print(f"error: --seed {args.seed} must be in [0, 2**32)", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else default_path(spec.dataset)
     if args.if_missing and out.is_file():
         print(f"{out} exists; skipping (--if-missing)")
         return 0
-    t0 = time.perf_counter()
-    path = generate_dataset(spec.dataset, steps=args.steps, seed=args.seed, out=out)
+    try:
+        check_output(out)
+        if existing_recipe_matches(out, recipe(spec.dataset, args.steps, args.seed), args.force):
+            same = f"{args.steps:,} steps, seed {args.seed}"
+            print(f"{out} exists with the same recipe ({same}); kept (--force regenerates it)")
+            return 0
+        t0 = time.perf_counter()
+        path = generate_dataset(spec.dataset, steps=args.steps, seed=args.seed, out=out, force=args.force)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     dt = time.perf_counter() - t0
     print(f"wrote {path} ({args.steps:,} steps, seed {args.seed}) in {dt:.1f} s")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    from mage.data.d4rl_io import DatasetError, find_dataset, load_dataset
+    """Statistics of a dataset; non-zero when it is unreadable or its shapes fit no known task."""
+    from mage.data.d4rl_io import DatasetError, find_dataset, load_dataset, matching_tasks, task_shapes
     from mage.data.stats import dataset_stats, format_stats
     from mage.envs.maze2d import Maze2DEnv
     from mage.envs.registry import TASKS, get_spec
@@ -71,6 +94,23 @@ def _info(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     task = args.name if args.name in TASKS else str(data.get("metadata/task", ""))
+    fits = matching_tasks(data)
+    if not fits or (task in TASKS and task not in fits):
+        names = [task] if task in TASKS else list(TASKS)
+        by_shape: dict[tuple, list[str]] = {}
+        for t in names:
+            by_shape.setdefault(task_shapes(t), []).append(t)
+        known = "; ".join(
+            f"observations {o}, actions {a}: {', '.join(ts)}" for (o, a), ts in by_shape.items()
+        )
+        target = f"its task {task}" if task in TASKS else "any known task"
+        print(
+            f"error: {path} has per-step shapes observations {data['observations'].shape[1:]}, actions "
+            f"{data['actions'].shape[1:]}, which do not fit {target} ({known}); pass a dataset of one of "
+            "these",
+            file=sys.stderr,
+        )
+        return 1
     goal = Maze2DEnv(get_spec(task).maze).eval_goal if task in TASKS else None
     print(format_stats(task or args.name, str(path), dataset_stats(data, goal)))
     return 0

@@ -70,7 +70,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.local:
         if args.workers != 1 or args.gpus:
             raise SystemExit("error: --workers/--gpus need Ray; drop them or drop --local")
-        return _train_local(cfg, args)
+        from mage.loop import NonFiniteLossError
+
+        try:
+            return _train_local(cfg, args)
+        except NonFiniteLossError as e:  # the run is already marked FAILED with the reason
+            raise SystemExit(f"error: {e}; lower the learning rate or check the data") from None
     from mage.distributed.ray_init import init_ray
     from mage.distributed.resources import Resources
     from mage.distributed.train import run_experiment
@@ -104,7 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_local(cfg, args: argparse.Namespace) -> int:
     """run_local + an in-process evaluation; MLflow if importable, else <out>/run.jsonl."""
-    from mage.tracking.mlflow_logger import JsonlLogger, mlflow_available, standard_tags, start_run
+    from mage.tracking.fallback import JsonlLogger, mlflow_available, start_run
+    from mage.tracking.mlflow_logger import standard_tags
     from mage.tracking.store import project_root
 
     if args.tokenizer_from:

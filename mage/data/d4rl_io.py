@@ -21,6 +21,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from mage.fsutil import atomic_file
+
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 FLOAT_KEYS = ("observations", "actions", "rewards", "next_observations")
 BOOL_KEYS = ("terminals", "timeouts")
@@ -92,17 +94,38 @@ def write_d4rl_hdf5(
     path: str | os.PathLike[str], data: Mapping[str, np.ndarray], metadata: Mapping[str, Any] | None = None
 ) -> Path:
     """Write flat arrays (keys like ``observations`` or ``infos/goal``) gzip-compressed, plus ``metadata/*``.
-    Writes to a temporary name first so a crash never leaves a truncated file under the final name."""
+
+    Atomic (``mage.fsutil.atomic_file``): a unique temporary sibling, fsynced, then renamed over ``path``, so
+    a crash never leaves a truncated file under the final name and concurrent writers never share a temporary.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         for key, arr in data.items():
             f.create_dataset(key, data=np.asarray(arr), compression="gzip")
         for key, val in (metadata or {}).items():
             f[f"metadata/{key}"] = val
-    tmp.replace(path)
     return path
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``metadata/*`` values of a dataset file (str for strings), without reading the arrays; None when
+    the file is not readable HDF5. A file without metadata (e.g. a D4RL download) gives ``{}``."""
+    p = Path(path)
+    try:
+        if not p.is_file() or not h5py.is_hdf5(p):
+            return None
+        with h5py.File(p, "r") as f:
+            g = f.get("metadata")
+            if not isinstance(g, h5py.Group):
+                return {}
+            out: dict[str, Any] = {}
+            for k, v in g.items():
+                if isinstance(v, h5py.Dataset):
+                    val = v[()]
+                    out[k] = val.decode() if isinstance(val, bytes) else val
+            return out
+    except OSError:
+        return None
 
 
 def _read_all(path: Path) -> dict[str, Any]:
@@ -211,12 +234,21 @@ def read_d4rl_hdf5(
     return validate_dataset(p, _read_all(p), observation_shape, action_shape)
 
 
-def _task_shapes(name: str) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+def task_shapes(name: str) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """(observation shape, action shape) of a known task; (None, None) for any other name."""
     from mage.envs.registry import TASKS
 
     if name.removeprefix("mage/") in TASKS:
         return (4,), (2,)  # every maze2d task: obs [x, y, vx, vy], action Box(2)
     return None, None
+
+
+def matching_tasks(data: Mapping[str, Any]) -> list[str]:
+    """Known task names whose observation and action spaces fit the arrays' per-step shapes."""
+    from mage.envs.registry import TASKS
+
+    shapes = (tuple(np.shape(data["observations"])[1:]), tuple(np.shape(data["actions"])[1:]))
+    return [t for t in TASKS if task_shapes(t) == shapes]
 
 
 def _load_with_d4rl(name: str, path: Path) -> dict[str, Any] | None:
@@ -244,7 +276,7 @@ def load_dataset(
     Shapes are checked against the task's spaces when ``task`` (or the name itself) is a known task.
     """
     path = find_dataset(name_or_path)
-    obs_shape, act_shape = _task_shapes(task or str(name_or_path))
+    obs_shape, act_shape = task_shapes(task or str(name_or_path))
     if use_d4rl:
         raw = _load_with_d4rl(task or str(name_or_path), path)
         if raw is not None:

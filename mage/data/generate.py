@@ -13,6 +13,10 @@ One deliberate difference: after a target switch D4RL's script keeps the stale o
 step (it only assigns ``s = ns`` when not done), so its next row repeats the previous state while the sim
 has moved on. We record the true state, so every transition is consistent with the physics.
 
+Existing files are not silently replaced: ``generate_dataset`` compares the file's stored recipe
+(``metadata/{task,maze,steps,seed,action_noise,reward_type}``) with the requested one and refuses a different
+recipe (``DatasetExistsError``) unless ``force``; the same recipe is not regenerated. Writes are atomic.
+
 Speed: the loop steps MuJoCo directly through cached qpos/qvel/ctrl views, runs the controller on Python
 floats with cached plans, and writes into preallocated arrays; noise is drawn in blocks.
 """
@@ -26,13 +30,20 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from mage.data.d4rl_io import default_path, write_d4rl_hdf5
+from mage.data.d4rl_io import DatasetError, default_path, read_metadata, write_d4rl_hdf5
 from mage.envs.maze2d import GOAL_RADIUS, Maze2DEnv
 from mage.envs.registry import get_spec
 from mage.envs.waypoint_controller import WaypointController
+from mage.fsutil import check_writable_dir
 
 ACTION_NOISE = 0.5
 _BLOCK = 65536
+# The metadata keys that define what a generated file holds; two files with equal values are the same data.
+RECIPE_KEYS = ("task", "maze", "steps", "seed", "action_noise", "reward_type")
+
+
+class DatasetExistsError(DatasetError, FileExistsError):
+    """The output file exists and holds another recipe (or an unknown one); pass force to replace it."""
 
 
 def relabel_rewards(xy_N2: np.ndarray, goal_2: np.ndarray, reward_type: str) -> np.ndarray:
@@ -122,23 +133,80 @@ def generate_arrays(
     }
 
 
+def recipe(name: str, steps: int = 1_000_000, seed: int = 0) -> dict[str, object]:
+    """The values that define a generated dataset (stored as ``metadata/*``; see ``RECIPE_KEYS``)."""
+    spec = get_spec(get_spec(name).dataset)
+    return {
+        "task": spec.name,
+        "maze": spec.maze,
+        "steps": int(steps),
+        "seed": int(seed),
+        "action_noise": ACTION_NOISE,
+        "reward_type": spec.reward_type,
+    }
+
+
+def _fmt(r: dict[str, object]) -> str:
+    return ", ".join(f"{k}={r[k]}" for k in RECIPE_KEYS if k in r)
+
+
+def existing_recipe_matches(
+    path: str | os.PathLike[str], want: dict[str, object], force: bool = False
+) -> bool:
+    """True when ``path`` exists and was generated with the ``want`` recipe; False when it does not exist
+    (or ``force``). Raises ``DatasetExistsError`` when it holds another or an unknown recipe (unless
+    ``force``)."""
+    p = Path(path)
+    if force or not p.exists():
+        return False
+    meta = read_metadata(p)
+    if meta is None:
+        found = "not a readable HDF5 file"
+    else:
+        have = {k: meta[k] for k in RECIPE_KEYS if k in meta}
+        if have.keys() >= {"task", "steps", "seed"} and all(have[k] == want[k] for k in have):
+            return True
+        found = f"recipe {_fmt(have)}" if have else "no generator recipe (not written by mage data generate)"
+    raise DatasetExistsError(
+        f"{p} already exists with {found}; refusing to replace it with {_fmt(want)}. Pass --out NEW.hdf5 "
+        "to write elsewhere, or --force to replace it (training on this dataset name then uses the new file)"
+    )
+
+
+def check_output(path: str | os.PathLike[str]) -> Path:
+    """Fail before generating when ``path`` cannot be written (a file where its directory should be, no
+    permission, a directory under that name): ``DatasetError`` naming the path and the fix."""
+    p = Path(path)
+    if p.is_dir():
+        raise DatasetError(f"--out {p} is a directory; pass a file path such as {p / 'NAME.hdf5'}")
+    try:
+        check_writable_dir(p.parent)
+    except OSError as e:
+        raise DatasetError(
+            f"--out {p}: cannot write to {p.parent} ({e.strerror or e}); pass --out in a writable directory"
+        ) from None
+    return p
+
+
 def generate_dataset(
     name: str,
     steps: int = 1_000_000,
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    force: bool = False,
 ) -> Path:
-    """Generate and write ``<data dir>/<dataset>.hdf5`` (or ``out``); returns the path."""
+    """Generate and write ``<data dir>/<dataset>.hdf5`` (or ``out``) atomically; returns the path.
+
+    An existing file with the same recipe is kept (nothing is generated); one with another or unknown recipe
+    raises ``DatasetExistsError`` unless ``force``. An unwritable ``out`` raises before generating."""
     spec = get_spec(get_spec(name).dataset)
+    if steps < 1:
+        raise ValueError(f"steps={steps} must be >= 1")
+    path = check_output(Path(out) if out is not None else default_path(spec.name))
+    want = recipe(spec.name, steps, seed)
+    if existing_recipe_matches(path, want, force):
+        return path
     arrays = generate_arrays(spec.name, steps=steps, seed=seed, progress=progress)
-    path = Path(out) if out is not None else default_path(spec.name)
-    meta = {
-        "task": spec.name,
-        "generator": "mage.data.generate (D4RL maze2d recipe, noisy waypoint controller)",
-        "seed": seed,
-        "steps": steps,
-        "action_noise": ACTION_NOISE,
-        "reward_type": spec.reward_type,
-    }
+    meta = {**want, "generator": "mage.data.generate (D4RL maze2d recipe, noisy waypoint controller)"}
     return write_d4rl_hdf5(path, arrays, meta)

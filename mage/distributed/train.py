@@ -79,7 +79,8 @@ def _train_worker(config: dict[str, Any]) -> None:
     from mage.policy.checkpoint import load_checkpoint
     from mage.policy.fit import fit_policy
     from mage.tokenizer.fit import fit_tokenizer
-    from mage.tracking.mlflow_logger import NoopLogger, RunLogger, hardware
+    from mage.tracking.fallback import NoopLogger
+    from mage.tracking.mlflow_logger import RunLogger, hardware
 
     job: StageJob = config["job"]
     cfg = ExperimentConfig.from_dict(job.cfg)

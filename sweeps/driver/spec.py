@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mage.config import ExperimentConfig
 from mage.tracking.sweep_runs import METRIC
 
 __all__ = ["METRIC", "Sweep", "describe_space", "expected_trials"]
@@ -27,8 +26,9 @@ class Sweep:
     search_alg: Any = None  # e.g. OptunaSearch; None = Tune's grid/random BasicVariantGenerator
     scheduler: Any = None  # e.g. ASHAScheduler; None = FIFO
     named_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ablation" name -> overrides
-    # Last per-trial fix-up of the config (e.g. raise the horizon so K scales fit); must be picklable.
-    adjust: Callable[[ExperimentConfig], ExperimentConfig] | None = None
+    # Last per-trial fix-up of the overrides, (preset, overrides) -> overrides, applied before the config is
+    # built and validated (e.g. raise the horizon so K scales fit); must be picklable.
+    adjust: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
     description: str = ""
 
 

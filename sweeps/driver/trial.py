@@ -29,7 +29,7 @@ class TrialContext:
     preset: str  # config preset the trial overrides apply to
     base_overrides: dict[str, Any]  # sweep-wide overrides (--smoke, --set)
     named_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ablation" name -> overrides
-    adjust: Callable[[ExperimentConfig], ExperimentConfig] | None = None  # Sweep.adjust
+    adjust: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None  # Sweep.adjust
     smoke: bool = False  # smoke data files (data.path under <data dir>/smoke)
     resources: Resources = field(default_factory=Resources)  # Ray Train workers and rollout actors per trial
 
@@ -68,9 +68,9 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     )
     try:
         overrides = trial_overrides(ctx, config)
+        if ctx.adjust is not None:  # before the config is built: it must validate as adjusted
+            overrides = ctx.adjust(ctx.preset, overrides)
         cfg = make_config(ctx.preset, overrides)
-        if ctx.adjust is not None:
-            cfg = ctx.adjust(cfg)
         tracking = replace(tracking, tags=standard_tags(cfg, run_type="trial", extra=extra))
         if ctx.smoke or cfg.data.path is None:
             # A worker node may not share the driver's data dir: generate there too (idempotent, atomic).

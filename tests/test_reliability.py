@@ -1,0 +1,368 @@
+"""Issue 11: every bad input gets one clear error, every interruption leaves honest state, nothing already
+written is lost. One test (or more) per failure class; docs/reliability.md maps each class to its tests.
+(Bad config values: tests/test_config.py::test_every_bad_value_is_a_config_error_naming_the_key.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mage.checkpoint import DataMeta, read_config, read_episode_returns, read_train_state, save_checkpoint
+from mage.cli import main
+from mage.config import make_config
+from mage.data.d4rl_io import read_d4rl_hdf5, read_metadata, write_d4rl_hdf5
+from mage.fsutil import atomic_dir, atomic_file
+from mage.loop import NonFiniteLossError, TrainHooks, run_stage
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _leftovers(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir() if p.name.endswith((".tmp", ".old")))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# NaN / inf loss
+
+
+class _Windows(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 64
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"obs_HS": torch.full((4, 2), float(i) / 64)}
+
+
+def test_a_nan_loss_stops_the_stage_naming_stage_epoch_step_and_terms(tmp_path: Path):
+    overrides = {"train.steps_per_epoch": 2, "train.val_batches": 0, "train.device": "cpu"}
+    cfg = make_config("smoke", overrides)
+    model = nn.Linear(2, 1)
+    calls = {"n": 0}
+    reports: list[dict] = []
+
+    def loss_fn(m: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        calls["n"] += 1
+        recon = m(batch["obs_HS"]).pow(2).mean()
+        vq = torch.tensor(float("nan")) if calls["n"] == 3 else torch.tensor(0.5)
+        return {"loss": recon + vq, "recon": recon, "vq": vq}
+
+    loader = torch.utils.data.DataLoader(_Windows(), batch_size=8)
+    with pytest.raises(NonFiniteLossError) as e:
+        run_stage(
+            cfg=cfg,
+            hooks=TrainHooks(device="cpu", report=lambda m, save: reports.append(m)),
+            stage="tokenizer",
+            model=model,
+            loss_fn=loss_fn,
+            train_loader=loader,
+            val_loader=loader,
+            device=torch.device("cpu"),
+            lr=1e-3,
+            epochs=3,
+            prefix="tok",
+            epoch_offset=0,
+            save_fn=lambda d, s: pytest.fail("saved after a NaN"),
+        )
+    msg = str(e.value)
+    assert isinstance(e.value, FloatingPointError)
+    assert "stage tokenizer" in msg and "epoch 2/3" in msg and "step 3" in msg, msg
+    assert "vq=nan" in msg and "recon=" in msg, msg
+    assert len(reports) == 1  # epoch 1 (steps 1-2) reported; the NaN step never reached an optimiser step
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Atomic writes: the helper itself
+
+
+def test_atomic_file_and_dir_leave_the_old_content_on_error(tmp_path: Path):
+    f = tmp_path / "x.bin"
+    with atomic_file(f) as tmp:
+        tmp.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_file(f) as tmp:
+        assert (
+            tmp.parent == tmp_path and tmp.name.startswith(f"x.bin.{os.getpid()}.") and tmp.suffix == ".tmp"
+        )
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed midway")
+    assert f.read_bytes() == b"old" and _leftovers(tmp_path) == []
+
+    d = tmp_path / "ckpt"
+    with atomic_dir(d) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(RuntimeError), atomic_dir(d) as tmp:
+        (tmp / "a").write_text("2")
+        raise RuntimeError("killed midway")
+    assert (d / "a").read_text() == "1" and _leftovers(tmp_path) == []
+    with atomic_dir(d) as tmp:  # replacing a complete tree: no stale file of the old one survives
+        (tmp / "b").write_text("3")
+    assert sorted(p.name for p in d.iterdir()) == ["b"] and _leftovers(tmp_path) == []
+
+
+def test_atomic_dir_without_rename_exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import mage.fsutil
+
+    monkeypatch.setattr(mage.fsutil, "_exchange", lambda a, b: False)  # non-Linux path: rename aside, then in
+    d = tmp_path / "ckpt"
+    for v in ("1", "2"):
+        with atomic_dir(d) as tmp:
+            (tmp / "a").write_text(v)
+    assert (d / "a").read_text() == "2" and _leftovers(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Concurrent dataset writers
+
+
+def _arrays(n: int, fill: float) -> dict[str, np.ndarray]:
+    return {
+        "observations": np.full((n, 4), fill, np.float32),
+        "actions": np.zeros((n, 2), np.float32),
+        "rewards": np.zeros(n, np.float32),
+        "terminals": np.zeros(n, bool),
+        "timeouts": np.zeros(n, bool),
+    }
+
+
+def test_concurrent_writers_of_one_path_leave_one_valid_file(tmp_path: Path):
+    path = tmp_path / "maze2d-umaze-v1.hdf5"
+    n_threads, rounds = 4, 3
+    start = threading.Barrier(n_threads)
+    errors: list[BaseException] = []
+
+    def writer(i: int) -> None:
+        try:
+            start.wait()
+            for r in range(rounds):
+                write_d4rl_hdf5(path, _arrays(500 + 100 * i, float(i)), {"writer": i, "round": r})
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    d = read_d4rl_hdf5(path, (4,), (2,))  # the strict reader
+    i = int(d["metadata/writer"])
+    assert len(d["observations"]) == 500 + 100 * i and (d["observations"] == i).all()  # one writer's, whole
+    assert _leftovers(tmp_path) == []
+
+
+def test_two_generate_processes_on_one_path(tmp_path: Path):
+    out = tmp_path / "d.hdf5"
+    env = {**os.environ, "MAGE_DATA_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "mage",
+        "data",
+        "generate",
+        "maze2d-umaze-v1",
+        "--steps",
+        "2000",
+        "--out",
+        str(out),
+    ]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--seed", str(s)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for s in (0, 1)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    # both started on an absent file: both write (atomically), or the later one refuses the other's recipe
+    assert all(rc in (0, 1) for rc, _ in results) and any(rc == 0 for rc, _ in results), results
+    for rc, err in results:
+        assert rc == 0 or "already exists" in err, err
+    d = read_d4rl_hdf5(out, (4,), (2,))
+    assert len(d["observations"]) == 2000 and int(d["metadata/seed"]) in (0, 1)
+    assert _leftovers(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Checkpoints: a failed or killed save leaves the previous checkpoint
+
+
+class _Norms:
+    def to_dict(self) -> dict:
+        return {"obs": [0.0]}
+
+
+def _save(d: Path, epoch: int, policy: nn.Module | None = None) -> Path:
+    torch.manual_seed(epoch)
+    cfg = make_config("smoke", {"train.seed": epoch})
+    meta = DataMeta("maze2d-umaze-v1", 4, 2, 2, [-1.0, -1.0], [1.0, 1.0])
+    return save_checkpoint(
+        d, cfg, meta, _Norms(), np.arange(3.0) + epoch, nn.Linear(2, 2), policy, {"epoch": epoch}
+    )
+
+
+def _assert_epoch(d: Path, epoch: int) -> None:
+    assert read_config(d).train.seed == epoch
+    assert read_train_state(d)["epoch"] == epoch
+    np.testing.assert_array_equal(read_episode_returns(d), np.arange(3.0) + epoch)
+
+
+def test_a_save_that_raises_midway_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch):
+    d = _save(tmp_path / "ckpt", 1)
+    _assert_epoch(d, 1)
+    real_save = torch.save
+
+    def failing_save(obj, f, *a, **kw):
+        if str(f).endswith("policy.pt"):
+            raise OSError(28, "No space left on device")
+        return real_save(obj, f, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="No space"):
+        _save(d, 2, policy=nn.Linear(2, 2))
+    _assert_epoch(d, 1)
+    assert not (d / "policy.pt").exists() and _leftovers(tmp_path) == []
+    monkeypatch.setattr(torch, "save", real_save)
+    _save(d, 3)
+    _assert_epoch(d, 3)
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_save_killed_midway_keeps_the_previous_checkpoint(tmp_path: Path):
+    d = _save(tmp_path / "ckpt", 1)
+    marker = tmp_path / "writing"
+    child = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        import torch
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from test_reliability import _save
+        real = torch.save
+        def slow_save(obj, f, *a, **kw):
+            real(obj, f, *a, **kw)
+            Path({str(marker)!r}).touch()
+            time.sleep(120)
+        torch.save = slow_save
+        _save(Path({str(d)!r}), 2)
+        """
+    )
+    p = subprocess.Popen([sys.executable, "-c", child], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert p.poll() is None, "the child exited before it started writing"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    _assert_epoch(d, 1)  # the old checkpoint, complete; the kill left only an honest *.tmp sibling
+    assert all(name.startswith(f"ckpt.{p.pid}.") and name.endswith(".tmp") for name in _leftovers(tmp_path))
+
+
+def test_saving_into_a_foreign_directory_is_refused(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a MAGE checkpoint"):
+        _save(tmp_path, 1)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The canonical dataset is not silently replaced; a bad --out fails before generating
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MAGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path / "none"))
+    return tmp_path
+
+
+def _steps(p: Path) -> int:
+    return int(read_metadata(p)["steps"])
+
+
+def test_generate_refuses_to_replace_another_recipe_without_force(data_dir: Path, capsys):
+    canonical = data_dir / "maze2d-umaze-v1.hdf5"
+    assert main(["data", "generate", "maze2d-umaze-v1", "--steps", "600"]) == 0
+    assert read_metadata(canonical)["maze"] == "umaze" and _steps(canonical) == 600
+    capsys.readouterr()
+    mtime = canonical.stat().st_mtime_ns
+
+    assert main(["data", "generate", "maze2d-umaze-v1", "--steps", "300"]) == 1  # another recipe
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(canonical) in err and "steps=600" in err and "--force" in err, err
+    assert main(["data", "generate", "maze2d-umaze-v1", "--steps", "600", "--seed", "1"]) == 1
+    assert "seed=0" in capsys.readouterr().err
+    assert _steps(canonical) == 600 and canonical.stat().st_mtime_ns == mtime
+
+    assert main(["data", "generate", "maze2d-umaze-v1", "--steps", "600"]) == 0  # same recipe: kept
+    assert "exists with the same recipe" in capsys.readouterr().out
+    assert canonical.stat().st_mtime_ns == mtime
+
+    assert main(["data", "generate", "maze2d-umaze-v1", "--steps", "300", "--force"]) == 0
+    assert _steps(canonical) == 300 and _leftovers(data_dir) == []
+
+
+def test_generate_refuses_a_file_without_a_recipe(data_dir: Path, capsys):
+    foreign = data_dir / "maze2d-umaze-v1.hdf5"
+    write_d4rl_hdf5(foreign, _arrays(50, 0.0))  # e.g. a D4RL download: no generator metadata
+    assert main(["data", "generate", "maze2d-umaze-v1", "--steps", "300"]) == 1
+    assert "no generator recipe" in capsys.readouterr().err
+    assert len(read_d4rl_hdf5(foreign)["observations"]) == 50
+
+
+def test_generate_bad_out_fails_before_generating(data_dir: Path, monkeypatch, capsys):
+    import mage.data.generate
+
+    monkeypatch.setattr(mage.data.generate, "generate_arrays", lambda *a, **k: pytest.fail("generated"))
+    (data_dir / "afile").write_text("x")
+    assert main(["data", "generate", "maze2d-umaze-v1", "--out", str(data_dir / "afile" / "d.hdf5")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "writable directory" in err, err
+    assert main(["data", "generate", "maze2d-umaze-v1", "--out", str(data_dir)]) == 1
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["data", "generate", "maze2d-umaze-v1", "--steps", "0"]) == 2
+    assert "--steps 0 must be >= 1" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A data file whose shapes fit no task
+
+
+def test_info_rejects_a_file_whose_shapes_fit_no_task(data_dir: Path, capsys):
+    n = 40
+    bad = data_dir / "ant.hdf5"
+    arrays = {
+        **_arrays(n, 0.0),
+        "observations": np.zeros((n, 29), np.float32),
+        "actions": np.zeros((n, 8), np.float32),
+    }
+    write_d4rl_hdf5(bad, arrays)
+    assert main(["data", "info", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "(29,)" in err and "(8,)" in err and "maze2d-umaze-v1" in err and "do not fit any known task" in err
+    ), err
+    # a file claiming a task whose spaces it does not have
+    with h5py.File(bad, "a") as f:
+        f["metadata/task"] = "maze2d-large-v1"
+    assert main(["data", "info", str(bad)]) == 1
+    assert "do not fit its task maze2d-large-v1" in capsys.readouterr().err
+    ok = data_dir / "ok.hdf5"
+    write_d4rl_hdf5(ok, _arrays(n, 0.0))
+    assert main(["data", "info", str(ok)]) == 0
