@@ -36,7 +36,15 @@ MAX_LINES = 400
 # Bottom first; a module may import its own layer and every layer listed before it. Entries are module-name
 # prefixes (a package covers its submodules; "mage" is only mage/__init__.py); the longest match wins.
 MAGE_LAYERS: tuple[tuple[str, ...], ...] = (
-    ("mage", "mage.types", "mage.agent", "mage.config", "mage.fsutil", "mage.loop", "mage.checkpoint"),  # leaves
+    (
+        "mage",
+        "mage.types",
+        "mage.agent",
+        "mage.config",
+        "mage.fsutil",
+        "mage.loop",
+        "mage.checkpoint",
+    ),  # leaves
     ("mage.data", "mage.envs"),
     ("mage.tokenizer",),
     ("mage.transformer",),
