@@ -143,30 +143,18 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
 
             log_checkpoint(logger, ckpt, "checkpoint")
         if not args.no_eval:
-            from mage.eval.jobs import EPISODE_COLUMNS, run_jobs
+            from mage.eval.jobs import EPISODE_COLUMNS, in_process
             from mage.eval.protocol import EvalProtocol
-            from mage.tracking.evaluation import evaluate_checkpoint
+            from mage.tracking.evaluation import evaluate_with_config
 
-            protocol = EvalProtocol.from_config(cfg.eval)
             device = cfg.train.device
             if device == "auto":
                 import torch
 
                 device = "cuda" if torch.cuda.is_available() else "cpu"
-            ev = evaluate_checkpoint(
-                ckpt,
-                task=cfg.data.dataset,
-                episodes=cfg.eval.episodes,
-                seed=cfg.eval.seed,
-                num_envs=cfg.eval.num_envs,
-                target_return=cfg.eval.target_return,
-                rtg_percentile=cfg.eval.rtg_percentile,
-                protocol=protocol,
-                runner=lambda jobs, n: run_jobs(jobs, num_envs=n, device=device),
-                log=False,
-            )
+            ev = evaluate_with_config(ckpt, cfg, runner=in_process(device), log=False)
             metrics.update(ev.metrics)
-            logger.set_tags(protocol.tags())
+            logger.set_tags(EvalProtocol.from_config(cfg.eval).tags())
             logger.log_table(ev.episodes[EPISODE_COLUMNS], "eval/episodes.parquet")
             print_scores(metrics)
         metrics["time/total_s"] = time.perf_counter() - t0

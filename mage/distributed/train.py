@@ -315,24 +315,12 @@ def run_experiment(
         log_checkpoint(logger, ckpt_dir, "checkpoint")
         if evaluate:
             from mage.distributed.rollouts import actor_runner
-            from mage.eval.protocol import EvalProtocol
-            from mage.tracking.evaluation import evaluate_checkpoint
+            from mage.tracking.evaluation import evaluate_with_config
 
             t0 = time.perf_counter()
             actor_cpus = resources.actor_cpus(available("CPU"))
-            ev = evaluate_checkpoint(
-                ckpt_dir,
-                run_id=logger.run_id,
-                task=cfg.data.dataset,
-                episodes=cfg.eval.episodes,
-                seed=cfg.eval.seed,
-                num_envs=cfg.eval.num_envs,
-                target_return=cfg.eval.target_return,
-                rtg_percentile=cfg.eval.rtg_percentile,
-                protocol=EvalProtocol.from_config(cfg.eval),
-                runner=actor_runner(resources.num_actors, actor_cpus=actor_cpus, progress=not under_tune),
-                tracking_uri=uri,
-            )
+            runner = actor_runner(resources.num_actors, actor_cpus=actor_cpus, progress=not under_tune)
+            ev = evaluate_with_config(ckpt_dir, cfg, runner=runner, run_id=logger.run_id, tracking_uri=uri)
             metrics.update(ev.metrics)
             metrics["time/eval_s"] = time.perf_counter() - t0
         metrics["time/total_s"] = time.perf_counter() - t_start

@@ -242,3 +242,10 @@ def run_jobs(
         col.add(ji, runner.run_chunk(jobs[ji], start, n))
     df, stats = col.finish(time.perf_counter() - t0, 0)
     return (df, stats) if return_stats else df
+
+
+def in_process(
+    device: str = "cpu", progress: bool = True
+) -> Callable[[Sequence[RolloutJob], int], pd.DataFrame]:
+    """``runner(jobs, num_envs) -> episodes`` running in this process (``mage.tracking.evaluation``)."""
+    return lambda jobs, num_envs: run_jobs(jobs, num_envs=num_envs, device=device, progress=progress)

@@ -81,21 +81,33 @@ class MagePolicy(nn.Module):
         """Inference on normalised inputs: plan K scales with ``sampling.backend``, then a_0 (normalised)."""
         sampling = sampling or GREEDY
         cond = self.condition(obs_BS, rtg_B, goal_BG)
-        if sampling.backend == "reference":
-            f_hat_BCh, _ = plan(self.transformer, tokenizer.quantizer, cond, sampling, generator)
-            return self.action(tokenizer, f_hat_BCh, obs_BS, rtg_B)
+        if sampling.backend == "fast" and self.pcfg.action_source == "latent":  # I reads only f_hat[:, :, 0]
+            self._check_fast(tokenizer)
+            z0_BC = plan_fast(
+                self.transformer, tokenizer.quantizer, cond, sampling, generator, first_step_only=True
+            )
+            return self.inv.from_first_step(z0_BC, obs_BS)
+        return self.action(tokenizer, self._plan(tokenizer, cond, sampling, generator), obs_BS, rtg_B)
+
+    def _check_fast(self, tokenizer: TrajectoryTokenizer) -> None:
         if self.training or tokenizer.training:
             raise RuntimeError(
                 "SamplingConfig.backend='fast' is eval-only (no dropout, no autograd): call .eval() on the "
                 "policy and the tokenizer, or use backend='reference'"
             )
-        if self.pcfg.action_source == "latent":  # I reads only f_hat[:, :, 0]
-            z0_BC = plan_fast(
-                self.transformer, tokenizer.quantizer, cond, sampling, generator, first_step_only=True
-            )
-            return self.inv.from_first_step(z0_BC, obs_BS)
-        f_hat_BCh = plan_fast(self.transformer, tokenizer.quantizer, cond, sampling, generator)
-        return self.action(tokenizer, f_hat_BCh, obs_BS, rtg_B)
+
+    def _plan(
+        self,
+        tokenizer: TrajectoryTokenizer,
+        cond: torch.Tensor,
+        sampling: SamplingConfig,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """f_hat of all K scales with the chosen backend."""
+        if sampling.backend == "reference":
+            return plan(self.transformer, tokenizer.quantizer, cond, sampling, generator)[0]
+        self._check_fast(tokenizer)
+        return plan_fast(self.transformer, tokenizer.quantizer, cond, sampling, generator)
 
     @torch.inference_mode()
     def plan_states(
@@ -111,10 +123,7 @@ class MagePolicy(nn.Module):
         What ``acting='track'`` follows (its index 1 is the planned next state)."""
         sampling = sampling or GREEDY
         cond = self.condition(obs_BS, rtg_B, goal_BG)
-        if sampling.backend == "reference":
-            f_hat_BCh, _ = plan(self.transformer, tokenizer.quantizer, cond, sampling, generator)
-        else:
-            f_hat_BCh = plan_fast(self.transformer, tokenizer.quantizer, cond, sampling, generator)
+        f_hat_BCh = self._plan(tokenizer, cond, sampling, generator)
         rec_BHCi = tokenizer.decode(f_hat_BCh, make_cond(obs_BS, rtg_B))
         return rec_BHCi[:, :, tokenizer.obs_slice()]
 

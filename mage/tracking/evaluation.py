@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 
 from mage.checkpoint import read_config, read_episode_returns
-from mage.eval.jobs import EPISODE_COLUMNS, RolloutJob, run_jobs
+from mage.config import ExperimentConfig
+from mage.eval.jobs import EPISODE_COLUMNS, RolloutJob, in_process
 from mage.eval.protocol import PURE, EvalProtocol
 from mage.eval.rtg import resolve_target_return
 from mage.eval.scores import summarize
@@ -47,10 +48,6 @@ def checkpoint_from_run(run_id: str, *, tracking_uri: str | None = None, artifac
             "(mage train prints its id) or a checkpoint directory"
         )
     return str(query.download_artifacts(run_id, artifact, tracking_uri=tracking_uri))
-
-
-def _in_process(progress: bool) -> Runner:
-    return lambda jobs, num_envs: run_jobs(jobs, num_envs=num_envs, progress=progress)
 
 
 def evaluate_checkpoint(
@@ -103,7 +100,7 @@ def evaluate_checkpoint(
         returns = read_episode_returns(ckpt) if ckpt is not None else None
         target = resolve_target_return(returns, target_return=target_return, rtg_percentile=rtg_percentile)
         job = RolloutJob(method, ckpt, task, seed, target, episodes, dict(agent_kwargs or {}), protocol)
-        df = (runner or _in_process(progress))([job], num_envs)
+        df = (runner or in_process(progress=progress))([job], num_envs)
     finally:
         if downloaded and ckpt:
             shutil.rmtree(Path(ckpt).parent, ignore_errors=True)  # the temp dir download_artifacts made
@@ -121,6 +118,26 @@ def evaluate_checkpoint(
             tracking_uri=tracking_uri,
         )
     return EvalResult(metrics, df, logged_to, f"runs:/{run_id}/checkpoint" if downloaded else ckpt)
+
+
+def evaluate_with_config(
+    checkpoint: str | Path, cfg: ExperimentConfig, *, runner: Runner, **log_kwargs: Any
+) -> EvalResult:
+    """The evaluation a training run declares in ``cfg.eval`` (episodes, seeds, R̂_0, protocol) on its own
+    dataset; ``log_kwargs`` go to ``evaluate_checkpoint`` (run_id, log, tracking_uri, ...)."""
+    ec = cfg.eval
+    return evaluate_checkpoint(
+        checkpoint,
+        task=cfg.data.dataset,
+        episodes=ec.episodes,
+        seed=ec.seed,
+        num_envs=ec.num_envs,
+        target_return=ec.target_return,
+        rtg_percentile=ec.rtg_percentile,
+        protocol=EvalProtocol.from_config(ec),
+        runner=runner,
+        **log_kwargs,
+    )
 
 
 def log_evaluation(
