@@ -6,7 +6,7 @@
 
 Each trial trains both stages and evaluates on the rollout actors; one MLflow child run per trial under one
 parent run in the experiment ``mage-hierarchy-depth``. The scale schedule is derived from H and K
-(``mage.tokenizer.schedule``, dyadic when H / downsample = 2^(K-1), VAR-like otherwise); a K that needs more
+(``mage.schedule``, dyadic when H / downsample = 2^(K-1), VAR-like otherwise); a K that needs more
 latent steps than H / downsample gets the smallest power-of-two horizon that fits.
 """
 

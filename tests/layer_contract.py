@@ -40,6 +40,8 @@ MAGE_LAYERS: tuple[tuple[str, ...], ...] = (
         "mage",
         "mage.types",
         "mage.agent",
+        "mage.config_base",
+        "mage.schedule",
         "mage.config",
         "mage.fsutil",
         "mage.loop",

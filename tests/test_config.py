@@ -147,7 +147,8 @@ def test_validate_also_checks_a_directly_built_config_and_edge_values_pass():
 
 def test_one_schedule_implementation():
     import mage.config
-    import mage.tokenizer.schedule
+    import mage.schedule
+    import mage.tokenizer.vqvae
 
-    assert mage.tokenizer.schedule.scale_schedule is mage.config.scale_schedule
-    assert issubclass(mage.tokenizer.schedule.ScheduleError, ConfigError)
+    assert mage.tokenizer.vqvae.scale_schedule is mage.config.scale_schedule is mage.schedule.scale_schedule
+    assert issubclass(mage.schedule.ScheduleError, ConfigError)

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from mage.config import TokenizerConfig
+from mage.schedule import ScheduleError, scale_schedule
 from mage.tokenizer.quantizer import MultiScaleResidualVQ
-from mage.tokenizer.schedule import ScheduleError, scale_schedule
 from mage.tokenizer.vqvae import TrajectoryTokenizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py

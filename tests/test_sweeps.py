@@ -140,7 +140,7 @@ def test_trial_resources_match_what_runs(monkeypatch) -> None:
 
 @pytest.mark.parametrize("preset", ["smoke", "paper"])
 def test_every_k_gets_a_schedule(preset: str) -> None:
-    from mage.tokenizer.schedule import scale_schedule
+    from mage.schedule import scale_schedule
 
     for k in hierarchy_depth.DEFAULT_K:
         cfg = make_config(preset, hierarchy_depth.fit_horizon(preset, {"tokenizer.num_scales": k}))

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mage.config import TokenizerConfig
+from mage.schedule import scale_schedule
 from mage.tokenizer.networks import Decoder, Encoder
 from mage.tokenizer.quantizer import MultiScaleResidualVQ
-from mage.tokenizer.schedule import scale_schedule
 
 
 def scheme_channels(scheme: str, obs_dim: int, act_dim: int) -> int:
