@@ -366,3 +366,34 @@ def test_info_rejects_a_file_whose_shapes_fit_no_task(data_dir: Path, capsys):
     ok = data_dir / "ok.hdf5"
     write_d4rl_hdf5(ok, _arrays(n, 0.0))
     assert main(["data", "info", str(ok)]) == 0
+
+
+def test_reaper_marks_runs_of_killed_processes_and_leaves_live_ones(tmp_path):
+    """SIGKILL leaves a run RUNNING; the reaper (every entry point, `mage runs clean`) marks it KILLED."""
+    import subprocess
+    import sys
+
+    from mage.cli import main
+    from mage.tracking import query
+    from mage.tracking.mlflow_logger import RunLogger
+    from mage.tracking.reaper import reap_stale_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = (
+        "import os, signal\n"
+        "from mage.tracking.mlflow_logger import RunLogger\n"
+        f"r = RunLogger.start(experiment='reap', tracking_uri={uri!r}, run_name='victim')\n"
+        "print(r.run_id, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == -9
+    victim = out.stdout.split()[0]
+    alive = RunLogger.start(experiment="reap", tracking_uri=uri, run_name="alive")  # this process: alive
+    assert reap_stale_runs(uri, dry_run=True) == [victim]
+    assert main(["runs", "clean", "--tracking-uri", uri]) == 0
+    runs = query.search_runs("reap", tracking_uri=uri).set_index("run_name")
+    assert runs.loc["victim", "status"] == "KILLED" and "gone" in runs.loc["victim", "tags.mage.error"]
+    assert runs.loc["alive", "status"] == "RUNNING"
+    assert reap_stale_runs(uri) == []  # idempotent
+    alive.end()

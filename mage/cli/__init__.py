@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Modules under mage.cli that define `register(subparsers)`.
-COMMAND_MODULES = ("data", "train", "evaluate", "ui")
+COMMAND_MODULES = ("data", "train", "evaluate", "ui", "runs")
 
 
 def build_parser() -> argparse.ArgumentParser:

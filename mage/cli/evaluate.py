@@ -76,6 +76,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: --episodes {args.episodes} must be >= 1")
     agent_kwargs = eval_agent_kwargs(args.overrides, args.rtg_update)  # bad --set: fail before Ray starts
     protocol = eval_protocol(args)
+    if not args.no_log:
+        from mage.cli.runs import reap_at_start
+
+        reap_at_start()
     if not args.local:
         from mage.distributed.ray_init import init_ray
 

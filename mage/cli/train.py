@@ -66,7 +66,10 @@ def build_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from mage.cli.runs import reap_at_start
+
     cfg = build_config(args)
+    reap_at_start()
     if args.local:
         if args.workers != 1 or args.gpus:
             raise SystemExit("error: --workers/--gpus need Ray; drop them or drop --local")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mage.tracking.context import DEFAULT_EXPERIMENT
+from mage.tracking.owner import OWNER_TAG, owner
 from mage.tracking.store import default_artifact_root, default_tracking_uri, project_root
 
 if TYPE_CHECKING:
@@ -210,6 +211,7 @@ class RunLogger:
         uri = tracking_uri or default_tracking_uri()
         exp_id = get_or_create_experiment(experiment, tracking_uri=uri, artifact_location=artifact_location)
         all_tags = {k: str(v)[:MAX_TAG_VAL_LENGTH] for k, v in (tags or {}).items()}
+        all_tags[OWNER_TAG] = owner()  # lets a later entry point mark the run KILLED if this process dies
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = _client(uri).create_run(exp_id, tags=all_tags, run_name=run_name)

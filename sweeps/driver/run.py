@@ -20,6 +20,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from mage.cli.runs import reap_at_start
 from mage.config import ConfigError, make_config
 from mage.distributed.resources import Resources
 from mage.tracking.context import Tracking
@@ -198,6 +199,7 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
         if storage_exists(tune_dir):
             raise SystemExit(f"{tune_dir} exists; pass --resume to continue it or --name for a new sweep")
     name = tune_dir.rsplit("/", 1)[1]
+    reap_at_start(args.tracking_uri)  # runs of killed earlier sweeps become KILLED, not RUNNING forever
 
     init_ray(args.address)
     auto_resources(args)

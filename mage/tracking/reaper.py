@@ -1,0 +1,34 @@
+"""The reaper: RUNNING runs whose owning process is gone (SIGKILL, OOM, a closed laptop) become KILLED.
+
+Every run records its creator in the ``mage.owner`` tag (host, pid, process start time). ``reap_stale_runs``
+runs at the start of every entry point (``mage train``/``evaluate``, every sweep) and as ``mage runs clean``;
+it only judges runs owned by processes of this host, and leaves the others alone.
+"""
+
+from __future__ import annotations
+
+from mage.tracking.mlflow_logger import RunLogger, _client
+from mage.tracking.owner import OWNER_TAG, owner_gone
+from mage.tracking.store import default_tracking_uri
+
+
+def reap_stale_runs(tracking_uri: str | None = None, *, dry_run: bool = False) -> list[str]:
+    """Mark RUNNING runs of dead local processes KILLED (reason in ``mage.error``); returns their ids."""
+    uri = tracking_uri or default_tracking_uri()
+    client = _client(uri)
+    exp_ids = [e.experiment_id for e in client.search_experiments()]
+    if not exp_ids:
+        return []
+    runs = client.search_runs(exp_ids, filter_string="attributes.status = 'RUNNING'", max_results=5000)
+    stale = []
+    for run in runs:
+        who = run.data.tags.get(OWNER_TAG)
+        if who and owner_gone(who):
+            stale.append(run.info.run_id)
+            if not dry_run:
+                logger = RunLogger.attach(run.info.run_id, tracking_uri=uri)
+                logger.set_tags(
+                    {"mage.error": f"its process ({who}) is gone: killed or crashed; marked by the reaper"}
+                )
+                logger.end("KILLED")
+    return stale
