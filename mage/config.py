@@ -107,7 +107,12 @@ class TransformerConfig(ConfigBase):
     mlp_ratio: float = 4.0  # MLP hidden = mlp_ratio * width
     dropout: float = 0.0  # attention/MLP dropout
     drop_path: float = 0.0  # stochastic depth rate (linearly increasing over blocks, as VAR)
-    cond_every_scale: bool = True  # AdaLN condition in every block (False: only the start token sees it)
+    cond_every_scale: bool = (
+        True  # AdaLN condition in every block; False: no AdaLN condition, only the start tokens see c
+    )
+    rtg_scales: Literal["all", "first"] = (
+        "all"  # AdaLN sees (R, s) on every token; first: tokens of scales > 1 see s with R masked
+    )
     use_goal: bool = False  # add the goal (Multi2D) to the condition
 
     section = "transformer."
@@ -123,13 +128,21 @@ class TransformerConfig(ConfigBase):
             raise ConfigError(
                 f"transformer.width={self.width} must be divisible by transformer.heads={self.heads}"
             )
+        if self.rtg_scales == "first" and not self.cond_every_scale:
+            raise ConfigError(
+                "transformer.rtg_scales='first' masks R in the AdaLN condition of scales > 1, but "
+                "transformer.cond_every_scale=False removes the AdaLN condition altogether; set one of them"
+            )
+
+
+#: Where a_0 comes from (``policy.action_source``): the latent inverse-dynamics head (paper), an inverse
+#: dynamics model on decoded states (Decision Diffuser), or the generated action channel (schemes RSA, A).
+ACTION_SOURCES = ("latent", "decoded", "generated")
 
 
 @dataclass
 class PolicyConfig(ConfigBase):
-    action_source: str = (
-        "latent"  # latent: a0 = I(f_hat_0 [, s0]) (paper); decoded: a0 = f(s0, s1) on decoded states
-    )
+    action_source: str = "latent"  # a0: latent I(f_hat_0[, s0]) (paper), decoded f(s0, s1), generated a_0
     inv_hidden: int = 256  # hidden width of the inverse-dynamics MLP
     inv_use_state: bool = True  # concatenate s0 to the latent slice
     lambda_inv: float = 1.0  # weight of L_inv in stage 2
@@ -141,8 +154,10 @@ class PolicyConfig(ConfigBase):
 
     def validate(self) -> None:
         super().validate()
-        if self.action_source not in ("latent", "decoded"):
-            raise ConfigError(f"policy.action_source={self.action_source!r} must be 'latent' or 'decoded'")
+        if self.action_source not in ACTION_SOURCES:
+            raise ConfigError(
+                f"policy.action_source={self.action_source!r} must be one of {', '.join(ACTION_SOURCES)}"
+            )
         if self.gumbel_tau <= 0:
             raise ConfigError(f"policy.gumbel_tau={self.gumbel_tau} must be > 0")
         self._require("inv_hidden", 1)

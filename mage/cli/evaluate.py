@@ -77,7 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     agent_kwargs = eval_agent_kwargs(args.overrides, args.rtg_update)  # bad --set: fail before Ray starts
     protocol = eval_protocol(args)
     if not args.no_log:
-        from mage.cli.runs import reap_at_start
+        from mage.tracking.reaper import reap_at_start
 
         reap_at_start()
     if not args.local:

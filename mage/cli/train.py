@@ -66,7 +66,7 @@ def build_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mage.cli.runs import reap_at_start
+    from mage.tracking.reaper import reap_at_start
 
     cfg = build_config(args)
     reap_at_start()

@@ -32,3 +32,18 @@ def reap_stale_runs(tracking_uri: str | None = None, *, dry_run: bool = False) -
                 )
                 logger.end("KILLED")
     return stale
+
+
+def reap_at_start(tracking_uri: str | None = None) -> None:
+    """The reaper as entry points run it: quiet when there is nothing to do, never fatal."""
+    from mage.tracking.fallback import mlflow_available
+
+    if not mlflow_available():
+        return
+    try:
+        stale = reap_stale_runs(tracking_uri)
+    except Exception as e:  # a store problem surfaces in the command itself, with its own message
+        print(f"warning: could not check for stale runs: {e}")
+        return
+    if stale:
+        print(f"marked {len(stale)} run(s) KILLED whose process was gone: {', '.join(s[:8] for s in stale)}")

@@ -20,10 +20,10 @@ from typing import Any
 
 from ray.tune import Callback
 
-from mage.cli.runs import reap_at_start
 from mage.config import ConfigError, make_config
 from mage.distributed.resources import Resources
 from mage.tracking.context import Tracking
+from mage.tracking.reaper import reap_at_start
 from sweeps.driver.cli import resolve_defaults
 from sweeps.driver.data import ensure_dataset
 from sweeps.driver.env import sweep_env
