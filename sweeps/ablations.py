@@ -2,6 +2,29 @@
 
 python sweeps/ablations.py --smoke                               # ours + K=1, tiny data/model
 python sweeps/ablations.py --ablations ours no_cond_decoder no_l_cond --datasets maze2d-large-v1
+
+Each row changes one thing against "ours" (the preset's defaults: K = 8, scheme (R, S), latent actions).
+tests/test_ablations.py proves each row acts (gradients, loss terms, outputs); docs/method.md has the reading.
+
+| row                 | paper row (§10.3)     | overrides                                                |
+|---------------------|-----------------------|----------------------------------------------------------|
+| ours                | K = 8, (R, S) [ours]  | none                                                     |
+| k1                  | K = 1                 | tokenizer.num_scales=1                                   |
+| scheme_rsa          | gen. scheme (R, S, A) | tokenizer.scheme=RSA, policy.action_source=generated     |
+| scheme_s            | S only                | tokenizer.scheme=S (actions: the latent head, as ours)   |
+| scheme_a            | A only                | tokenizer.scheme=A, policy.action_source=generated       |
+| no_cond_decoder     | w/o D'                | tokenizer.cond_decoder=false (L_cond goes with D')       |
+| no_rtg_later_scales | w/o RTG in m_{k>1}    | transformer.rtg_scales=first                             |
+| no_l_cond           | w/o L_cond            | tokenizer.lambda_cond=0, policy.lambda_cond=0            |
+
+Scheme A has no L_cond (its reconstruction has no R or s channel to tie to (R_0, s_0)), so "A only" cannot
+keep it; the row changes nothing else, and "no_l_cond" is the only row that sets lambda_cond. The paper's
+"A + CQL" row belongs to the baselines, not here. Extra rows (not in the paper's table; run them by name):
+
+| row                | what it ablates                          | overrides                          |
+|--------------------|------------------------------------------|------------------------------------|
+| decoded_actions    | a_0 = f(s_0, decoded s_1) (DD), not I    | policy.action_source=decoded       |
+| no_adaln_condition | AdaLN condition: only start tokens see c | transformer.cond_every_scale=false |
 """
 
 from __future__ import annotations
@@ -19,23 +42,23 @@ from sweeps.driver.cli import build_parser, resolve_defaults
 from sweeps.driver.run import main
 from sweeps.driver.spec import Sweep
 
-# Row name -> overrides on the preset ("ours" = the defaults). docs/method.md has the paper's table.
-ABLATIONS: dict[str, dict] = {
+# Row name -> overrides on the preset ("ours" = the defaults); the tables above.
+PAPER_ROWS: dict[str, dict] = {
     "ours": {},
     "k1": {"tokenizer.num_scales": 1},  # a single scale: no coarse-to-fine hierarchy
-    "scheme_rsa": {"tokenizer.scheme": "RSA"},  # generate RTG, states and actions
-    "scheme_s": {"tokenizer.scheme": "S"},  # states only
-    "scheme_a": {"tokenizer.scheme": "A"},  # actions only
-    # w/o the condition-guided decoder D'; L_cond needs D', so its weights go to 0 too.
-    "no_cond_decoder": {
-        "tokenizer.cond_decoder": False,
-        "tokenizer.lambda_cond": 0.0,
-        "policy.lambda_cond": 0.0,
-    },
-    "rtg_first_scale_only": {"transformer.cond_every_scale": False},  # w/o RTG beyond the first scale
+    # generate RTG, states and actions; act with the generated action channel
+    "scheme_rsa": {"tokenizer.scheme": "RSA", "policy.action_source": "generated"},
+    "scheme_s": {"tokenizer.scheme": "S"},  # states only (no R channel)
+    "scheme_a": {"tokenizer.scheme": "A", "policy.action_source": "generated"},  # actions only
+    "no_cond_decoder": {"tokenizer.cond_decoder": False},  # w/o the condition-guided decoder D'
+    "no_rtg_later_scales": {"transformer.rtg_scales": "first"},  # scales > 1 see s_0 but not R_0
     "no_l_cond": {"tokenizer.lambda_cond": 0.0, "policy.lambda_cond": 0.0},  # w/o L_cond (D' kept)
-    "decoded_actions": {"policy.action_source": "decoded"},  # a0 from decoded states, not the latent
 }
+EXTRA_ROWS: dict[str, dict] = {
+    "decoded_actions": {"policy.action_source": "decoded"},  # a0 = f(s0, decoded s1), not the latent head
+    "no_adaln_condition": {"transformer.cond_every_scale": False},  # only the start tokens see (R, s)
+}
+ABLATIONS: dict[str, dict] = {**PAPER_ROWS, **EXTRA_ROWS}
 SMOKE_ABLATIONS = ["ours", "k1"]
 
 
@@ -60,14 +83,14 @@ def make_parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=list(ABLATIONS),
         default=None,
-        help=f"rows to run (default: all; --smoke: {' '.join(SMOKE_ABLATIONS)})",
+        help=f"rows to run (default: the paper's rows; --smoke: {' '.join(SMOKE_ABLATIONS)})",
     )
     return parser
 
 
 def cli(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
-    names = args.ablations or (SMOKE_ABLATIONS if args.smoke else list(ABLATIONS))
+    names = args.ablations or (SMOKE_ABLATIONS if args.smoke else list(PAPER_ROWS))
     resolve_defaults(args)
     main(make_sweep(names, args.datasets, args.seeds), args)
 

@@ -1,5 +1,7 @@
 """Action heads. MAGE: a_0 = I(f_hat[:, :, 0] [, s_0]) on the aggregated latent (paper).
-Ablation (Decision-Diffuser style): a_0 = f(s_0, s_1) with s_1 decoded from the plan."""
+Ablation (Decision-Diffuser style): a_0 = f(s_0, s_1) with s_1 decoded from the plan. The third readout,
+``policy.action_source="generated"`` (schemes RSA / A), has no head: a_0 is the decoded plan's action channel
+(``MagePolicy.action_from_decoded``)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,14 @@
 
 The tokenizer is passed in (not owned): it is frozen in stage 2 except its D' adapters, and the agent and
 the checkpoint keep it as a separate module.
+
+Action readouts (``policy.action_source``), all returning a normalised a_0 that the agent unnormalises:
+
+- ``latent`` (MAGE): a_0 = I(f_hat[:, :, 0], s_0), the inverse-dynamics head on the aggregated latent.
+- ``decoded`` (Decision Diffuser): a_0 = f(s_0, s_1), s_1 from the decoded plan; f trained on real pairs.
+- ``generated`` (schemes RSA / A): a_0 = the decoded plan's action channel at t = 0, D'(f_hat, c)[:, 0, a].
+  No head of its own; L_inv is the same MSE on this readout of the soft plan (into the transformer through
+  the Gumbel tokens, and into D' when its adapters train).
 """
 
 from __future__ import annotations
@@ -37,13 +45,19 @@ class MagePolicy(nn.Module):
         self.transformer = NextScaleTransformer(
             tcfg, tokenizer.schedule, tk.code_dim, tk.codebook_size, tokenizer.cond_dim + self.goal_dim
         )
+        self.inv: nn.Module | None
         if pcfg.action_source == "latent":
-            self.inv: nn.Module = LatentInverseDynamics(
+            self.inv = LatentInverseDynamics(
                 tk.code_dim, self.obs_dim, self.act_dim, pcfg.inv_hidden, pcfg.inv_use_state
             )
-        else:
+        elif pcfg.action_source == "decoded":
             tokenizer.obs_slice()  # raises for scheme A
             self.inv = StateInverseDynamics(self.obs_dim, self.act_dim, pcfg.inv_hidden)
+        elif pcfg.action_source == "generated":
+            tokenizer.act_slice()  # raises for schemes RS and S
+            self.inv = None  # the decoder's action channel is the readout
+        else:
+            raise ValueError(f"policy.action_source={pcfg.action_source!r} is not a known action readout")
 
     def condition(
         self, obs_BS: torch.Tensor, rtg_B: torch.Tensor, goal_BG: torch.Tensor | None
@@ -63,10 +77,19 @@ class MagePolicy(nn.Module):
         obs_BS: torch.Tensor,
         rtg_B: torch.Tensor,
     ) -> torch.Tensor:
-        """Normalised a_0 from a plan f_hat."""
+        """Normalised a_0 from a plan f_hat, by ``policy.action_source``."""
         if self.pcfg.action_source == "latent":
             return self.inv(f_hat_BCh, obs_BS)
-        rec_BHCi = tokenizer.decode(f_hat_BCh, make_cond(obs_BS, rtg_B))
+        return self.action_from_decoded(
+            tokenizer, tokenizer.decode(f_hat_BCh, make_cond(obs_BS, rtg_B)), obs_BS
+        )
+
+    def action_from_decoded(
+        self, tokenizer: TrajectoryTokenizer, rec_BHCi: torch.Tensor, obs_BS: torch.Tensor
+    ) -> torch.Tensor:
+        """The ``decoded`` / ``generated`` readouts of a decoded plan D'(f_hat, c)."""
+        if self.pcfg.action_source == "generated":
+            return rec_BHCi[:, 0, tokenizer.act_slice()]
         return self.inv(obs_BS, rec_BHCi[:, 1, tokenizer.obs_slice()])
 
     def act(
@@ -132,7 +155,8 @@ class MagePolicy(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Stage 2: L_CE (teacher forced, 1/L per token) + lambda_inv L_inv + lambda_cond L_cond.
 
-        L_inv and L_cond see Gumbel-softmax soft tokens, so their gradients reach the transformer.
+        L_inv and L_cond see Gumbel-softmax soft tokens, so their gradients reach the transformer. L_cond is
+        an exact 0 where it does not exist (no D', scheme A: ``tokenizer.has_cond_loss``) or lambda_cond = 0.
         """
         obs_BHS, act_BHA, rtg_BH = batch["obs_HS"], batch["act_HA"], batch["rtg_H"]
         q = tokenizer.quantizer
@@ -149,6 +173,10 @@ class MagePolicy(nn.Module):
         z_list = list((y_BLV @ q.codebook.weight).split(list(q.schedule), dim=1))
         f_soft_BCh = q.codes_to_fhat(z_list)
         a0_BA, s0_BS = act_BHA[:, 0], obs_BHS[:, 0]
+        use_cond = tokenizer.has_cond_loss and self.pcfg.lambda_cond > 0
+        generated = self.pcfg.action_source == "generated"
+        # D'(f_soft, c): the decoded soft plan, once, for the terms that read it
+        rec_soft = tokenizer.decode(f_soft_BCh, cond_tok) if use_cond or generated else None
         if self.pcfg.action_source == "latent":
             with torch.no_grad():
                 f_gt_BCh = q.idx_to_fhat(idx_list)
@@ -156,12 +184,15 @@ class MagePolicy(nn.Module):
             inv = 0.5 * (
                 F.mse_loss(self.inv(f_gt_BCh, s0_BS), a0_BA) + F.mse_loss(self.inv(f_soft_BCh, s0_BS), a0_BA)
             )
+        elif generated:
+            # No head to fit: the readout itself on the soft plan (gradient into the transformer and D').
+            inv = F.mse_loss(self.action_from_decoded(tokenizer, rec_soft, s0_BS), a0_BA)
         else:
             inv = F.mse_loss(
                 self.inv(s0_BS, obs_BHS[:, 1]), a0_BA
             )  # Decision Diffuser: f on real (s_t, s_t+1)
-        if tokenizer.cond_mlp is not None and self.pcfg.lambda_cond > 0:
-            cond = tokenizer.cond_loss(tokenizer.decode(f_soft_BCh, cond_tok), cond_tok)
+        if use_cond:
+            cond = tokenizer.cond_loss(rec_soft, cond_tok)
         else:
             cond = ce.new_zeros(())
         loss = ce + self.pcfg.lambda_inv * inv + self.pcfg.lambda_cond * cond

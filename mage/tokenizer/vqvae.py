@@ -2,6 +2,9 @@
 
 Windows are built from the generation scheme's channels (RS: [R, s]; RSA: [R, s, a]; S: [s]; A: [a]). The
 condition c = (R_0, s_0) drives the decoder's adapters D' and is what L_cond ties the decoded first step to.
+L_cond compares the decoded first step's R and s channels with c, so it exists only for schemes that generate
+R or s (RS, RSA: (R_0, s_0); S: s_0). Scheme A generates neither: there is no L_cond for it
+(``has_cond_loss`` is False), which is a property of the scheme, not a separate "w/o L_cond" switch.
 """
 
 from __future__ import annotations
@@ -89,6 +92,21 @@ class TrajectoryTokenizer(nn.Module):
         start = 0 if self.cfg.scheme == "S" else 1
         return slice(start, start + self.obs_dim)
 
+    def act_slice(self) -> slice:
+        """Where a lives in x (for the generated-action readout); errors for schemes without actions."""
+        if self.cfg.scheme not in ("RSA", "A"):
+            raise ValueError(
+                f"tokenizer.scheme={self.cfg.scheme!r} generates no actions; "
+                "policy.action_source='generated' needs scheme RSA or A"
+            )
+        start = 0 if self.cfg.scheme == "A" else 1 + self.obs_dim
+        return slice(start, start + self.act_dim)
+
+    @property
+    def has_cond_loss(self) -> bool:
+        """Whether L_cond exists: D' is there and the scheme generates R or s (not scheme A)."""
+        return self.cond_mlp is not None and self.cfg.scheme != "A"
+
     def adapter_parameters(self) -> list[nn.Parameter]:
         """Parameters of D' (condition MLP + FiLM adapters): trainable again in stage 2."""
         if self.cond_mlp is None:
@@ -107,7 +125,8 @@ class TrajectoryTokenizer(nn.Module):
         return TokenizerOutput(self.decode(f_hat_BCh, cond_BCc), f_BCh, idx_list, vq_loss)
 
     def cond_loss(self, rec_BHCi: torch.Tensor, cond_BCc: torch.Tensor) -> torch.Tensor:
-        """L_cond = ||D'(Z, R_0)_0 - (R_0, s_0)||^2 on the condition channels present in the scheme."""
+        """L_cond = ||D'(Z, R_0)_0 - (R_0, s_0)||^2 on the condition channels present in the scheme; an exact
+        0 for scheme A, whose reconstruction has neither R nor s channels (L_cond is undefined there)."""
         scheme = self.cfg.scheme
         if scheme in ("RS", "RSA"):
             return F.mse_loss(rec_BHCi[:, 0, : self.cond_dim], cond_BCc)
