@@ -238,12 +238,24 @@ class ExperimentConfig(ConfigBase):
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> None:
-        """Every section, then the cross-field rules: the scale schedule fits H / downsample."""
+        """Every section, then the cross-field rules: the scale schedule fits H / downsample, and the action
+        readout reads a channel the tokenizer generates."""
         super().validate()
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate()
         tk = self.tokenizer
         scale_schedule(self.data.horizon, tk.num_scales, tk.downsample, tk.scale_schedule)
+        src = self.policy.action_source
+        if src == "generated" and "A" not in tk.scheme:
+            raise ConfigError(
+                f"policy.action_source='generated' reads the generated action channel, but tokenizer.scheme="
+                f"{tk.scheme!r} generates none; use scheme RSA or A, or action_source='latent'"
+            )
+        if src == "decoded" and "S" not in tk.scheme:
+            raise ConfigError(
+                f"policy.action_source='decoded' needs generated states, but tokenizer.scheme={tk.scheme!r} has "
+                "none; use scheme RS, RSA or S, or action_source='latent'"
+            )
 
 
 # Presets are overrides on the defaults; "smoke" trains both stages on CPU in about a minute.

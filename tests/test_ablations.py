@@ -5,6 +5,7 @@ quantiser's residuality (scale k quantises what the coarser scales left). Tiny m
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -242,9 +243,11 @@ def test_scheme_channels_and_what_l_cond_compares():
     _, tok_rs, _ = build("ours", stage1_steps=0)
     with pytest.raises(ValueError, match="generates no actions"):
         tok_rs.act_slice()
-    cfg = make_config("paper", {**TINY, "policy.action_source": "generated"})  # RS has no action channel
-    with pytest.raises(ValueError, match="scheme RSA or A"):
-        MagePolicy(cfg.transformer, cfg.policy, tok_rs)
+    with pytest.raises(ValueError, match="scheme RSA or A"):  # RS has no action channel: refused up front
+        make_config("paper", {**TINY, "policy.action_source": "generated"})
+    cfg = make_config("paper", TINY)
+    with pytest.raises(ValueError, match="scheme RSA or A"):  # and by the model, for a config built by hand
+        MagePolicy(cfg.transformer, replace(cfg.policy, action_source="generated"), tok_rs)
 
 
 @pytest.mark.parametrize("name", ["scheme_rsa", "scheme_a"])

@@ -152,3 +152,16 @@ def test_one_schedule_implementation():
 
     assert mage.tokenizer.vqvae.scale_schedule is mage.config.scale_schedule is mage.schedule.scale_schedule
     assert issubclass(mage.schedule.ScheduleError, ConfigError)
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"policy.action_source": "generated"}, "policy.action_source='generated'"),  # scheme RS: no actions
+        ({"tokenizer.scheme": "A", "policy.action_source": "decoded"}, "policy.action_source='decoded'"),
+    ],
+)
+def test_action_readout_must_read_a_generated_channel(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        make_config("smoke", overrides)
+    make_config("smoke", {"tokenizer.scheme": "RSA", "policy.action_source": "generated"})
