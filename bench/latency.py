@@ -134,7 +134,7 @@ def main() -> None:
     )
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=1, help="repeat the whole timing (noisy machines)")
-    ap.add_argument("--preset", default="paper")
+    ap.add_argument("--preset", default="cpu")
     ap.add_argument("--scales", default="1,4,8")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--no-reference", action="store_true", help="skip the reference backend's rows")

@@ -43,7 +43,7 @@ REF = SamplingConfig(backend="reference")
 
 
 def row_cfg(name: str):
-    return make_config("paper", {**TINY, **ABLATIONS[name]})
+    return make_config("cpu", {**TINY, **ABLATIONS[name]})
 
 
 def synthetic_batch(B: int = 6, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -244,8 +244,8 @@ def test_scheme_channels_and_what_l_cond_compares():
     with pytest.raises(ValueError, match="generates no actions"):
         tok_rs.act_slice()
     with pytest.raises(ValueError, match="scheme RSA or A"):  # RS has no action channel: refused up front
-        make_config("paper", {**TINY, "policy.action_source": "generated"})
-    cfg = make_config("paper", TINY)
+        make_config("cpu", {**TINY, "policy.action_source": "generated"})
+    cfg = make_config("cpu", TINY)
     with pytest.raises(ValueError, match="scheme RSA or A"):  # and by the model, for a config built by hand
         MagePolicy(cfg.transformer, replace(cfg.policy, action_source="generated"), tok_rs)
 
@@ -284,7 +284,7 @@ def test_agent_executes_the_generated_action_unnormalised(tiny_maze2d_path):
     small = {"train.batch_size": 8, "train.tokenizer_epochs": 1, "train.policy_epochs": 1}
     small |= {"train.steps_per_epoch": 2, "train.warmup_steps": 1, "train.val_batches": 1}
     cfg = make_config(
-        "paper",
+        "cpu",
         {
             **TINY,
             **small,
@@ -453,13 +453,13 @@ def test_rtg_scales_needs_an_adaln_condition():
     from mage.config import ConfigError
 
     with pytest.raises(ConfigError, match="rtg_scales='first'"):
-        make_config("paper", {"transformer.rtg_scales": "first", "transformer.cond_every_scale": False})
+        make_config("cpu", {"transformer.rtg_scales": "first", "transformer.cond_every_scale": False})
     with pytest.raises(ConfigError, match="rtg_scales"):
-        make_config("paper", {"transformer.rtg_scales": "later"})
+        make_config("cpu", {"transformer.rtg_scales": "later"})
     # configs of old checkpoints (no rtg_scales key) load as today's behaviour
-    d = make_config("paper").to_dict()
+    d = make_config("cpu").to_dict()
     del d["transformer"]["rtg_scales"]
-    assert type(make_config("paper")).from_dict(d).transformer.rtg_scales == "all"
+    assert type(make_config("cpu")).from_dict(d).transformer.rtg_scales == "all"
 
 
 def test_no_adaln_condition_removes_the_condition_from_every_block():

@@ -12,7 +12,7 @@ def test_unknown_key_raises_with_path():
 
 def test_overrides_and_flatten_round_trip():
     cfg = make_config(
-        "paper", {"tokenizer.num_scales": 4, "train.seed": "3", "tokenizer.scale_schedule": "1,2,4,32"}
+        "cpu", {"tokenizer.num_scales": 4, "train.seed": "3", "tokenizer.scale_schedule": "1,2,4,32"}
     )
     assert cfg.tokenizer.num_scales == 4 and cfg.train.seed == 3
     assert cfg.tokenizer.scale_schedule == (1, 2, 4, 32)
@@ -44,18 +44,18 @@ def test_tokenizer_validation(kw, match):
 
 def test_width_heads_and_policy_validation():
     with pytest.raises(ConfigError, match="divisible"):
-        make_config("paper", {"transformer.width": 100, "transformer.heads": 3})
+        make_config("cpu", {"transformer.width": 100, "transformer.heads": 3})
     with pytest.raises(ConfigError, match="action_source"):
-        make_config("paper", {"policy.action_source": "magic"})
+        make_config("cpu", {"policy.action_source": "magic"})
 
 
 def test_rtg_options_validation():
-    cfg = make_config("paper", {"data.rtg_horizon": 128, "eval.rtg_update": "hold"})
+    cfg = make_config("cpu", {"data.rtg_horizon": 128, "eval.rtg_update": "hold"})
     assert cfg.data.rtg_horizon == 128 and cfg.eval.rtg_update == "hold"
     with pytest.raises(ConfigError, match="data.rtg_horizon=0"):
-        make_config("paper", {"data.rtg_horizon": 0})
+        make_config("cpu", {"data.rtg_horizon": 0})
     with pytest.raises(ConfigError, match="eval.rtg_update='down' must be one of"):
-        make_config("paper", {"eval.rtg_update": "down"})
+        make_config("cpu", {"eval.rtg_update": "down"})
 
 
 # Every value that can be checked before work starts is checked; the error names the key (issue 11).

@@ -45,7 +45,7 @@ TINY = {
 @pytest.fixture(scope="module")
 def trained(tiny_maze2d_path, tmp_path_factory):
     """A tiny MAGE trained for a few steps on the generated maze2d-umaze data; (in-memory ckpt, dir)."""
-    cfg = make_config("paper", {**TINY, "data.path": str(tiny_maze2d_path)})
+    cfg = make_config("cpu", {**TINY, "data.path": str(tiny_maze2d_path)})
     data = prepare_data(cfg)
     tok = fit_tokenizer(cfg, data)
     pol = fit_policy(cfg, data, tok)
@@ -175,9 +175,7 @@ def test_backend_is_chosen_explicitly(trained):
 
 
 def test_decoded_action_source_ablation_runs(tiny_maze2d_path):
-    cfg = make_config(
-        "paper", {**TINY, "data.path": str(tiny_maze2d_path), "policy.action_source": "decoded"}
-    )
+    cfg = make_config("cpu", {**TINY, "data.path": str(tiny_maze2d_path), "policy.action_source": "decoded"})
     data = prepare_data(cfg)
     tok = fit_tokenizer(cfg, data)
     pol = fit_policy(cfg, data, tok)
@@ -190,9 +188,15 @@ def test_decoded_action_source_ablation_runs(tiny_maze2d_path):
     ref.reset(2)
     assert a_fast.shape == (2, 2)
     np.testing.assert_allclose(a_fast, ref.act(obs), atol=1e-5, rtol=1e-5)
-    cfg_a = make_config("paper", {**TINY, "tokenizer.scheme": "A", "policy.action_source": "decoded"})
-    with pytest.raises(ValueError, match="scheme='A'"):
-        MagePolicy(cfg_a.transformer, cfg_a.policy, TrajectoryTokenizer(cfg_a.tokenizer, 4, 2, 16))
+    with pytest.raises(ValueError, match="scheme='A'"):  # refused before any work starts
+        make_config("cpu", {**TINY, "tokenizer.scheme": "A", "policy.action_source": "decoded"})
+    cfg_a = make_config("cpu", {**TINY, "tokenizer.scheme": "A"})
+    with pytest.raises(ValueError, match="scheme='A'"):  # and by the model, for a config built by hand
+        MagePolicy(
+            cfg_a.transformer,
+            dataclasses.replace(cfg_a.policy, action_source="decoded"),
+            TrajectoryTokenizer(cfg_a.tokenizer, 4, 2, 16),
+        )
 
 
 def test_mage_plans_states_for_tracking_and_the_switch_changes_its_actions(trained):
@@ -222,7 +226,7 @@ def test_goal_conditioned_mage_needs_and_uses_the_goal(tiny_maze2d_path):
     from mage.eval.protocol import EvalProtocol
     from mage.eval.rollout import run_episodes
 
-    cfg = make_config("paper", {**TINY, "data.path": str(tiny_maze2d_path), "transformer.use_goal": True})
+    cfg = make_config("cpu", {**TINY, "data.path": str(tiny_maze2d_path), "transformer.use_goal": True})
     data = prepare_data(cfg)
     tok = fit_tokenizer(cfg, data)
     pol = fit_policy(cfg, data, tok)

@@ -39,7 +39,7 @@ def test_smoke_defaults_and_overrides() -> None:
     assert Path(args.storage).is_absolute()
     full = resolve_defaults(build_parser("x", default_experiment="e").parse_args([]))
     assert (
-        full.datasets == ["maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1"] and full.preset == "paper"
+        full.datasets == ["maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1"] and full.preset == "cpu"
     )
 
 
@@ -138,7 +138,7 @@ def test_trial_resources_match_what_runs(monkeypatch) -> None:
     assert trial_resources(args).per_worker(8.0, gpu=True) == {"CPU": 1.0, "GPU": 0.25}
 
 
-@pytest.mark.parametrize("preset", ["smoke", "paper"])
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "full"])
 def test_every_k_gets_a_schedule(preset: str) -> None:
     from mage.schedule import scale_schedule
 

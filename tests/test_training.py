@@ -57,7 +57,7 @@ def _batch(data, n=8):
 
 def test_tiny_tokenizer_and_transformer_overfit_a_few_windows():
     torch.manual_seed(0)
-    cfg = make_config("paper", {**TINY, "tokenizer.dead_code_restart": False})
+    cfg = make_config("cpu", {**TINY, "tokenizer.dead_code_restart": False})
     data = prepare_from_episodes(cfg, synthetic_episodes(), "synthetic")
     batch = _batch(data)
     tok = TrajectoryTokenizer(cfg.tokenizer, 4, 2, 16)
@@ -88,7 +88,7 @@ def test_tiny_tokenizer_and_transformer_overfit_a_few_windows():
 
 
 def test_run_local_reports_every_epoch_and_writes_a_loadable_checkpoint(tmp_path):
-    cfg = make_config("paper", TINY)
+    cfg = make_config("cpu", TINY)
     data = prepare_from_episodes(cfg, synthetic_episodes(), "synthetic")
     logs = []
     out = run_local(cfg, tmp_path / "ck", log_fn=logs.append, data=data)
@@ -118,7 +118,7 @@ def test_run_local_reports_every_epoch_and_writes_a_loadable_checkpoint(tmp_path
 def test_checkpoint_with_unknown_config_key_raises(tmp_path):
     import json
 
-    cfg = make_config("paper", TINY)
+    cfg = make_config("cpu", TINY)
     data = prepare_from_episodes(cfg, synthetic_episodes(), "synthetic")
     out = run_local(cfg, tmp_path / "ck", data=data)
     d = json.loads((out / "config.json").read_text())
@@ -129,7 +129,7 @@ def test_checkpoint_with_unknown_config_key_raises(tmp_path):
 
 
 def test_report_save_fn_writes_resumable_state(tmp_path):
-    cfg = make_config("paper", TINY)
+    cfg = make_config("cpu", TINY)
     data = prepare_from_episodes(cfg, synthetic_episodes(), "synthetic")
     saved = []
 

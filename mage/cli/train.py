@@ -25,7 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dataset", default="maze2d-umaze-v1", help="dataset/task name (mage.envs.registry)")
     p.add_argument("--data-path", default=None, help="explicit D4RL-format HDF5 file (default: data dirs)")
-    p.add_argument("--preset", default="paper", help="config preset: paper (default) or smoke")
+    p.add_argument(
+        "--preset",
+        default="cpu",
+        help="config preset: cpu (default; paper architecture, ~2k steps per stage, ~20 min on 2 cores), "
+        "full (>= 50k steps per stage, for a GPU) or smoke (tests)",
+    )
     p.add_argument(
         "--set",
         dest="overrides",

@@ -73,7 +73,9 @@ def build_parser(description: str, *, default_experiment: str) -> argparse.Argum
         help="MLflow store (default $MLFLOW_TRACKING_URI, else "
         "sqlite:///<project>/mlruns.db); a server (http://...) on a multi-node cluster",
     )
-    p.add_argument("--preset", default=None, help="config preset (default: paper; --smoke: smoke)")
+    p.add_argument(
+        "--preset", default=None, help="config preset: cpu, full or smoke (default: cpu; --smoke: smoke)"
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -99,7 +101,7 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     if args.seeds is None:
         args.seeds = [0] if args.smoke else [0, 1, 2]
     if args.preset is None:
-        args.preset = "smoke" if args.smoke else "paper"
+        args.preset = "smoke" if args.smoke else "cpu"
     args.tracking_uri = args.tracking_uri or default_tracking_uri()
     storage = args.storage or str(project_root() / "ray_results")
     # Tune wants an absolute local path or a URI (s3://, gs://) that every node can reach.
