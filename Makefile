@@ -11,6 +11,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export RAY_AUTH_MODE ?= token
 export RAY_AUTH_TOKEN_PATH ?= $(CURDIR)/.ray/auth_token
 export PYTHONDONTWRITEBYTECODE := 1
+RAY_LOG := $(CURDIR)/runs/make-run-ray.log
 
 .PHONY: all venv run test test-fast lint format bench browser-deps ray-up ray-down ray-submit mlflow-ui clean
 
@@ -31,9 +32,12 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/mage data generate maze2d-umaze-v1 --if-missing
 	$(BIN)/mage data info maze2d-umaze-v1
-	$(BIN)/mage train --dataset maze2d-umaze-v1 --preset smoke
-	$(BIN)/python sweeps/hierarchy_depth.py --smoke
-	@echo "Open the MLflow dashboard with: make mlflow-ui"
+	MAGE_RAY_LOG=$(RAY_LOG) $(BIN)/mage train --dataset maze2d-umaze-v1 --preset smoke
+	MAGE_RAY_LOG=$(RAY_LOG) $(BIN)/python sweeps/hierarchy_depth.py --smoke
+	@echo
+	@echo "Done. MLflow store: $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns.db} (experiments mage-train, mage-hierarchy-depth)."
+	@echo "Open the dashboard: make mlflow-ui  (then http://127.0.0.1:5000)."
+	@echo "Ray's own log lines went to $(RAY_LOG)."
 
 # Debian's chromium for the MLflow dashboard browser test (Playwright drives it; no browser download).
 browser-deps:

@@ -104,6 +104,9 @@ def init_ray(
     global _owned_temp_dir
     for k, v in _LOCAL_ENV.items():
         os.environ.setdefault(k, v)
+    if os.environ.get(RAY_LOG_ENV):
+        log_to_driver = False
+        send_ray_logs_to(os.environ[RAY_LOG_ENV])
     if ray.is_initialized():
         return dict(ray.cluster_resources())
 
@@ -138,6 +141,32 @@ def init_ray(
         logging_level="WARNING",
     )
     return dict(ray.cluster_resources())
+
+
+RAY_LOG_ENV = (
+    "MAGE_RAY_LOG"  # a file: Ray's own log lines and its workers' output go there, not to the terminal
+)
+
+
+def send_ray_logs_to(path: str) -> None:
+    """Move Ray's Python loggers (Train/Tune controller chatter such as "Failed to query Ray Train Controller
+    actor state") from the terminal into ``path``; what the platform itself prints stays on the terminal."""
+    import logging
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("ray", "ray.train", "ray.tune", "ray.data"):
+        log = logging.getLogger(name)
+        for h in list(log.handlers):
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                log.removeHandler(h)
+        if not any(
+            isinstance(h, logging.FileHandler) and h.baseFilename == handler.baseFilename
+            for h in log.handlers
+        ):
+            log.addHandler(handler)
+        log.propagate = False
 
 
 def shutdown_ray() -> None:
