@@ -4,7 +4,7 @@
 # Usage on the device machine (wheels for gymnasium/mujoco in .whl): bash bench/gpu_umaze.sh OUT_DIR
 set -uo pipefail
 OUT=${1:?OUT dir}
-export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 MAGE_DATA_DIR=/tmp/mage-data MUJOCO_GL=egl
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 MAGE_DATA_DIR=/tmp/mage-data
 PY=python3
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/device.txt"
 $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" | tee -a "$OUT/device.txt"

@@ -15,6 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mage.agent import Agent
+from mage.baselines.agent import make_d3rlpy_agent
+from mage.baselines.checkpoint import LoadedBaseline, load_baseline
+from mage.baselines.methods import METHODS as BASELINES
 from mage.eval.agents import RandomAgent, WaypointAgent
 from mage.eval.rtg import resolve_target_return
 from mage.policy.checkpoint import Checkpoint, load_checkpoint
@@ -99,6 +102,44 @@ def _random_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -
     return RandomAgent(**kw)
 
 
+_BASELINE_CACHE: dict[tuple[str, str], LoadedBaseline] = {}
+
+
+def _baseline_factory(method: str) -> AgentFactory:
+    """Factory of one d3rlpy baseline (``mage.baselines``): its directory is loaded once per process. DT's
+    default R̂_0 is ``target_return``, else the trained config's, else the ``rtg_percentile`` (100 if unset)
+    of the episode returns it trained on (a job's target_return overrides it at reset)."""
+
+    def factory(
+        checkpoint: str | None,
+        task: str,
+        device: str,
+        seed: int = 0,
+        target_return: float | None = None,
+        rtg_percentile: float | None = None,
+    ) -> Agent:
+        if not checkpoint:
+            raise ValueError(f"method {method!r} needs a baseline directory (mage.baselines.train_d3rlpy)")
+        key = (str(checkpoint), str(device))
+        if key not in _BASELINE_CACHE:
+            _BASELINE_CACHE[key] = load_baseline(checkpoint, device)
+        loaded = _BASELINE_CACHE[key]
+        if loaded.meta.method != method:
+            raise ValueError(f"{checkpoint} holds baseline {loaded.meta.method!r}, not {method!r}")
+        target = None
+        if loaded.meta.transformer:
+            target = resolve_target_return(
+                loaded.episode_returns,
+                target_return=target_return if target_return is not None else loaded.meta.target_return,
+                rtg_percentile=100.0 if rtg_percentile is None else rtg_percentile,
+            )
+        return make_d3rlpy_agent(loaded, target_return=target)
+
+    return factory
+
+
 register_agent("mage", _mage_factory, per_chunk=True)
 register_agent("waypoint", _waypoint_factory, per_chunk=True, needs_goal=True)
 register_agent("random", _random_factory, per_chunk=True)
+for _b in BASELINES.values():  # bc, cql, ..., dt; bc-goal, iql-goal, dt-goal (track G: need the goal)
+    register_agent(_b.name, _baseline_factory(_b.name), per_chunk=True, needs_goal=_b.goal_conditioned)
