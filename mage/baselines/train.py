@@ -1,0 +1,123 @@
+"""Train one d3rlpy baseline on our episodes and save it: ``train_d3rlpy``.
+
+    eps, task = load_episodes(cfg.data)
+    path = train_d3rlpy("iql", {"batch_size": 256}, eps, steps=1_000_000, seed=0, device="cuda:0",
+                        out_dir="runs/iql-umaze", dataset="maze2d-umaze-v1", log_fn=run_logger.log_metrics)
+
+Nothing here imports ray or mlflow; metrics leave through ``log_fn(metrics, step)`` once per d3rlpy epoch
+(``steps_per_epoch`` gradient steps). d3rlpy itself still prints its structlog lines (config, one line per
+epoch) to stdout.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mage.baselines.checkpoint import BaselineMeta, save_baseline
+from mage.baselines.config_base import D3rlpyConfig
+from mage.baselines.configs import DecisionTransformerConfig, config_for
+from mage.baselines.dataset import FlatData, flat_arrays, to_mdp_dataset
+from mage.baselines.log_adapter import CallbackAdapterFactory, LogFn
+from mage.baselines.methods import get_method
+from mage.config import ConfigError
+from mage.data.episodes import Episodes
+from mage.envs.registry import get_spec
+
+
+def _seed(seed: int) -> None:
+    """What ``d3rlpy.seed`` does (d3rlpy samples batches from numpy's global RNG), minus its global
+    ``cudnn.deterministic = True``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _max_timestep(data: FlatData, dataset: str | None) -> int:
+    """DT's timestep embedding size: timesteps are 1-based, so the longest episode (training) or the task
+    horizon (evaluation) + 1."""
+    longest = int(np.diff(np.concatenate([data.starts, [len(data.rewards)]])).max())
+    horizon = get_spec(dataset).horizon if dataset else 0
+    return max(longest, horizon) + 1
+
+
+def train_d3rlpy(
+    method: str,
+    cfg_or_overrides: D3rlpyConfig | Mapping[str, Any] | None,
+    episodes: Episodes,
+    *,
+    out_dir: str | Path,
+    steps: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    log_fn: LogFn | None = None,
+    dataset: str | None = None,
+) -> Path:
+    """Fit ``method`` (``iql``, ``dt-goal``, ...) for ``steps`` gradient steps (default: the config's) and
+    save it to ``out_dir`` (``mage.baselines.checkpoint``). ``dataset``: the dataset name, for the preset, the
+    reward rule of goal relabelling and DT's horizon. Returns ``out_dir``."""
+    import d3rlpy
+
+    m = get_method(method)
+    overrides = dict(cfg_or_overrides) if isinstance(cfg_or_overrides, Mapping) else cfg_or_overrides
+    cfg = config_for(method, dataset, overrides)
+    n = int(steps if steps is not None else cfg.steps)
+    per_epoch = min(cfg.steps_per_epoch, n)
+    if n < 1 or n % per_epoch:
+        raise ConfigError(
+            f"steps={n} must be a positive multiple of steps_per_epoch={per_epoch} "
+            "(d3rlpy runs steps // steps_per_epoch whole epochs and drops the rest)"
+        )
+    reward_type = get_spec(dataset).reward_type if dataset else "sparse"
+    data = flat_arrays(episodes, cfg.goal if m.goal_conditioned else None, reward_type, seed=seed)
+    _seed(seed)
+    derived: dict[str, Any] = {}
+    if isinstance(cfg, DecisionTransformerConfig):
+        derived["max_timestep"] = cfg.max_timestep or _max_timestep(data, dataset)
+    algo = cfg.to_d3rlpy(steps=n, **derived).create(device=device)
+    mdp = to_mdp_dataset(data)
+    t0 = time.perf_counter()
+    algo.fit(
+        mdp,
+        n_steps=n,
+        n_steps_per_epoch=per_epoch,
+        experiment_name=method,
+        with_timestamp=False,
+        logger_adapter=CallbackAdapterFactory(log_fn),
+        show_progress=False,
+        save_interval=n // per_epoch + 1,  # never: the final model is saved below
+    )
+    train_s = time.perf_counter() - t0
+    meta = BaselineMeta(
+        method=m.name,
+        algo=m.algo,
+        d3rlpy_class=m.d3rlpy_class,
+        d3rlpy_version=d3rlpy.__version__,
+        dataset=dataset,
+        obs_dim=episodes.obs_dim,
+        act_dim=episodes.act_dim,
+        goal_dim=data.goal_dim,
+        goal_relabel=cfg.goal.relabel if m.goal_conditioned else None,
+        track=m.track,
+        plans_states=m.plans_states,
+        transformer=m.transformer,
+        act_low=episodes.act_NA.min(0).astype(float).tolist(),
+        act_high=episodes.act_NA.max(0).astype(float).tolist(),
+        observation_scaler=cfg.observation_scaler,
+        reward_scaler=cfg.reward_scaler,
+        steps=n,
+        seed=seed,
+        episodes=int(data.timeouts.sum()),
+        transitions=data.num_transitions,
+        train_s=round(train_s, 3),
+        context_size=getattr(cfg, "context_size", None),
+        max_timestep=derived.get("max_timestep"),
+        target_return=getattr(cfg, "target_return", None),
+    )
+    return save_baseline(out_dir, algo, cfg, meta, data.episode_returns)
