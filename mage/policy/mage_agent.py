@@ -127,11 +127,19 @@ class MageAgent:
 
     @torch.inference_mode()
     def plan_next_state(self, obs_BS: np.ndarray, goal_BG: np.ndarray | None = None) -> np.ndarray:
-        """The decoded plan's next state (raw units), for ``acting='track'`` (``mage.agent.StatePlanner``).
+        """The plan's next state for ``acting='track'`` (``mage.agent.StatePlanner``): the observed state plus
+        the plan's first step, s_t + (ŝ_1 - ŝ_0). Diffuser's plan starts at the inpainted, exact s_t; ours is a
+        reconstruction, so its absolute ŝ_1 carries the decoder's offset, which the difference cancels.
         Needs a tokenizer that generates states (scheme RS, RSA or S)."""
         obs, rtg, goal = self._inputs(obs_BS, goal_BG)
-        s_BHS = self.policy.plan_states(self.tokenizer, obs, rtg, goal, self.sampling, self.generator)
-        return self._obs.unnorm(s_BHS[:, 1]).cpu().numpy()
+        s_BHS = self._obs.unnorm(
+            self.policy.plan_states(self.tokenizer, obs, rtg, goal, self.sampling, self.generator)
+        )
+        return (
+            (torch.as_tensor(obs_BS, dtype=torch.float32, device=self.device) + s_BHS[:, 1] - s_BHS[:, 0])
+            .cpu()
+            .numpy()
+        )
 
     def observe(self, reward_B: np.ndarray, done_B: np.ndarray) -> None:
         """R̂ -= r (``decrement``, as DT) or R̂ stays R̂_0 (``hold``: the right update for an n-step RTG,
