@@ -150,6 +150,17 @@ class AWACConfig(D3rlpyConfig):
         }
 
 
+def with_imitator_encoders(cfg: Any) -> dict[str, Any]:
+    """Algorithm kwargs of the VAE-imitator methods (BCQ, BEAR, PLAS): actor/critic MLPs of ``hidden``, the
+    imitator's of ``imitator_hidden``."""
+    return {
+        **plain_fields(cfg, "hidden", "imitator_hidden"),
+        "actor_encoder_factory": encoder(cfg.hidden),
+        "critic_encoder_factory": encoder(cfg.hidden),
+        "imitator_encoder_factory": encoder(cfg.imitator_hidden),
+    }
+
+
 @dataclass
 class BCQConfig(D3rlpyConfig):
     batch_size: int = 100  # d3rlpy bcq.py
@@ -169,13 +180,7 @@ class BCQConfig(D3rlpyConfig):
     d3rlpy_class = "BCQ"
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
-        kw = plain_fields(self, "hidden", "imitator_hidden")
-        return {
-            **kw,
-            "actor_encoder_factory": encoder(self.hidden),
-            "critic_encoder_factory": encoder(self.hidden),
-            "imitator_encoder_factory": encoder(self.imitator_hidden),
-        }
+        return with_imitator_encoders(self)
 
 
 @dataclass
@@ -205,13 +210,7 @@ class BEARConfig(D3rlpyConfig):
     d3rlpy_class = "BEAR"
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
-        kw = plain_fields(self, "hidden", "imitator_hidden")
-        return {
-            **kw,
-            "actor_encoder_factory": encoder(self.hidden),
-            "critic_encoder_factory": encoder(self.hidden),
-            "imitator_encoder_factory": encoder(self.imitator_hidden),
-        }
+        return with_imitator_encoders(self)
 
 
 @dataclass
@@ -286,13 +285,7 @@ class PLASConfig(D3rlpyConfig):
     d3rlpy_class = "PLAS"
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
-        kw = plain_fields(self, "hidden", "imitator_hidden")
-        return {
-            **kw,
-            "actor_encoder_factory": encoder(self.hidden),
-            "critic_encoder_factory": encoder(self.hidden),
-            "imitator_encoder_factory": encoder(self.imitator_hidden),
-        }
+        return with_imitator_encoders(self)
 
 
 @dataclass
