@@ -1,3 +1,5 @@
+"""`python -m mage`: the `mage` console script."""
+
 import sys
 
 from mage.cli import main

@@ -17,7 +17,7 @@ from mage.cli import main
 from mage.cli.evaluate import eval_agent_kwargs
 from mage.cli.train import build_config
 from mage.cli.ui import ui_command
-from mage.config import ConfigError, parse_overrides
+from mage.config import ConfigError, make_config, parse_overrides
 
 TINY_SET = [
     "train.steps_per_epoch=3",
@@ -94,6 +94,15 @@ def test_one_set_grammar_for_train_and_evaluate() -> None:
         build_config(build_parser().parse_args(["train", "--set", "eval.sampling=greedyy"]))
     with pytest.raises(SystemExit, match="only eval.sampling"):
         eval_agent_kwargs(["data.horizon=8"])
+    # ... and a sweep: the same list through the sweep CLI gives the same config
+    from sweeps import hierarchy_depth
+    from sweeps.driver.cli import resolve_defaults
+
+    sweep_argv = ["--preset", "smoke", *sum((["--set", x] for x in SHARED_SETS), [])]
+    sargs = resolve_defaults(hierarchy_depth.make_parser().parse_args(sweep_argv))
+    swept = make_config(sargs.preset, sargs.overrides)
+    for section in ("data", "tokenizer", "transformer", "eval"):
+        assert getattr(swept, section) == getattr(cfg, section), section
 
 
 def test_bad_override_names_the_key(store: str, tiny_maze2d_path: Path, tmp_path: Path) -> None:

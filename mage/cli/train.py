@@ -10,6 +10,7 @@ Ray and MLflow are imported inside the handlers: `--local` runs where neither is
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -124,7 +125,8 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
     if args.tokenizer_from:
         raise SystemExit("error: --tokenizer-from needs the Ray path; drop --local")
     t0 = time.perf_counter()
-    out = Path(args.out or project_root() / "runs" / time.strftime("local-%Y%m%d-%H%M%S"))
+    # pid in the default name: two runs started in the same second never share (and overwrite) a dir
+    out = Path(args.out or project_root() / "runs" / f"{time.strftime('local-%Y%m%d-%H%M%S')}-{os.getpid()}")
     out.mkdir(parents=True, exist_ok=True)
     logger = start_run(
         experiment=args.experiment,
