@@ -215,6 +215,7 @@ class EvalConfig(ConfigBase):
         "own"  # own action, or track the planned next state (Diffuser's tracker)
     )
     hold: bool = False  # privileged: within 0.5 of the goal, drive to (goal, v=0) (not rtg_update=hold)
+    track_lookahead: int = 1  # acting=track follows the plan's state this many steps ahead (Diffuser: 1)
 
     section = "eval."
 
@@ -222,6 +223,7 @@ class EvalConfig(ConfigBase):
         super().validate()
         self._require("episodes", 1)
         self._require("num_envs", 1)
+        self._require("track_lookahead", 1)
         self._require("seed", 0)
         self._require("rtg_percentile", 0, 100, none_ok=True, hint="a percentile of dataset returns")
         self._require("temperature", 0, lo_open=True)
@@ -245,6 +247,11 @@ class ExperimentConfig(ConfigBase):
             getattr(self, f.name).validate()
         tk = self.tokenizer
         scale_schedule(self.data.horizon, tk.num_scales, tk.downsample, tk.scale_schedule)
+        if self.eval.track_lookahead >= self.data.horizon:
+            raise ConfigError(
+                f"eval.track_lookahead={self.eval.track_lookahead} must be < data.horizon={self.data.horizon} "
+                "(the plan covers H steps)"
+            )
         src = self.policy.action_source
         if src == "generated" and "A" not in tk.scheme:
             raise ConfigError(

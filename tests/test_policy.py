@@ -239,3 +239,14 @@ def test_goal_conditioned_mage_needs_and_uses_the_goal(tiny_maze2d_path):
     agent.reset(2)
     a = agent.act(obs, np.array([[1.0, 1.0], [3.0, 3.0]]))
     assert not np.allclose(a[0], a[1])  # same state and R̂, other goal: another action
+
+
+def test_track_lookahead_moves_the_tracking_target(trained):
+    ck, _ = trained
+    obs = np.array([[1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.5, -0.5]])
+    near, far = (MageAgent(ck, "cpu", target_return=50.0, track_lookahead=k) for k in (1, 8))
+    for ag in (near, far):
+        ag.reset(2)
+    assert not np.allclose(near.plan_next_state(obs), far.plan_next_state(obs))
+    with pytest.raises(ValueError, match="track_lookahead"):
+        MageAgent(ck, "cpu", target_return=50.0, track_lookahead=ck.cfg.data.horizon)

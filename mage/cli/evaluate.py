@@ -107,7 +107,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-AGENT_EVAL_KEYS = ("eval.sampling", "eval.temperature", "eval.top_k", "eval.rtg_update")
+AGENT_EVAL_KEYS = (
+    "eval.sampling",
+    "eval.temperature",
+    "eval.top_k",
+    "eval.rtg_update",
+    "eval.track_lookahead",
+)
 PROTOCOL_KEYS = ("eval.goal", "eval.acting", "eval.hold")
 
 
@@ -148,6 +154,8 @@ def eval_agent_kwargs(items: list[str], rtg_update: str | None = None) -> dict[s
     kw: dict[str, Any] = {}
     if {"eval.sampling", "eval.temperature", "eval.top_k"} & set(ov):
         kw["sampling"] = {"greedy": ec.sampling == "greedy", "temperature": ec.temperature, "top_k": ec.top_k}
+    if "eval.track_lookahead" in ov:
+        kw["track_lookahead"] = ec.track_lookahead
     if "eval.rtg_update" in ov or rtg_update:
         kw["rtg_update"] = rtg_update or ec.rtg_update
     return kw or None

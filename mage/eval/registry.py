@@ -72,6 +72,7 @@ def _mage_factory(
     seed: int = 0,
     sampling: Mapping[str, Any] | None = None,
     rtg_update: str | None = None,
+    track_lookahead: int | None = None,
 ) -> Agent:
     """MageAgent over a checkpoint loaded once per process. ``sampling``: SamplingConfig fields (default:
     the checkpoint's eval settings); ``rtg_update``: decrement | hold (default: the checkpoint's); the default
@@ -90,7 +91,13 @@ def _mage_factory(
     )
     samp = SamplingConfig(**sampling) if sampling is not None else None  # None: MageAgent reads cfg.eval
     return MageAgent(
-        ckpt, device, target_return=default_target, sampling=samp, seed=seed, rtg_update=rtg_update
+        ckpt,
+        device,
+        target_return=default_target,
+        sampling=samp,
+        seed=seed,
+        rtg_update=rtg_update,
+        track_lookahead=track_lookahead,
     )
 
 

@@ -45,6 +45,7 @@ class MageAgent:
         sampling: SamplingConfig | None = None,
         seed: int = 0,
         rtg_update: str | None = None,
+        track_lookahead: int | None = None,
     ):
         if ckpt.policy is None:
             raise ValueError("checkpoint has no policy.pt (stage 2 not trained); train both stages first")
@@ -67,6 +68,11 @@ class MageAgent:
         self.sampling = sampling or SamplingConfig(
             greedy=ec.sampling == "greedy", temperature=ec.temperature, top_k=ec.top_k
         )
+        self.track_lookahead = track_lookahead or ec.track_lookahead  # acting=track: follow ŝ_k
+        if not 1 <= self.track_lookahead < self.cfg.data.horizon:
+            raise ValueError(
+                f"track_lookahead={self.track_lookahead} must be in [1, {self.cfg.data.horizon})"
+            )
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.rtg_B = torch.zeros(0, device=self.device)
 
@@ -127,19 +133,19 @@ class MageAgent:
 
     @torch.inference_mode()
     def plan_next_state(self, obs_BS: np.ndarray, goal_BG: np.ndarray | None = None) -> np.ndarray:
-        """The plan's next state for ``acting='track'`` (``mage.agent.StatePlanner``): the observed state plus
-        the plan's first step, s_t + (ŝ_1 - ŝ_0). Diffuser's plan starts at the inpainted, exact s_t; ours is a
-        reconstruction, so its absolute ŝ_1 carries the decoder's offset, which the difference cancels.
+        """The state ``acting='track'`` follows (``mage.agent.StatePlanner``): the observed state plus the
+        plan's displacement over ``eval.track_lookahead`` = k steps, s_t + (ŝ_k - ŝ_0). Diffuser's plan starts
+        at the inpainted, exact s_t; ours is a reconstruction, so its absolute ŝ_k carries the decoder's
+        offset, which the difference cancels. Diffuser tracks k = 1 of a plan made once; an agent that
+        replans every step gets a near-zero tracker action from k = 1 (docs/results.md).
         Needs a tokenizer that generates states (scheme RS, RSA or S)."""
         obs, rtg, goal = self._inputs(obs_BS, goal_BG)
         s_BHS = self._obs.unnorm(
             self.policy.plan_states(self.tokenizer, obs, rtg, goal, self.sampling, self.generator)
         )
-        return (
-            (torch.as_tensor(obs_BS, dtype=torch.float32, device=self.device) + s_BHS[:, 1] - s_BHS[:, 0])
-            .cpu()
-            .numpy()
-        )
+        k = self.track_lookahead
+        s_BS = torch.as_tensor(obs_BS, dtype=torch.float32, device=self.device) + s_BHS[:, k] - s_BHS[:, 0]
+        return s_BS.cpu().numpy()
 
     def observe(self, reward_B: np.ndarray, done_B: np.ndarray) -> None:
         """R̂ -= r (``decrement``, as DT) or R̂ stays R̂_0 (``hold``: the right update for an n-step RTG,
