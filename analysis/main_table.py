@@ -107,6 +107,17 @@ def _measured_label(method: str) -> str:
     return f"{'MAGE' if method == 'mage' else method} (ours, measured)"
 
 
+def _measured_cells(m: pd.DataFrame) -> dict[str, object]:
+    """The columns that say what a measured row is: method, track, switches, dataset, seeds × episodes."""
+    return {
+        "method": m["method"].map(_measured_label),
+        "track": m["track"],
+        "switches": m["switches"],
+        "dataset": m["dataset"],
+        "seeds × episodes": [_seeds_x_episodes(n, e) for n, e in zip(m["n"], m["episodes"])],
+    }
+
+
 def _seeds_x_episodes(n: object, episodes: object) -> str:
     """'3 × 100' (seeds × episodes per seed); '3/2 × 100' when the mazes of a row differ."""
 
@@ -219,11 +230,7 @@ def diagnostics_rows(meas: pd.DataFrame) -> pd.DataFrame:
     m = meas.sort_values(["suite", "method", "protocol", "dataset"], kind="stable")
     return pd.DataFrame(
         {
-            "method": m["method"].map(_measured_label),
-            "track": m["track"],
-            "switches": m["switches"],
-            "dataset": m["dataset"],
-            "seeds × episodes": [_seeds_x_episodes(n, e) for n, e in zip(m["n"], m["episodes"])],
+            **_measured_cells(m),
             "norm. score (95% CI)": [fmt_pm(a, c) for a, c in zip(m["mean"], m["ci95"])],
             **diagnostic_cells(m),
         }
@@ -255,12 +262,8 @@ def markdown(table: pd.DataFrame, other: pd.DataFrame, meas: pd.DataFrame | None
     if len(other):
         shown = pd.DataFrame(
             {
-                "method": other["method"].map(_measured_label),
-                "track": other["track"],
-                "switches": other["switches"],
-                "dataset": other["dataset"],
+                **_measured_cells(other),
                 "norm. score (95% CI)": [fmt_pm(m, c) for m, c in zip(other["mean"], other["ci95"])],
-                "seeds × episodes": [_seeds_x_episodes(n, e) for n, e in zip(other["n"], other["episodes"])],
             }
         )
         parts.append(f"### Other datasets (no paper numbers)\n\n{to_markdown(shown)}")

@@ -117,12 +117,7 @@ class TD3PlusBCConfig(D3rlpyConfig):
     d3rlpy_class = "TD3PlusBC"
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
-        kw = plain_fields(self, "hidden")
-        return {
-            **kw,
-            "actor_encoder_factory": encoder(self.hidden),
-            "critic_encoder_factory": encoder(self.hidden),
-        }
+        return with_encoders(self)
 
 
 @dataclass
@@ -141,22 +136,26 @@ class AWACConfig(D3rlpyConfig):
     d3rlpy_class = "AWAC"
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
-        kw = plain_fields(self, "hidden", "actor_weight_decay")
         return {
-            **kw,
+            **with_encoders(self, "actor_weight_decay"),
             "actor_optim_factory": adam(weight_decay=self.actor_weight_decay),
-            "actor_encoder_factory": encoder(self.hidden),
-            "critic_encoder_factory": encoder(self.hidden),
         }
 
 
-def with_imitator_encoders(cfg: Any) -> dict[str, Any]:
-    """Algorithm kwargs of the VAE-imitator methods (BCQ, BEAR, PLAS): actor/critic MLPs of ``hidden``, the
-    imitator's of ``imitator_hidden``."""
+def with_encoders(cfg: Any, *also_not_plain: str) -> dict[str, Any]:
+    """Algorithm kwargs of an actor-critic method: its plain fields plus actor and critic MLPs of ``hidden``
+    (``also_not_plain``: fields the caller turns into kwargs itself)."""
     return {
-        **plain_fields(cfg, "hidden", "imitator_hidden"),
+        **plain_fields(cfg, "hidden", *also_not_plain),
         "actor_encoder_factory": encoder(cfg.hidden),
         "critic_encoder_factory": encoder(cfg.hidden),
+    }
+
+
+def with_imitator_encoders(cfg: Any) -> dict[str, Any]:
+    """As ``with_encoders``, plus the VAE imitator's MLP of ``imitator_hidden`` (BCQ, BEAR, PLAS)."""
+    return {
+        **with_encoders(cfg, "imitator_hidden"),
         "imitator_encoder_factory": encoder(cfg.imitator_hidden),
     }
 
@@ -233,12 +232,7 @@ class CRRConfig(D3rlpyConfig):
     d3rlpy_class = "CRR"
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
-        kw = plain_fields(self, "hidden")
-        return {
-            **kw,
-            "actor_encoder_factory": encoder(self.hidden),
-            "critic_encoder_factory": encoder(self.hidden),
-        }
+        return with_encoders(self)
 
 
 @dataclass

@@ -274,13 +274,7 @@ def run_experiment(
     if tokenizer_from:
         all_tags["mage.tokenizer_from"] = tokenizer_from
     all_tags.update({k: str(v) for k, v in tracking.tags.items()})
-    logger = RunLogger.start(
-        experiment=tracking.experiment,
-        tracking_uri=tracking.tracking_uri,
-        run_name=tracking.run_name,
-        parent_run_id=tracking.parent_run_id,
-        tags=all_tags,
-    )
+    logger = RunLogger.start_for(tracking, all_tags)
     uri = logger.tracking_uri
     metrics: dict[str, float] = {}
     with logger:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mage.tracking.context import DEFAULT_EXPERIMENT
+from mage.tracking.context import DEFAULT_EXPERIMENT, Tracking
 from mage.tracking.owner import OWNER_TAG, owner
 from mage.tracking.store import default_artifact_root, default_tracking_uri, project_root
 
@@ -216,6 +216,18 @@ class RunLogger:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = _client(uri).create_run(exp_id, tags=all_tags, run_name=run_name)
         return cls(run.info.run_id, uri, owns_run=True)
+
+    @classmethod
+    def start_for(cls, tracking: Tracking, tags: Mapping[str, Any] | None = None) -> RunLogger:
+        """``start`` where ``tracking`` says (store, experiment, parent, run name); ``tags`` default to
+        ``tracking.tags``."""
+        return cls.start(
+            experiment=tracking.experiment,
+            tracking_uri=tracking.tracking_uri,
+            run_name=tracking.run_name,
+            parent_run_id=tracking.parent_run_id,
+            tags=tracking.tags if tags is None else tags,
+        )
 
     @classmethod
     def attach(cls, run_id: str, *, tracking_uri: str | None = None, owns_run: bool = False) -> RunLogger:

@@ -64,13 +64,7 @@ def start_parent(
             **tracking.tags,
         },
     )
-    run = RunLogger.start(
-        experiment=tracking.experiment,
-        tracking_uri=tracking.tracking_uri,
-        run_name=tracking.run_name,
-        parent_run_id=tracking.parent_run_id,
-        tags=tags,
-    )
+    run = RunLogger.start_for(tracking, tags)
     run.log_params(params)
     return run
 
@@ -126,13 +120,7 @@ def mark_trial_failed(
         if len(runs):
             runs = runs[runs["start_time"] >= pd.Timestamp(attempt_start - 1.0, unit="s", tz="UTC")]
         if not len(runs):
-            run = RunLogger.start(
-                experiment=tracking.experiment,
-                tracking_uri=tracking.tracking_uri,
-                run_name=tracking.run_name,
-                parent_run_id=tracking.parent_run_id,
-                tags=tracking.tags,
-            )
+            run = RunLogger.start_for(tracking)
             if cfg is not None:
                 run.log_config(cfg)
             run.fail(error)
@@ -160,13 +148,7 @@ def log_child_evaluation(
     from mage.tracking.mlflow_logger import RunLogger, standard_tags
 
     tags = standard_tags(run_type="eval", method=method, extra=tracking.tags)
-    with RunLogger.start(
-        experiment=tracking.experiment,
-        tracking_uri=tracking.tracking_uri,
-        run_name=tracking.run_name,
-        parent_run_id=tracking.parent_run_id,
-        tags=tags,
-    ) as run:
+    with RunLogger.start_for(tracking, tags) as run:
         run.log_params(params)
         log_evaluation(episodes, metrics, run_id=run.run_id, tracking_uri=run.tracking_uri)
     return run.run_id
