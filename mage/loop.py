@@ -76,9 +76,48 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def make_loader(cfg: ExperimentConfig, ds: Dataset, hooks: TrainHooks, shuffle: bool = True) -> DataLoader:
-    """Per-rank batch = global batch / world size."""
+def world_rank() -> int:
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class DeviceBatches:
+    """Batches indexed from tensors that live on the training device: one gather per batch, no per-item
+    Python, no host-to-device copy. Needs a dataset with ``to(device)`` and ``get_batch(idx_B)`` (the
+    ``WindowDataset`` contract). Shuffled passes come from a seeded permutation per pass; ranks of a
+    distributed run draw from differently seeded permutations (each sees ``batch_size / world`` windows)."""
+
+    def __init__(self, ds: Any, batch_size: int, device: torch.device, seed: int, shuffle: bool) -> None:
+        self.ds, self.bs, self.device, self.shuffle = ds.to(device), batch_size, device, shuffle
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        self.n = len(ds)
+        self.drop_last = self.n >= batch_size
+
+    def __len__(self) -> int:
+        return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        if self.shuffle:
+            order_N = torch.randperm(self.n, generator=self.gen, device=self.device)
+        else:
+            order_N = torch.arange(self.n, device=self.device)
+        for i in range(len(self)):
+            yield self.ds.get_batch(order_N[i * self.bs : (i + 1) * self.bs])
+
+
+def make_loader(
+    cfg: ExperimentConfig,
+    ds: Dataset,
+    hooks: TrainHooks,
+    shuffle: bool = True,
+    device: torch.device | None = None,
+) -> DataLoader | DeviceBatches:
+    """Per-rank batch = global batch / world size. ``train.loader=device`` (and a dataset with
+    ``get_batch``) gives ``DeviceBatches`` on ``device``; otherwise a DataLoader through ``hooks.wrap_loader``."""
     bs = max(1, cfg.train.batch_size // world_size())
+    if cfg.train.loader == "device" and hasattr(ds, "get_batch"):
+        dev = device if device is not None else resolve_device(cfg, hooks)
+        return DeviceBatches(ds, bs, dev, seed=cfg.train.seed + 7919 * world_rank(), shuffle=shuffle)
     g = torch.Generator().manual_seed(cfg.train.seed)
     dl = DataLoader(
         ds,
@@ -91,11 +130,11 @@ def make_loader(cfg: ExperimentConfig, ds: Dataset, hooks: TrainHooks, shuffle: 
     return hooks.wrap_loader(dl)
 
 
-def batches(loader: DataLoader, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+def batches(loader: DataLoader | DeviceBatches, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
     """Endless batches; re-seeds a DistributedSampler every pass."""
     n = 0
     while True:
-        if hasattr(loader.sampler, "set_epoch"):
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
             loader.sampler.set_epoch(n)
         for b in loader:
             yield {k: v.to(device, non_blocking=True) for k, v in b.items()}
@@ -157,6 +196,9 @@ def run_stage(
         opt.load_state_dict(rs["optimizer"])
         start_epoch = int(rs["epoch"])
     trainable = [p for _, p in params]
+    if tc.compile:
+        model = torch.compile(model)
+    autocast = _autocast(tc.precision, device)
     it = batches(train_loader, device)
     step = start_epoch * tc.steps_per_epoch
     bar = tqdm(
@@ -169,32 +211,34 @@ def run_stage(
     )
     for epoch in range(start_epoch, epochs):
         model.train()
-        sums: dict[str, float] = defaultdict(float)
+        sums: dict[str, Any] = defaultdict(float)
         n_windows, t0 = 0, time.perf_counter()
         for _ in range(tc.steps_per_epoch):
             batch = next(it)
             for g in opt.param_groups:  # set from the step count, so a resume needs no scheduler state
                 g["lr"] = lr * lr_factor(step, tc.warmup_steps, total)
-            out = loss_fn(model, batch)
+            with autocast():
+                out = loss_fn(model, batch)
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip)
             # A NaN/inf loss or gradient stops the stage before it reaches the weights, the optimiser state or
             # a checkpoint. After backward, so every DDP rank has joined the gradient all-reduce (and sees the
-            # same non-finite norm: the ranks stop together). One sync; the metric sums below need one anyway.
+            # same non-finite norm: the ranks stop together). The one host sync per step.
             if not bool(torch.isfinite(torch.stack([out["loss"].detach().float(), grad_norm.float()])).all()):
                 _raise_non_finite(stage, epoch, epochs, step + 1, out, grad_norm)
             opt.step()
             step += 1
             bar.update(1)
-            for k, v in out.items():
-                sums[k] += float(v.detach())
+            for k, v in out.items():  # summed on the device: no extra sync per step and term
+                sums[k] = sums[k] + v.detach().float()
             n_windows += batch["obs_HS"].shape[0]
             if after_step is not None:
                 after_step(step, out)
         dt = time.perf_counter() - t0
-        metrics = {f"{prefix}/{k}": v / tc.steps_per_epoch for k, v in sums.items()}
-        metrics.update(_validate(model, loss_fn, val_loader, device, tc.val_batches, prefix))
+        metrics = {f"{prefix}/{k}": float(v) / tc.steps_per_epoch for k, v in sums.items()}
+        with autocast():
+            metrics.update(_validate(model, loss_fn, val_loader, device, tc.val_batches, prefix))
         if epoch_metrics is not None:
             metrics.update(epoch_metrics())
         metrics.update(
@@ -209,6 +253,12 @@ def run_stage(
         hooks.report(metrics, lambda d, state=state: save_fn(Path(d), state))
     bar.close()
     return model
+
+
+def _autocast(precision: str, device: torch.device) -> Callable[[], Any]:
+    """A context factory: bf16 autocast on ``device`` for ``precision=bf16``, else a no-op."""
+    enabled = precision == "bf16"
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def _raise_non_finite(

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from mage.config import ConfigError, make_config
 from mage.data.episodes import split_episodes
 from mage.data.prepare import prepare_data, prepare_from_episodes
-from mage.loop import TrainHooks
+from mage.loop import DeviceBatches, TrainHooks, make_loader, run_stage
 from mage.pipeline import run_local
 from mage.policy.checkpoint import load_checkpoint
 from mage.policy.fit import Stage2Model, freeze_for_stage2
@@ -162,3 +163,133 @@ def test_prepare_data_on_generated_maze2d(tiny_maze2d_path):
     assert item["obs_HS"].shape == (cfg.data.horizon, 4) and item["act_HA"].shape == (cfg.data.horizon, 2)
     assert data.meta.obs_dim == 4 and data.meta.act_dim == 2 and data.meta.goal_dim == 2
     assert len(data.val) > 0 and len(data.episode_returns) == data.episodes.num_episodes
+
+
+# ---- train.loader / train.precision / train.compile and the per-dataset defaults -------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    cfg = make_config("smoke", TINY)
+    return prepare_from_episodes(cfg, synthetic_episodes(), task="synthetic")
+
+
+def test_device_loader_is_one_gather_per_batch_and_visits_every_window_once_per_pass(tiny_data):
+    cfg = make_config("smoke", {**TINY, "train.loader": "device"})
+    loader = make_loader(cfg, tiny_data.train, TrainHooks(device="cpu"), device=torch.device("cpu"))
+    assert isinstance(loader, DeviceBatches)
+    drawn: list[list[int]] = []
+    get_batch = loader.ds.get_batch
+    loader.ds.get_batch = lambda idx: drawn.append(idx.tolist()) or get_batch(idx)
+    batches = list(loader)
+    assert len(drawn) == len(batches) == len(tiny_data.train) // cfg.train.batch_size  # one gather each
+    assert all(b["obs_HS"].shape == (cfg.train.batch_size, cfg.data.horizon, 4) for b in batches)
+    first_pass = [i for d in drawn for i in d]
+    assert len(set(first_pass)) == len(first_pass)  # no window twice within a pass
+    list(loader)
+    second_pass = [i for d in drawn[len(batches) :] for i in d]
+    assert first_pass != second_pass and first_pass != sorted(first_pass)  # reshuffled every pass
+    # the ordered loader yields exactly what a DataLoader collates
+    ordered = make_loader(
+        cfg, tiny_data.train, TrainHooks(device="cpu"), shuffle=False, device=torch.device("cpu")
+    )
+    dl_cfg = make_config("smoke", {**TINY, "train.loader": "dataloader"})
+    dl = make_loader(dl_cfg, tiny_data.train, TrainHooks(device="cpu"), shuffle=False)
+    for mine, theirs in zip(ordered, dl, strict=False):
+        for k in mine:
+            torch.testing.assert_close(mine[k], theirs[k])
+
+
+def test_dataloader_switch_gives_a_torch_dataloader(tiny_data):
+    cfg = make_config("smoke", {**TINY, "train.loader": "dataloader"})
+    assert isinstance(
+        make_loader(cfg, tiny_data.train, TrainHooks(device="cpu")), torch.utils.data.DataLoader
+    )
+
+
+def _run(cfg, model, seen):
+    def loss_fn(m, batch):
+        y = m(batch["obs_HS"])
+        seen.append((y.dtype, type(m).__name__))
+        return {"loss": y.float().pow(2).mean()}
+
+    loader = make_loader(cfg, _data_for(cfg), TrainHooks(device="cpu"), device=torch.device("cpu"))
+    run_stage(
+        cfg=cfg,
+        hooks=TrainHooks(device="cpu"),
+        stage="tokenizer",
+        model=model,
+        loss_fn=loss_fn,
+        train_loader=loader,
+        val_loader=loader,
+        device=torch.device("cpu"),
+        lr=1e-3,
+        epochs=1,
+        prefix="tok",
+        epoch_offset=0,
+        save_fn=lambda d, s: None,
+    )
+
+
+_DATA = {}
+
+
+def _data_for(cfg):
+    if "d" not in _DATA:
+        _DATA["d"] = prepare_from_episodes(make_config("smoke", TINY), synthetic_episodes(), task="s").train
+    return _DATA["d"]
+
+
+def test_bf16_precision_runs_the_forward_in_bfloat16_and_fp32_does_not():
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        seen = []
+        _run(make_config("smoke", {**TINY, "train.precision": precision}), nn.Linear(4, 4), seen)
+        assert {d for d, _ in seen} == {dtype}, precision
+
+
+def test_vq_lookup_stays_fp32_under_bf16_autocast():
+    from mage.tokenizer.quantizer import MultiScaleResidualVQ
+
+    torch.manual_seed(0)
+    q = MultiScaleResidualVQ(vocab_size=64, code_dim=8, schedule=(1, 2, 4))
+    with torch.no_grad():  # codes ~1e-3 apart around one centre: bf16 distances tie them, fp32 does not
+        q.codebook.weight.copy_(torch.randn(1, 8) + 1e-3 * torch.randn(64, 8))
+    x_BlC = q.codebook.weight[:1].detach() + 1e-3 * torch.randn(4, 16, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        idx = q.lookup(x_BlC)
+        w = q.codebook.weight
+        naive = (x_BlC.pow(2).sum(-1, keepdim=True) - 2 * x_BlC @ w.T + w.pow(2).sum(-1)).argmin(-1)
+    assert torch.equal(idx, q.lookup(x_BlC))
+    assert not torch.equal(naive, idx)  # the guard matters: a bf16 lookup picks other codes
+
+
+@pytest.mark.slow
+def test_compile_switch_trains_through_a_compiled_module():
+    seen = []
+    _run(
+        make_config("smoke", {**TINY, "train.compile": True, "train.steps_per_epoch": 2}),
+        nn.Linear(4, 4),
+        seen,
+    )
+    assert {name for _, name in seen} == {"OptimizedModule"}
+    seen = []
+    _run(make_config("smoke", {**TINY, "train.steps_per_epoch": 2}), nn.Linear(4, 4), seen)
+    assert {name for _, name in seen} == {"Linear"}
+
+
+def test_bad_loader_and_precision_values_name_the_field():
+    with pytest.raises(ConfigError, match="train.loader"):
+        make_config("smoke", {"train.loader": "gpu"})
+    with pytest.raises(ConfigError, match="train.precision"):
+        make_config("smoke", {"train.precision": "fp16"})
+
+
+@pytest.mark.parametrize(
+    ("dataset", "horizon"),
+    [("maze2d-umaze-v1", 128), ("maze2d-medium-dense-v1", 256), ("maze2d-large-multi-v1", 384)],
+)
+def test_dataset_defaults_set_the_plan_horizon_under_preset_and_overrides(dataset, horizon):
+    assert make_config("cpu", {"data.dataset": dataset}).data.horizon == horizon
+    assert make_config("smoke", {"data.dataset": dataset}).data.horizon == 32  # the preset wins
+    assert make_config("cpu", {"data.dataset": dataset, "data.horizon": 64}).data.horizon == 64
+    np.testing.assert_equal(make_config("cpu").data.horizon, 128)

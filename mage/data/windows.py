@@ -7,6 +7,7 @@ followed by H - 1 padding rows), so a window is a plain slice and a batch is one
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -84,10 +85,26 @@ class WindowDataset(Dataset):
             "goal_G": self.goal_EG[int(self.win_episode_W[i])],
         }
 
+    _TENSORS = ("obs_PS", "act_PA", "rtg_P", "mask_P", "goal_EG", "win_start_W", "win_episode_W", "_arange_H")
+
+    def to(self, device: torch.device | str) -> WindowDataset:
+        """A shallow copy whose tensors live on ``device`` (batches are then gathered there); self if already."""
+        device = torch.device(device)
+        if self.obs_PS.device == device:
+            return self
+        moved = copy.copy(self)
+        for name in self._TENSORS:
+            setattr(moved, name, getattr(self, name).to(device))
+        return moved
+
     def get_batch(self, indices_B: Any) -> dict[str, torch.Tensor]:
         """Vectorised batch of windows: the item keys (``obs_HS`` ...) with a leading B, exactly what a
-        DataLoader would collate, without per-item Python overhead."""
-        idx_B = torch.as_tensor(np.asarray(indices_B), dtype=torch.long)
+        DataLoader would collate, without per-item Python overhead. Indices may be a tensor on the data's
+        device."""
+        if isinstance(indices_B, torch.Tensor):
+            idx_B = indices_B.to(self.win_start_W.device, torch.long)
+        else:
+            idx_B = torch.as_tensor(np.asarray(indices_B), dtype=torch.long)
         rows_BH = self.win_start_W[idx_B][:, None] + self._arange_H
         return {
             "obs_HS": self.obs_PS[rows_BH],

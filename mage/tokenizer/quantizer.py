@@ -98,8 +98,9 @@ class MultiScaleResidualVQ(nn.Module):
 
     def lookup(self, x_BlC: torch.Tensor) -> torch.Tensor:
         """Nearest code (L2) for every vector: the single lookup used by every path."""
-        w_VC = self.codebook.weight
-        d_BlV = x_BlC.pow(2).sum(-1, keepdim=True) - 2 * x_BlC @ w_VC.T + w_VC.pow(2).sum(-1)
+        with torch.autocast(x_BlC.device.type, enabled=False):  # bf16 distances would tie and flip codes
+            x_BlC, w_VC = x_BlC.float(), self.codebook.weight.float()
+            d_BlV = x_BlC.pow(2).sum(-1, keepdim=True) - 2 * x_BlC @ w_VC.T + w_VC.pow(2).sum(-1)
         return d_BlV.argmin(-1)
 
     def upsample_code(self, k: int, z_BlC: torch.Tensor) -> torch.Tensor:
