@@ -33,6 +33,12 @@ class DataConfig(ConfigBase):
     rtg_horizon: int | None = (
         None  # None: RTG to the episode end (paper); N: reward over the next N steps only
     )
+    goal_relabel: Literal["none", "future", "infos"] = (
+        "none"  # hindsight goals (Multi2D, mage.data.relabel): none, future xy, or the infos/goal target
+    )
+    goal_min_len: int = 20  # shortest sub-episode of goal_relabel=future (goal = its last xy)
+    goal_max_len: int | None = None  # longest sub-episode of goal_relabel=future; None: the task's horizon
+    goal_copies: int = 1  # independent future cuts of every episode (goal_relabel=future); data grows xN
 
     section = "data."
 
@@ -45,6 +51,14 @@ class DataConfig(ConfigBase):
         self._require("horizon", 1)
         self._require("max_steps", 1, none_ok=True, hint="None uses every dataset step")
         self._require("val_fraction", 0, 1, hi_open=True)
+        if self.goal_relabel not in ("none", "future", "infos"):
+            raise ConfigError(
+                f"data.goal_relabel={self.goal_relabel!r} must be one of none, future, infos "
+                "(future: goal = a later xy of the episode; infos: the data controller's target)"
+            )
+        self._require("goal_min_len", 2, hint="a relabelled sub-episode needs at least two steps")
+        self._require("goal_max_len", self.goal_min_len, none_ok=True, hint="goal_max_len >= goal_min_len")
+        self._require("goal_copies", 1)
 
 
 @dataclass
@@ -181,7 +195,12 @@ class TrainConfig(ConfigBase):
     )
     warmup_steps: int = 100  # linear lr warm-up, then cosine decay to 10 % (per stage)
     val_batches: int = 4  # validation batches evaluated after every epoch
-    num_workers: int = 0  # DataLoader worker processes
+    num_workers: int = 0  # DataLoader worker processes (loader=dataloader only)
+    loader: Literal["device", "dataloader"] = (
+        "device"  # device: batches index tensors kept on the training device; dataloader: per-item DataLoader
+    )
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast forward passes (CUDA; VQ lookups stay fp32)
+    compile: bool = False  # torch.compile the trained module (CUDA; the first steps pay the compile time)
 
     section = "train."
 
@@ -301,7 +320,24 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Per-dataset defaults, matched by dataset-name prefix (so -dense and -multi variants share them): Diffuser's
+# plan horizons per maze (maze2d-umaze/medium/large: 128/256/384). Applied under the preset and the overrides.
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "maze2d-umaze": {"data.horizon": 128},
+    "maze2d-medium": {"data.horizon": 256},
+    "maze2d-large": {"data.horizon": 384},
+}
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    """The per-dataset defaults for ``dataset`` (``{}`` for a dataset without an entry)."""
+    return next((d for prefix, d in DATASET_DEFAULTS.items() if dataset.startswith(prefix)), {})
+
+
 def make_config(preset: str = "cpu", overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Defaults < the dataset's defaults (``DATASET_DEFAULTS``) < ``PRESETS[preset]`` < ``overrides``."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return ExperimentConfig().with_overrides({**PRESETS[preset], **(overrides or {})})
+    overrides = {**PRESETS[preset], **(overrides or {})}
+    dataset = overrides.get("data.dataset", DataConfig.dataset)
+    return ExperimentConfig().with_overrides({**dataset_defaults(str(dataset)), **overrides})
