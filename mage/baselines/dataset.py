@@ -9,11 +9,13 @@ silently drops one-step episodes (no transition at all), so the adapter leaves t
 reports (``FlatData``: episode returns, transition count) is what d3rlpy holds.
 
 Goal conditioning (the ``-goal`` variants): the goal (x, y) is appended to every observation and the reward is
-recomputed against it with the dataset's own rule (row t from ``obs_t``, ``mage.data.generate``: sparse
-``||xy - g|| <= 0.5``, dense ``exp(-d)``), so the reward keeps meaning "at the goal" whatever the goal is.
+recomputed against it with the dataset's own rule (``mage.data.relabel.relabel_rewards``, row t from
+``obs_t``: sparse ``||xy - g|| <= 0.5``, dense ``exp(-d)``), so the reward keeps meaning "at the goal"
+whatever the goal is.
 Which goal (``GoalConfig.relabel``):
 
-- ``future`` (default): hindsight relabelling with future states. Each episode is cut into consecutive
+- ``future`` (default): hindsight relabelling with future states (``mage.data.relabel.future_segments``,
+  the cuts MAGE's ``data.goal_relabel=future`` uses). Each episode is cut into consecutive
   sub-trajectories of random length in [min_len, max_len] (a shorter remainder joins the previous one); a
   sub-trajectory becomes its own d3rlpy episode whose goal is the xy of its last step, a state the data does
   reach. ``copies`` independent cuts multiply the data. Chosen because Diffuser's re-split makes almost every
@@ -31,8 +33,8 @@ import numpy as np
 
 from mage.baselines.config_base import GoalConfig
 from mage.baselines.methods import GOAL_DIM
-from mage.data.episodes import Episodes
-from mage.envs.maze2d import GOAL_RADIUS
+from mage.data.episodes import Episodes, _ranges
+from mage.data.relabel import future_segments, relabel_rewards
 
 
 @dataclass
@@ -66,42 +68,6 @@ class FlatData:
         return int(len(self.rewards) - self.timeouts.sum())
 
 
-def relabel_rewards(xy_N2: np.ndarray, goal_N2: np.ndarray, reward_type: str = "sparse") -> np.ndarray:
-    """The maze2d reward of each row against its own goal (sparse ``d <= 0.5`` or dense ``exp(-d)``)."""
-    d_N = np.linalg.norm(xy_N2.astype(np.float64) - goal_N2, axis=1)
-    if reward_type == "sparse":
-        return (d_N <= GOAL_RADIUS).astype(np.float32)
-    if reward_type == "dense":
-        return np.exp(-d_N).astype(np.float32)
-    raise ValueError(f"reward_type={reward_type!r} must be 'sparse' or 'dense'")
-
-
-def _rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, s + l)`` for every (s, l)."""
-    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(starts, lengths) + offsets
-
-
-def future_segments(
-    starts_E: np.ndarray, lengths_E: np.ndarray, goal: GoalConfig, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """(first row, length) of the relabelled sub-trajectories: ``goal.copies`` random cuts of every episode
-    of at least two steps into pieces of [min_len, max_len] steps (a remainder below min_len joins the piece
-    before it; an episode shorter than min_len stays whole)."""
-    seg_s: list[int] = []
-    seg_l: list[int] = []
-    for _ in range(goal.copies):
-        for s, L in zip(starts_E.tolist(), lengths_E.tolist()):
-            if L < 2:
-                continue
-            cuts = np.cumsum(rng.integers(goal.min_len, goal.max_len + 1, size=L // goal.min_len + 1))
-            cuts = cuts[cuts <= L - goal.min_len]  # the remainder after the last cut is >= min_len
-            bounds = np.concatenate([[0], cuts, [L]])
-            seg_s.extend((s + bounds[:-1]).tolist())
-            seg_l.extend(np.diff(bounds).tolist())
-    return np.asarray(seg_s, dtype=np.int64), np.asarray(seg_l, dtype=np.int64)
-
-
 def flat_arrays(
     eps: Episodes, goal: GoalConfig | None = None, reward_type: str = "sparse", seed: int = 0
 ) -> FlatData:
@@ -109,17 +75,20 @@ def flat_arrays(
     keep = eps.lengths_E >= 2  # d3rlpy silently drops episodes without a transition; drop them here too
     if goal is None:
         starts, lengths = eps.starts_E[keep], eps.lengths_E[keep]
-        rows = _rows(starts, lengths)
+        rows = _ranges(starts, lengths)
         obs, rew = eps.obs_NS[rows], eps.rew_N[rows]
         gdim = 0
     else:
         if goal.relabel == "future":
-            starts, lengths = future_segments(eps.starts_E, eps.lengths_E, goal, np.random.default_rng(seed))
+            rng = np.random.default_rng(seed)
+            starts, lengths = future_segments(
+                eps.starts_E, eps.lengths_E, goal.min_len, goal.max_len, goal.copies, rng
+            )
             goal_seg = eps.obs_NS[starts + lengths - 1, :GOAL_DIM]
         else:
             starts, lengths = eps.starts_E[keep], eps.lengths_E[keep]
             goal_seg = eps.goal_EG[keep, :GOAL_DIM]
-        rows = _rows(starts, lengths)
+        rows = _ranges(starts, lengths)
         goal_N = np.repeat(goal_seg.astype(np.float32), lengths, axis=0)
         obs = np.concatenate([eps.obs_NS[rows], goal_N], axis=1)
         rew = relabel_rewards(eps.obs_NS[rows, :GOAL_DIM], goal_N, reward_type)

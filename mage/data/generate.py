@@ -31,7 +31,8 @@ import mujoco
 import numpy as np
 
 from mage.data.d4rl_io import DatasetError, default_path, read_metadata, write_d4rl_hdf5
-from mage.envs.maze2d import GOAL_RADIUS, Maze2DEnv
+from mage.data.relabel import relabel_rewards
+from mage.envs.maze2d import Maze2DEnv
 from mage.envs.registry import get_spec
 from mage.envs.waypoint_controller import WaypointController
 from mage.fsutil import check_writable_dir
@@ -44,14 +45,6 @@ RECIPE_KEYS = ("task", "maze", "steps", "seed", "action_noise", "reward_type")
 
 class DatasetExistsError(DatasetError, FileExistsError):
     """The output file exists and holds another recipe (or an unknown one); pass force to replace it."""
-
-
-def relabel_rewards(xy_N2: np.ndarray, goal_2: np.ndarray, reward_type: str) -> np.ndarray:
-    """D4RL's relabel: sparse ``d <= 0.5`` or dense ``exp(-d)`` w.r.t. the fixed goal; float32."""
-    dist_N = np.linalg.norm(xy_N2.astype(np.float64) - goal_2, axis=1)
-    if reward_type == "sparse":
-        return (dist_N <= GOAL_RADIUS).astype(np.float32)
-    return np.exp(-dist_N).astype(np.float32)
 
 
 def generate_arrays(

@@ -1,6 +1,9 @@
 """Data preparation for training: the dataset as a run sees it, normalisers, train/val windows, data facts.
 
 data = prepare_data(cfg)        # load_episodes -> seeded train/val split -> normalisers -> WindowDatasets
+
+With ``data.goal_relabel`` the episodes are hindsight sub-episodes (``mage.data.relabel``), so the RTG and
+goal normalisers are fitted on the relabelled training episodes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from mage.config import DataConfig, ExperimentConfig
 from mage.data.d4rl_io import load_dataset
 from mage.data.episodes import Episodes, split_episodes, with_horizon_rtg
 from mage.data.normalization import DatasetNormalizers
+from mage.data.relabel import hindsight_episodes
 from mage.data.windows import WindowDataset
 from mage.envs.maze_layouts import get_maze, goal_cell
 from mage.envs.registry import get_spec
@@ -32,13 +36,26 @@ class PreparedData:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def load_episodes(dc: DataConfig) -> tuple[Episodes, str]:
-    """The dataset as a run sees it: episodes (Diffuser re-split for maze2d, ``max_steps``, the RTG of
-    ``data.rtg_horizon``) and the task name."""
+def load_episodes(dc: DataConfig, seed: int = 0) -> tuple[Episodes, str]:
+    """The dataset as a run sees it: episodes (Diffuser re-split for maze2d, ``max_steps``, hindsight goals of
+    ``data.goal_relabel`` with rewards against them, the RTG of ``data.rtg_horizon``) and the task name.
+    ``seed``: the random cuts of ``goal_relabel=future`` (``prepare_data`` passes ``train.seed``)."""
     spec = get_spec(dc.dataset)
     raw = load_dataset(dc.path or spec.dataset, task=spec.name)
     goal_xy = goal_cell(get_maze(spec.maze)) if dc.diffuser_resplit else None
     eps = split_episodes(raw, diffuser_resplit=dc.diffuser_resplit, goal_xy=goal_xy, max_steps=dc.max_steps)
+    if dc.goal_relabel != "none":
+        infos_goal = raw.get("infos/goal")
+        eps = hindsight_episodes(
+            eps,
+            dc.goal_relabel,
+            reward_type=get_spec(spec.dataset).reward_type,  # the dataset's own reward rule
+            infos_goal_N2=None if infos_goal is None else np.asarray(infos_goal)[: eps.num_steps],
+            min_len=dc.goal_min_len,
+            max_len=dc.goal_max_len or max(spec.horizon, dc.goal_min_len),
+            copies=dc.goal_copies,
+            seed=seed,
+        )
     if dc.rtg_horizon is not None:
         eps = with_horizon_rtg(eps, dc.rtg_horizon)
     return eps, spec.name
@@ -46,7 +63,7 @@ def load_episodes(dc: DataConfig) -> tuple[Episodes, str]:
 
 def prepare_data(cfg: ExperimentConfig) -> PreparedData:
     """Load the dataset (``load_episodes``), fit normalisers, build windows."""
-    eps, task = load_episodes(cfg.data)
+    eps, task = load_episodes(cfg.data, seed=cfg.train.seed)
     return prepare_from_episodes(cfg, eps, task=task)
 
 
