@@ -1,11 +1,13 @@
 """`mage` console script. Each area registers its subcommands from its own module; heavy imports
-happen inside the handlers so `mage --help` stays fast."""
+happen inside the handlers so `mage --help` stays fast. Every handler runs inside one error boundary
+(`mage.cli.errors.run_command`): known errors are one line, unknown ones keep their traceback."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
+
+from mage.cli.errors import run_command
 
 # Modules under mage.cli that define `register(subparsers)`.
 COMMAND_MODULES = ("data", "train", "evaluate", "ui", "runs")
@@ -34,8 +36,4 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(args)

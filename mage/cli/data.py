@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from mage.cli.errors import CliError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="generate, inspect and list datasets; measure reference returns")
@@ -52,14 +54,11 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         spec = get_spec(args.name)
     except KeyError as e:
-        print(f"error: {e.args[0]}", file=sys.stderr)
-        return 2
+        raise CliError(e.args[0], 2) from None
     if args.steps < 1:
-        print(f"error: --steps {args.steps} must be >= 1 (default 1,000,000)", file=sys.stderr)
-        return 2
+        raise CliError(f"--steps {args.steps} must be >= 1 (default 1,000,000)", 2)
     if not 0 <= args.seed < 2**32:
-        print(f"error: --seed {args.seed} must be in [0, 2**32)", file=sys.stderr)
-        return 2
+        raise CliError(f"--seed {args.seed} must be in [0, 2**32)", 2)
     out = Path(args.out) if args.out else default_path(spec.dataset)
     if args.if_missing and out.is_file():
         print(f"{out} exists; skipping (--if-missing)")
@@ -73,8 +72,7 @@ def _generate(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         path = generate_dataset(spec.dataset, steps=args.steps, seed=args.seed, out=out, force=args.force)
     except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        raise CliError(str(e)) from None
     dt = time.perf_counter() - t0
     print(f"wrote {path} ({args.steps:,} steps, seed {args.seed}) in {dt:.1f} s")
     return 0
@@ -91,8 +89,7 @@ def _info(args: argparse.Namespace) -> int:
         path = find_dataset(args.name)
         data = load_dataset(path, task=args.name if args.name in TASKS else None)
     except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        raise CliError(str(e)) from None
     task = args.name if args.name in TASKS else str(data.get("metadata/task", ""))
     fits = matching_tasks(data)
     if not fits or (task in TASKS and task not in fits):
@@ -104,13 +101,10 @@ def _info(args: argparse.Namespace) -> int:
             f"observations {o}, actions {a}: {', '.join(ts)}" for (o, a), ts in by_shape.items()
         )
         target = f"its task {task}" if task in TASKS else "any known task"
-        print(
-            f"error: {path} has per-step shapes observations {data['observations'].shape[1:]}, actions "
-            f"{data['actions'].shape[1:]}, which do not fit {target} ({known}); pass a dataset of one of "
-            "these",
-            file=sys.stderr,
+        raise CliError(
+            f"{path} has per-step shapes observations {data['observations'].shape[1:]}, actions "
+            f"{data['actions'].shape[1:]}, which do not fit {target} ({known}); pass a dataset of one of these"
         )
-        return 1
     goal = Maze2DEnv(get_spec(task).maze).eval_goal if task in TASKS else None
     print(format_stats(task or args.name, str(path), dataset_stats(data, goal)))
     return 0
@@ -134,14 +128,20 @@ def _refs(args: argparse.Namespace) -> int:
     from mage.envs.registry import get_spec, list_specs
     from mage.eval.refs import reference_returns
 
+    if args.episodes < 1:
+        raise CliError(f"--episodes {args.episodes} must be >= 1 (default 100)", 2)
     names = args.tasks or [s.name for s in list_specs()]
+    try:
+        specs = {name: get_spec(name) for name in names}  # every name checked before the first rollout
+    except KeyError as e:
+        raise CliError(e.args[0], 2) from None
     print(f"# mage data refs --episodes {args.episodes} --seed {args.seed}")
     print(
         "| task | D4RL REF_MIN | D4RL REF_MAX | ours min (random) | ours max (waypoint, D4RL protocol) | waypoint re-planning |"
     )
     print("|---|---|---|---|---|---|")
     for name in names:
-        spec = get_spec(name)
+        spec = specs[name]
         t0 = time.perf_counter()
         r = reference_returns(name, episodes=args.episodes, seed=args.seed)
         print(

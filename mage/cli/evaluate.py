@@ -79,7 +79,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.no_log:
         from mage.tracking.reaper import reap_at_start
 
-        reap_at_start()
+        reap_at_start()  # also fails fast on a tracking server that does not answer
+    elif args.run_id:
+        from mage.tracking.store import check_tracking_reachable
+
+        check_tracking_reachable()  # the checkpoint comes from the store
     if not args.local:
         from mage.distributed.ray_init import init_ray
 

@@ -99,15 +99,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     except ValueError as e:
         raise SystemExit(f"error: --workers/--actors: {e}") from None
+    if args.gpus and not os.environ.get("RAY_ADDRESS"):  # the embedded Ray gets this machine's GPUs only
+        import torch
+
+        resources.check_gpus(torch.cuda.device_count(), where="this machine")  # before Ray starts
     t0 = time.perf_counter()
     init_ray()
-    res = run_experiment(
-        cfg,
-        resources=resources,
-        tracking=Tracking(experiment=args.experiment, run_name=args.run_name),
-        tokenizer_from=args.tokenizer_from,
-        evaluate=not args.no_eval,
-    )
+    from mage.loop import NonFiniteLossError
+
+    try:
+        res = run_experiment(
+            cfg,
+            resources=resources,
+            tracking=Tracking(experiment=args.experiment, run_name=args.run_name),
+            tokenizer_from=args.tokenizer_from,
+            evaluate=not args.no_eval,
+        )
+    except NonFiniteLossError as e:  # the run is already marked FAILED with the reason
+        raise SystemExit(f"error: {e}; lower the learning rate or check the data") from None
     print_scores(res.metrics)
     print(f"checkpoint: {res.checkpoint_dir}")
     print(f"train wall time: {time.perf_counter() - t0:.1f} s")

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from mage.cli.errors import CliError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     u = subparsers.add_parser(
@@ -54,12 +56,38 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if uri.startswith(("http://", "https://")):
         print(f"MLFLOW_TRACKING_URI points at a server already: open {uri}")
         return 0
+    check_port_free(args.host, args.port)
     argv, env, url = ui_command(args.port, args.host)
     print(f"MLflow UI for {uri}: {url}  (Ctrl-C stops it)", flush=True)
     proc = subprocess.Popen(argv, env=env)
     try:
-        return proc.wait()
+        rc = proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
         proc.wait(timeout=10)
         return 0
+    if rc != 0:
+        raise CliError(f"the MLflow server exited with status {rc} (its output above)", rc if rc > 0 else 1)
+    return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`CliError` when ``host:port`` cannot be bound (busy, or not an address of this machine)."""
+    import errno
+    import socket
+
+    if not 0 < port < 65536:
+        raise CliError(f"--port {port} must be in 1..65535", 2)
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # like the server: TIME_WAIT is not busy
+            s.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"port {port} on {host} is in use (another `mage ui` or MLflow server?): open "
+                f"http://{host}:{port} if it is yours, stop that process, or pass --port N"
+            ) from None
+        raise CliError(
+            f"cannot listen on {host}:{port} ({e.strerror}): pass another --host / --port"
+        ) from None

@@ -17,6 +17,10 @@ def cpu_share(free_cpus: float, n: int, *, quarter_steps: bool = False) -> float
     return min(MAX_CPU_SHARE, max(MIN_CPU_SHARE, share))
 
 
+class ResourceError(ValueError):
+    """The experiment asks for resources (GPUs) that the Ray cluster does not have and cannot get."""
+
+
 @dataclass(frozen=True)
 class Resources:
     """Ray resources of one experiment (both training stages and the evaluation after them)."""
@@ -61,3 +65,18 @@ class Resources:
         train = self.num_workers * (self.cpus_per_worker or MAX_CPU_SHARE)
         rollouts = self.num_actors * (self.cpus_per_actor or MAX_CPU_SHARE)
         return max(train, rollouts)
+
+    def gpus_needed(self) -> float:
+        """GPUs that training asks for when it is on GPUs (all workers of a stage at once)."""
+        return self.num_workers * self.gpus_per_worker
+
+    def check_gpus(self, gpus: float, *, where: str) -> None:
+        """Raise :class:`ResourceError` when ``use_gpu=True`` asks for more GPUs than ``gpus`` (what ``where``,
+        a machine or a cluster that cannot grow, has): Ray would otherwise wait for them forever."""
+        need = self.gpus_needed()
+        if self.use_gpu and gpus < need:
+            raise ResourceError(
+                f"training on GPUs (--gpus) asks for {need:g} GPU(s) ({self.num_workers} worker(s) x "
+                f"{self.gpus_per_worker:g}) but {where} has {gpus:g}; drop --gpus to train on CPUs, use fewer "
+                "--workers, or send the job to a cluster with GPUs (RAY_ADDRESS)"
+            )

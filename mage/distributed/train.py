@@ -68,8 +68,16 @@ class StageJob:
     fail_once: Mapping[str, Any] | None = None  # test hook: {"marker": file, "epoch": n}
 
 
-def _train_worker(config: dict[str, Any]) -> None:
-    """``train_loop_per_worker`` for both stages; ``config["job"]`` is the stage's :class:`StageJob`."""
+NONFINITE = "mage.nonfinite_loss"  # key of a worker's return value: the NonFiniteLossError message
+
+
+def _train_worker(config: dict[str, Any]) -> dict[str, str] | None:
+    """``train_loop_per_worker`` for both stages; ``config["job"]`` is the stage's :class:`StageJob`.
+
+    A ``NonFiniteLossError`` is deterministic (a restart from the last checkpoint meets the same NaN), so it is
+    returned, not raised: Ray Train's ``FailureConfig`` retries raised errors only. Every rank sees the same
+    non-finite gradient norm (after the all-reduce) and returns at the same step; ``train_stage`` raises the
+    error on the driver from rank 0's return value."""
     import ray.train
     import ray.train.torch
     from ray.train import Checkpoint
@@ -124,13 +132,17 @@ def _train_worker(config: dict[str, Any]) -> None:
     )
     loop.seed_everything(cfg.train.seed + rank)
     data = prepare_data(cfg)
-    if stage == "tokenizer":
-        fit_tokenizer(cfg, data, hooks)
-    else:
-        with tempfile.TemporaryDirectory(prefix="mage-tok-") as tmp:
-            tok_dir = _resolve_tokenizer_dir(job.tokenizer, tmp)
-            tokenizer = load_checkpoint(tok_dir, device=hooks.device).tokenizer
-        fit_policy(cfg, data, tokenizer, hooks)
+    try:
+        if stage == "tokenizer":
+            fit_tokenizer(cfg, data, hooks)
+        else:
+            with tempfile.TemporaryDirectory(prefix="mage-tok-") as tmp:
+                tok_dir = _resolve_tokenizer_dir(job.tokenizer, tmp)
+                tokenizer = load_checkpoint(tok_dir, device=hooks.device).tokenizer
+            fit_policy(cfg, data, tokenizer, hooks)
+    except loop.NonFiniteLossError as e:
+        return {NONFINITE: str(e)}
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -175,6 +187,7 @@ def train_stage(
     if stage == "policy" and not tokenizer:
         raise ValueError("stage 'policy' needs tokenizer= (a stage-1 checkpoint, path or MLflow run id)")
     init_ray()
+    _check_gpus(res)
     gpu = cluster_has_gpus() if res.use_gpu is None else bool(res.use_gpu)
     callbacks = []
     if under_tune:
@@ -208,9 +221,40 @@ def train_stage(
     result = trainer.fit()
     if result.error is not None:
         raise result.error
+    raise_nonfinite(getattr(result, "return_value", None))
     if result.checkpoint is None:
         raise RuntimeError(f"stage {stage} finished without a checkpoint (zero epochs configured?)")
     return result
+
+
+def raise_nonfinite(return_value: Any) -> None:
+    """Raise the ``NonFiniteLossError`` that rank 0 returned (see :func:`_train_worker`), once, unretried."""
+    if isinstance(return_value, Mapping) and return_value.get(NONFINITE):
+        from mage.loop import NonFiniteLossError
+
+        raise NonFiniteLossError(
+            f"{return_value[NONFINITE]} (not retried: a NaN repeats from the checkpoint)"
+        )
+
+
+def _check_gpus(res: Resources) -> None:
+    """GPUs asked for that the cluster lacks: an error on the embedded Ray (this machine cannot grow), a notice
+    on a joined cluster (its autoscaler may add GPU nodes; Ray Train waits for them)."""
+    import ray
+
+    from mage.distributed import ray_init
+
+    if not res.use_gpu:
+        return
+    gpus = float(ray.cluster_resources().get("GPU", 0.0))
+    if ray_init._owned_temp_dir is not None:  # the embedded Ray that init_ray started on this machine
+        res.check_gpus(gpus, where="this machine (embedded Ray)")
+    elif gpus < res.gpus_needed():
+        print(
+            f"[train] waiting for {res.gpus_needed():g} GPU(s); the cluster has {gpus:g} now (an autoscaler "
+            "may add GPU nodes; Ctrl-C stops, dropping --gpus trains on CPUs)",
+            flush=True,
+        )
 
 
 def _local_copy(ckpt: Any) -> Path:

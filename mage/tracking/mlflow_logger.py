@@ -155,9 +155,25 @@ def _error_text(error: BaseException | str) -> str:
 
 
 def _client(tracking_uri: str):
+    """A client; for a sqlite store under an exclusive file lock, because two processes that open a fresh
+    database at once both run MLflow's schema creation and one dies on a UNIQUE constraint (parallel trainings
+    on a new machine)."""
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri)
+    if not tracking_uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=tracking_uri)
+    import fcntl
+
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".init-lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=tracking_uri)
+            client.get_experiment_by_name("Default")  # the store (and its schema) is created on first use
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return client
 
 
 def get_or_create_experiment(

@@ -34,8 +34,11 @@ ALWAYS_SHOWN = ("K", "dataset", "seed", "ablation")
 
 
 def command_line() -> str:
-    """This process's command line as a shell would re-run it (script name, not its full path)."""
-    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    """This process's command line as a shell would re-run it (script name, not its full path), with secrets
+    masked (``mage.tracking.redact``)."""
+    from mage.tracking.redact import redact_argv
+
+    return shlex.join(redact_argv([Path(sys.argv[0]).name, *sys.argv[1:]]))
 
 
 def start_parent(
@@ -52,6 +55,7 @@ def start_parent(
     ``ray_address``: the cluster joined (default ``$RAY_ADDRESS``, else ``embedded``).
     """
     from mage.tracking.mlflow_logger import RunLogger, standard_tags
+    from mage.tracking.redact import redact_uri
 
     tags = standard_tags(
         None,
@@ -60,7 +64,7 @@ def start_parent(
             "mage.sweep": sweep,
             "mage.smoke": str(bool(smoke)).lower(),
             "mage.command": command_line()[:5000],
-            "mage.ray_address": ray_address or os.environ.get("RAY_ADDRESS", "embedded"),
+            "mage.ray_address": redact_uri(ray_address or os.environ.get("RAY_ADDRESS", "embedded")),
             **tracking.tags,
         },
     )
