@@ -13,6 +13,10 @@ from sweeps.driver.data import SMOKE_DATA_STEPS
 DEFAULT_DATASETS = ("maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1")
 # Overrides on top of the smoke preset: one rollout batch, tiny data (the preset already shrinks the model).
 SMOKE_OVERRIDES: dict[str, Any] = {"data.max_steps": SMOKE_DATA_STEPS, "eval.episodes": 2, "eval.num_envs": 2}
+# Baseline trials of a --smoke sweep: a few gradient steps on small batches.
+SMOKE_BASELINE_STEPS = 20
+SMOKE_BASELINE_OVERRIDES: dict[str, Any] = {"baseline.batch_size": 64}
+BASELINE_PREFIX = "baseline."  # --set keys of the baselines' typed configs (not ExperimentConfig keys)
 
 
 def build_parser(description: str, *, default_experiment: str) -> argparse.ArgumentParser:
@@ -82,7 +86,8 @@ def build_parser(description: str, *, default_experiment: str) -> argparse.Argum
         default=[],
         metavar="KEY=VALUE",
         help="config override for all trials, repeatable (e.g. --set data.rtg_horizon=none "
-        "--set tokenizer.scale_schedule=[1,2,4,8])",
+        "--set tokenizer.scale_schedule=[1,2,4,8]); the protocol: --set eval.goal=given, eval.hold=true; "
+        "baseline trials: --set baseline.KEY=VALUE (every baseline) or baseline.METHOD.KEY=VALUE",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue an interrupted sweep (--name or the latest)"
@@ -92,6 +97,26 @@ def build_parser(description: str, *, default_experiment: str) -> argparse.Argum
     # Test hook: behave as if Ctrl-C was pressed once N trials finished (resume tests).
     p.add_argument("--interrupt-after-trials", type=int, default=None, help=argparse.SUPPRESS)
     return p
+
+
+def add_baseline_args(p: argparse.ArgumentParser, *, methods: str, smoke_methods: str) -> None:
+    """The flags of sweeps that train baselines (``sweeps/baselines.py``, ``sweeps/main_results.py``)."""
+    p.add_argument(
+        "--methods", nargs="+", default=None, help=f"methods (default: {methods}; --smoke: {smoke_methods})"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="gradient steps of every baseline trial (default: its config's steps; "
+        f"--smoke: {SMOKE_BASELINE_STEPS}); a multiple of baseline.steps_per_epoch",
+    )
+    p.add_argument(
+        "--also-hold",
+        action="store_true",
+        help="also evaluate every trained model with eval.hold=true (a child eval run of its trial run, "
+        "same env seeds): the '+ hold' rows of the main table",
+    )
 
 
 def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -110,5 +135,11 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
         sets = parse_overrides(args.set or [])
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
-    args.overrides = {**(SMOKE_OVERRIDES if args.smoke else {}), **sets}
+    base = {**(SMOKE_OVERRIDES if args.smoke else {}), **(SMOKE_BASELINE_OVERRIDES if args.smoke else {})}
+    merged = {**base, **sets}
+    # baseline.* keys belong to the baselines' typed configs, checked per method (sweeps.driver.trial).
+    args.baseline_overrides = {k: v for k, v in merged.items() if k.startswith(BASELINE_PREFIX)}
+    args.overrides = {k: v for k, v in merged.items() if not k.startswith(BASELINE_PREFIX)}
+    if hasattr(args, "steps") and args.steps is None and args.smoke:
+        args.steps = SMOKE_BASELINE_STEPS
     return args

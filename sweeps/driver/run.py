@@ -22,14 +22,15 @@ from ray.tune import Callback
 
 from mage.config import ConfigError, make_config
 from mage.distributed.resources import Resources
+from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
 from mage.tracking.reaper import reap_at_start
 from sweeps.driver.cli import resolve_defaults
 from sweeps.driver.data import ensure_dataset
 from sweeps.driver.env import sweep_env
-from sweeps.driver.spec import METRIC, Sweep, describe_space, expected_trials
+from sweeps.driver.spec import METRIC, Sweep, describe_space, expected_trials, grid_values
 from sweeps.driver.state import find_latest_sweep_dir, join_storage, read_state, storage_exists, write_state
-from sweeps.driver.trial import TrialContext, trial_fn, trial_name
+from sweeps.driver.trial import TrialContext, check_trials, trial_fn, trial_name
 
 # ----------------------------------------------------------------------------------------------------------
 # Resources
@@ -119,7 +120,38 @@ def parent_params(args: argparse.Namespace, sweep: Sweep) -> dict[str, Any]:
         }
     )
     params.update({f"ablation.{k}": json.dumps(v) for k, v in sweep.named_configs.items()})
+    params.update({f"method.{k}": json.dumps(v) for k, v in sweep.method_overrides.items()})
+    if args.baseline_overrides or getattr(args, "steps", None) is not None:
+        params["sweep.baseline_overrides"] = json.dumps(args.baseline_overrides, default=str)
+        params["sweep.baseline_steps"] = args.steps
+    if getattr(args, "also_hold", False):
+        params["sweep.also"] = "hold"
     return params
+
+
+def trial_context(sweep: Sweep, args: argparse.Namespace, tracking: Tracking) -> TrialContext:
+    """What every trial of the sweep gets besides its config (resources need a started Ray)."""
+    also = (replace_protocol(args),) if getattr(args, "also_hold", False) else ()
+    return TrialContext(
+        sweep=sweep.name,
+        tracking=tracking,
+        preset=args.preset,
+        base_overrides=args.overrides,
+        named_configs=sweep.named_configs,
+        adjust=sweep.adjust,
+        smoke=args.smoke,
+        resources=trial_resources(args) if args.gpus_per_trial is not None else Resources(),
+        method_overrides=sweep.method_overrides,
+        baseline_overrides=args.baseline_overrides,
+        baseline_steps=getattr(args, "steps", None),
+        also=also,
+    )
+
+
+def replace_protocol(args: argparse.Namespace) -> EvalProtocol:
+    """The sweep's protocol (``--set eval.*``) with the hold switched on: what ``--also-hold`` adds."""
+    ec = make_config(args.preset, args.overrides).eval
+    return EvalProtocol(goal=ec.goal, acting=ec.acting, hold=True)
 
 
 def _tuner(sweep: Sweep, args: argparse.Namespace, trainable: Any, tune_dir: str, name: str) -> Any:
@@ -170,7 +202,9 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
         sweep.num_samples = args.num_samples
     try:
         make_config(args.preset, args.overrides)  # fail fast on a bad --set before starting Ray
-    except ConfigError as e:
+        methods = grid_values(sweep, "method", ["mage"])
+        check_trials(trial_context(sweep, args, Tracking()), methods, args.datasets)
+    except (ConfigError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
 
     # Data first, on the driver: trials on this node then find it; a smoke trial regenerates it if missing.
@@ -215,7 +249,11 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
                 args.tracking_uri,
                 args.experiment,
                 run_name=name,
-                tags={"mage.tune_dir": tune_dir, "mlflow.note.content": sweep.description},
+                tags={
+                    "mage.tune_dir": tune_dir,
+                    "mlflow.note.content": sweep.description,
+                    "mage.method": ",".join(map(str, grid_values(sweep, "method", ["mage"]))),
+                },
             ),
             sweep=sweep.name,
             smoke=args.smoke,
@@ -233,16 +271,7 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
         write_state(tune_dir, state)
         print(f"[sweep] {sweep.name}: parent run {parent_run_id} in {args.experiment} ({args.tracking_uri})")
 
-    ctx = TrialContext(
-        sweep=sweep.name,
-        tracking=Tracking(args.tracking_uri, args.experiment, parent_run_id),
-        preset=args.preset,
-        base_overrides=args.overrides,
-        named_configs=sweep.named_configs,
-        adjust=sweep.adjust,
-        smoke=args.smoke,
-        resources=trial_resources(args),
-    )
+    ctx = trial_context(sweep, args, Tracking(args.tracking_uri, args.experiment, parent_run_id))
     trainable = tune.with_resources(tune.with_parameters(trial_fn, ctx=ctx), trial_placement(args))
     global _INTERRUPT_AFTER
     _INTERRUPT_AFTER = args.interrupt_after_trials

@@ -8,7 +8,7 @@ from typing import Any
 
 from mage.tracking.sweep_runs import METRIC
 
-__all__ = ["METRIC", "Sweep", "describe_space", "expected_trials"]
+__all__ = ["METRIC", "Sweep", "describe_space", "expected_trials", "grid_values"]
 
 
 @dataclass
@@ -16,7 +16,8 @@ class Sweep:
     """A sweep: its name, MLflow experiment, search space and how to search it.
 
     Trial configs are flat: keys with a dot are ``ExperimentConfig`` overrides (``tokenizer.num_scales``); the
-    key ``ablation`` names an entry of ``named_configs`` whose overrides are applied first.
+    key ``ablation`` names an entry of ``named_configs`` whose overrides are applied first; the key ``method``
+    (default ``mage``) chooses MAGE or a d3rlpy baseline (``bc``, ``iql``, ...; ``sweeps.driver.trial``).
     """
 
     name: str  # mage.sweep tag and default Tune experiment name
@@ -26,6 +27,8 @@ class Sweep:
     search_alg: Any = None  # e.g. OptunaSearch; None = Tune's grid/random BasicVariantGenerator
     scheduler: Any = None  # e.g. ASHAScheduler; None = FIFO
     named_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ablation" name -> overrides
+    # method -> overrides of its trials only, applied after the sweep-wide ones (e.g. MAGE's chosen config)
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Last per-trial fix-up of the overrides, (preset, overrides) -> overrides, applied before the config is
     # built and validated (e.g. raise the horizon so K scales fit); must be picklable.
     adjust: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
@@ -39,6 +42,14 @@ def expected_trials(sweep: Sweep) -> int:
         if isinstance(v, Mapping) and "grid_search" in v:
             n *= len(v["grid_search"])
     return n
+
+
+def grid_values(sweep: Sweep, key: str, default: list[Any]) -> list[Any]:
+    """The values a grid key of the search space takes (``default`` when the space does not have it)."""
+    v = sweep.param_space.get(key)
+    if isinstance(v, Mapping) and "grid_search" in v:
+        return list(v["grid_search"])
+    return default if v is None else [v]
 
 
 def describe_space(space: Mapping[str, Any]) -> dict[str, str]:

@@ -1,23 +1,29 @@
-"""The Tune trial: one MAGE experiment (both stages + evaluation) as a child run of the sweep's parent run.
+"""The Tune trial: one experiment (train + evaluate) as a child run of the sweep's parent run.
 
-The trainable is a plain Tune *function* trainable that calls ``run_experiment(..., under_tune=True)`` (Train
-V2 in Ray 2.60 rejects ``Tuner(TorchTrainer)``, spec platform.md §3.2) and reports ``eval/norm_score`` plus the
-trial's knobs with ``tune.report``. A trial that fails before or inside ``run_experiment`` still leaves a
-FAILED child run with the error in ``mage.error``.
+The trainable is a plain Tune *function* trainable. The trial key ``method`` (default ``mage``) chooses what it
+trains: MAGE through ``run_experiment(..., under_tune=True)`` (both stages on Ray Train; Train V2 in Ray 2.60
+rejects ``Tuner(TorchTrainer)``, spec platform.md §3.2), a d3rlpy baseline (``bc``, ``iql``, ... of
+``mage.baselines``) through ``mage.distributed.baselines.run_baseline``; both evaluate on the rollout actors.
+It reports ``eval/norm_score`` plus the trial's knobs with ``tune.report``. A trial that fails before or inside
+the run still leaves a FAILED child run with the error in ``mage.error``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mage.config import ConfigError, ExperimentConfig, make_config
 from mage.distributed.resources import Resources
+from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
+from sweeps.driver.cli import BASELINE_PREFIX
 from sweeps.driver.data import ensure_dataset, smoke_data_path
 from sweeps.driver.spec import METRIC
+
+MAGE = "mage"  # the method of trials without a "method" key
 
 
 @dataclass
@@ -32,11 +38,62 @@ class TrialContext:
     adjust: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None  # Sweep.adjust
     smoke: bool = False  # smoke data files (data.path under <data dir>/smoke)
     resources: Resources = field(default_factory=Resources)  # Ray Train workers and rollout actors per trial
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # Sweep.method_overrides
+    baseline_overrides: dict[str, Any] = field(default_factory=dict)  # --set baseline.[METHOD.]KEY=VALUE
+    baseline_steps: int | None = None  # --steps: gradient steps of a baseline trial (None: its config's)
+    also: tuple[EvalProtocol, ...] = ()  # more protocols each trained model is evaluated under (--also-hold)
+
+
+def baseline_overrides(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The typed-config overrides of baseline ``method`` from the ``baseline.*`` keys: ``baseline.KEY`` for
+    every baseline, ``baseline.METHOD.KEY`` for that method only (it wins)."""
+    from mage.baselines.methods import METHODS
+
+    common, own = {}, {}
+    for key, v in raw.items():
+        rest = key.removeprefix(BASELINE_PREFIX)
+        head, _, tail = rest.partition(".")
+        if head in METHODS and tail:
+            if head == method:
+                own[tail] = v
+        else:
+            common[rest] = v
+    return {**common, **own}
+
+
+def trial_config(
+    ctx: TrialContext, config: Mapping[str, Any]
+) -> tuple[str, dict[str, Any], ExperimentConfig]:
+    """(method, overrides, validated ExperimentConfig) of one trial: overrides, then the sweep's ``adjust``."""
+    overrides = trial_overrides(ctx, config)
+    if ctx.adjust is not None:  # before the config is built: it must validate as adjusted
+        overrides = ctx.adjust(ctx.preset, overrides)
+    return str(config.get("method", MAGE)), overrides, make_config(ctx.preset, overrides)
+
+
+def check_trials(ctx: TrialContext, methods: Sequence[str], datasets: Sequence[str]) -> None:
+    """Fail fast, before Ray starts, on a config a trial would reject: every method x dataset is built and
+    checked (baselines: their typed config, steps, the protocol); ``ConfigError`` names the key."""
+    from mage.baselines.methods import METHODS
+    from mage.distributed.baselines import prepare_baseline
+
+    unknown = [m for m in methods if m != MAGE and m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {MAGE}, {', '.join(METHODS)}")
+    if ctx.baseline_overrides and all(m == MAGE for m in methods):
+        raise ConfigError(f"{', '.join(ctx.baseline_overrides)}: this sweep trains no baseline")
+    for m in methods:
+        for ds in datasets:
+            _, _, cfg = trial_config(ctx, {"method": m, "data.dataset": ds})
+            if m != MAGE:
+                prepare_baseline(cfg, m, baseline_overrides(m, ctx.baseline_overrides), ctx.baseline_steps)
 
 
 def trial_overrides(ctx: TrialContext, config: Mapping[str, Any]) -> dict[str, Any]:
-    """Config overrides of one trial: sweep-wide, then the named config, then the trial's own keys."""
+    """Config overrides of one trial: sweep-wide, then its method's, then the named config, then the trial's
+    own keys."""
     overrides = dict(ctx.base_overrides)
+    overrides.update(ctx.method_overrides.get(str(config.get("method", MAGE)), {}))
     name = config.get("ablation")
     if name is not None:
         if name not in ctx.named_configs:
@@ -50,7 +107,7 @@ def trial_overrides(ctx: TrialContext, config: Mapping[str, Any]) -> dict[str, A
 
 
 def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
-    """Tune function trainable: one MAGE experiment (both stages + evaluation) as a child run."""
+    """Tune function trainable: one experiment (MAGE or a baseline, + evaluation) as a child run."""
     from ray import tune
 
     from mage.tracking.mlflow_logger import standard_tags
@@ -59,25 +116,27 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     tctx = tune.get_context()
     trial_id, run_name = tctx.get_trial_id(), tctx.get_trial_name()
     attempt_start = time.time()
+    method = str(config.get("method", MAGE))
     extra = {"mage.sweep": ctx.sweep, "mage.trial_id": trial_id}
     if config.get("ablation") is not None:
         extra["mage.ablation"] = str(config["ablation"])
     cfg: ExperimentConfig | None = None
     tracking = replace(
-        ctx.tracking, run_name=run_name, tags=standard_tags(None, run_type="trial", extra=extra)
+        ctx.tracking,
+        run_name=run_name,
+        tags=standard_tags(None, run_type="trial", method=method, extra=extra),
     )
     try:
-        overrides = trial_overrides(ctx, config)
-        if ctx.adjust is not None:  # before the config is built: it must validate as adjusted
-            overrides = ctx.adjust(ctx.preset, overrides)
-        cfg = make_config(ctx.preset, overrides)
-        tracking = replace(tracking, tags=standard_tags(cfg, run_type="trial", extra=extra))
+        method, overrides, cfg = trial_config(ctx, config)
+        if method == MAGE:
+            tracking = replace(tracking, tags=standard_tags(cfg, run_type="trial", extra=extra))
+        else:  # no K: the baseline's own tags come from run_baseline
+            ds = {"mage.dataset": cfg.data.dataset, "mage.seed": cfg.train.seed}
+            tracking = tracking.with_tags(ds)
         if ctx.smoke or cfg.data.path is None:
             # A worker node may not share the driver's data dir: generate there too (idempotent, atomic).
             ensure_dataset(cfg.data.dataset, smoke=ctx.smoke)
-        from mage.distributed.train import run_experiment
-
-        result = run_experiment(cfg, resources=ctx.resources, tracking=tracking, under_tune=True)
+        result = _run(method, cfg, ctx, tracking)
     except Exception as e:
         mark_trial_failed(tracking, trial_id=trial_id, cfg=cfg, error=e, attempt_start=attempt_start)
         raise
@@ -87,7 +146,33 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     knobs = {
         f"cfg/{k}": flat[k] for k in overrides if k in flat and isinstance(flat[k], (int, float, str, bool))
     }
-    tune.report({METRIC: score, "mlflow_run_id": result.run_id, **knobs})
+    tune.report({METRIC: score, "mlflow_run_id": result.run_id, "method": method, **knobs})
+
+
+def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking) -> Any:
+    """Train and evaluate (under ``cfg.eval``, then ``ctx.also``) in the child run ``tracking`` says."""
+    from mage.distributed.baselines import child_tags, evaluate_also, run_baseline
+
+    if method != MAGE:
+        overrides = baseline_overrides(method, ctx.baseline_overrides)
+        return run_baseline(
+            cfg, method, overrides=overrides, steps=ctx.baseline_steps, resources=ctx.resources,
+            tracking=tracking, also=ctx.also, under_tune=True,
+        )  # fmt: skip
+    from mage.distributed.ray_init import available
+    from mage.distributed.rollouts import actor_runner
+    from mage.distributed.train import run_experiment
+
+    result = run_experiment(cfg, resources=ctx.resources, tracking=tracking, under_tune=True)
+    if ctx.also:
+        runner = actor_runner(
+            ctx.resources.num_actors, actor_cpus=ctx.resources.actor_cpus(available("CPU")), progress=False
+        )
+        evaluate_also(
+            result.checkpoint_dir, cfg, MAGE, ctx.also, runner=runner, run_id=result.run_id,
+            tracking_uri=tracking.tracking_uri, tags={"mage.seed": cfg.train.seed, **child_tags(tracking.tags)},
+        )  # fmt: skip
+    return result
 
 
 def trial_name(sweep: str, trial: Any) -> str:
