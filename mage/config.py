@@ -321,11 +321,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # Per-dataset defaults, matched by dataset-name prefix (so -dense and -multi variants share them): Diffuser's
-# plan horizons per maze (maze2d-umaze/medium/large: 128/256/384). Applied under the preset and the overrides.
+# plan horizons per maze (maze2d-umaze/medium/large: 128/256/384; giant: 512, our choice, the next step, whose
+# K = 8 schedule is 1, 2, 4, ..., 128). Hopper: no maze re-split (no goal), Diffuser's locomotion horizon 32.
+# Applied under the preset and the overrides.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "maze2d-umaze": {"data.horizon": 128},
     "maze2d-medium": {"data.horizon": 256},
     "maze2d-large": {"data.horizon": 384},
+    "maze2d-giant": {"data.horizon": 512},
+    "hopper": {"data.horizon": 32, "data.diffuser_resplit": False},
 }
 
 

@@ -13,7 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="generate, inspect and list datasets; measure reference returns")
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
 
-    g = sub.add_parser("generate", help="generate a D4RL-format maze2d dataset (D4RL's recipe)")
+    g = sub.add_parser(
+        "generate",
+        help="generate a D4RL-format dataset (maze2d: D4RL's recipe; hopper-random-mage: random actions)",
+    )
     g.add_argument("name", help="task or dataset name, e.g. maze2d-umaze-v1")
     g.add_argument("--steps", type=int, default=1_000_000, help="steps in the stream (default 1,000,000)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -30,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("name", help="dataset name or path to a D4RL .hdf5 file")
     i.set_defaults(func=_info)
 
-    ls = sub.add_parser("list", help="tasks, their datasets and whether the files exist")
+    ls = sub.add_parser("list", help="every task: family, env, horizon, dataset, data source and file status")
     ls.set_defaults(func=_list)
 
     r = sub.add_parser("refs", help="re-measure our reference returns (random / waypoint controller)")
@@ -105,22 +108,41 @@ def _info(args: argparse.Namespace) -> int:
             f"{path} has per-step shapes observations {data['observations'].shape[1:]}, actions "
             f"{data['actions'].shape[1:]}, which do not fit {target} ({known}); pass a dataset of one of these"
         )
-    goal = Maze2DEnv(get_spec(task).maze).eval_goal if task in TASKS else None
+    maze = get_spec(task).maze if task in TASKS else None
+    goal = Maze2DEnv(maze).eval_goal if maze is not None else None
     print(format_stats(task or args.name, str(path), dataset_stats(data, goal)))
     return 0
 
 
+SOURCES = {
+    "maze2d-waypoint": "generate (D4RL maze2d recipe)",
+    "random-actions": "generate (uniform random actions)",
+    None: "D4RL file only",
+}
+
+
 def _list(args: argparse.Namespace) -> int:
-    from mage.data.d4rl_io import DatasetError, find_dataset
+    """One row per task: family, env id, horizon, whether episodes terminate early, goal, dataset, how its
+    data comes to exist, and the file found (or the command / place that provides it)."""
+    from mage.data.d4rl_io import DatasetError, d4rl_dataset_dir, file_names, find_dataset
     from mage.envs.registry import list_specs
 
-    print(f"{'task':28s} {'env id':34s} {'H':>4s} {'dataset':24s} file")
+    print(
+        f"{'task':26s} {'family':10s} {'env id':28s} {'H':>5s} {'term':4s} {'goal':4s} "
+        f"{'dataset':24s} {'source':34s} file"
+    )
     for s in list_specs():
         try:
             where = str(find_dataset(s.dataset))
         except DatasetError:
-            where = f"missing (mage data generate {s.dataset})"
-        print(f"{s.name:28s} {s.env_id:34s} {s.horizon:4d} {s.dataset:24s} {where}")
+            if s.recipe is not None:
+                where = f"missing (mage data generate {s.dataset})"
+            else:
+                where = f"missing (put D4RL's {file_names(s.dataset)[-1]} in {d4rl_dataset_dir()})"
+        print(
+            f"{s.name:26s} {s.family:10s} {s.env_id:28s} {s.horizon:5d} {'yes' if s.terminates else 'no':4s} "
+            f"{'yes' if s.has_goal else 'no':4s} {s.dataset:24s} {SOURCES.get(s.recipe, str(s.recipe)):34s} {where}"
+        )
     return 0
 
 
@@ -140,13 +162,17 @@ def _refs(args: argparse.Namespace) -> int:
         "| task | D4RL REF_MIN | D4RL REF_MAX | ours min (random) | ours max (waypoint, D4RL protocol) | waypoint re-planning |"
     )
     print("|---|---|---|---|---|---|")
+
+    def fmt(x: float | None) -> str:
+        return "—" if x is None or x != x else f"{x:.2f}"  # x != x: NaN (no controller for the task)
+
     for name in names:
         spec = specs[name]
         t0 = time.perf_counter()
         r = reference_returns(name, episodes=args.episodes, seed=args.seed)
         print(
-            f"| {name} | {spec.d4rl_ref_min:.2f} | {spec.d4rl_ref_max:.2f} | {r['random']:.2f} | "
-            f"{r['waypoint']:.2f} | {r['waypoint_replan']:.2f} |",
+            f"| {name} | {fmt(spec.d4rl_ref_min)} | {fmt(spec.d4rl_ref_max)} | {fmt(r['random'])} | "
+            f"{fmt(r['waypoint'])} | {fmt(r['waypoint_replan'])} |",
             flush=True,
         )
         print(f"  ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)

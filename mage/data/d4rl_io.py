@@ -6,7 +6,8 @@ The reader accepts any D4RL layout (maze2d, antmaze, locomotion, kitchen, adroit
 
 Lookup order for a dataset name: explicit path, ``$MAGE_DATA_DIR`` (default ``<project>/data``, project =
 ``$MAGE_HOME`` or this checkout), ``$D4RL_DATASET_DIR`` (default ``~/.d4rl/datasets``), trying our file
-name ``<name>.hdf5`` and D4RL's (``maze2d-umaze-sparse-v1.hdf5``). Nothing is downloaded, ever. ``d4rl`` is
+name ``<name>.hdf5`` and D4RL's (``maze2d-umaze-sparse-v1.hdf5``, ``hopper_medium-v2.hdf5``). Shapes are checked
+against the task spec's dims (``task_shapes``). Nothing is downloaded, ever. ``d4rl`` is
 used only with ``use_d4rl=True`` and only to parse a file already found locally (its ``get_dataset(h5path=)``).
 """
 
@@ -51,11 +52,20 @@ def d4rl_dataset_dir() -> Path:
     return Path(os.environ.get("D4RL_DATASET_DIR", "~/.d4rl/datasets")).expanduser()
 
 
+# D4RL's gym-mujoco file names (dataset_url basenames): ``hopper-medium-replay-v2`` -> ``hopper_medium_replay-v2``.
+_D4RL_LOCOMOTION = ("halfcheetah-", "hopper-", "walker2d-", "ant-")
+
+
 def file_names(name: str) -> list[str]:
-    """Our file name, then D4RL's (its dataset_url basename: sparse maze2d files carry ``-sparse``)."""
+    """Our file name, then D4RL's (its dataset_url basename: sparse maze2d files carry ``-sparse``,
+    locomotion files are ``<env>_<dataset>-v2``)."""
     names = [f"{name}.hdf5"]
     if name.startswith("maze2d-") and "-dense-" not in name and name.endswith("-v1"):
         names.append(name[: -len("-v1")] + "-sparse-v1.hdf5")
+    env = next((p for p in _D4RL_LOCOMOTION if name.startswith(p)), None)
+    if env is not None and name.endswith("-v2"):
+        kind = name[len(env) : -len("-v2")].replace("-", "_")
+        names.append(f"{env[:-1]}_{kind}-v2.hdf5")
     return names
 
 
@@ -84,9 +94,15 @@ def find_dataset(name_or_path: str | os.PathLike[str]) -> Path:
         if c.is_file():
             return c
     searched = "\n  ".join(str(c) for c in candidates)
+    from mage.envs.registry import TASKS
+
+    spec = TASKS.get(name)
+    if spec is not None and spec.recipe is None:
+        fix = f"it is a D4RL dataset we cannot make here: put D4RL's {file_names(name)[-1]} in {d4rl_dataset_dir()}"
+    else:
+        fix = f"create it with `mage data generate {name}`"
     raise DatasetNotFoundError(
-        f"no dataset file for {name!r}; searched:\n  {searched}\n"
-        f"create it with `mage data generate {name}` (or set $MAGE_DATA_DIR / $D4RL_DATASET_DIR)"
+        f"no dataset file for {name!r}; searched:\n  {searched}\n{fix} (or set $MAGE_DATA_DIR / $D4RL_DATASET_DIR)"
     )
 
 
@@ -235,11 +251,13 @@ def read_d4rl_hdf5(
 
 
 def task_shapes(name: str) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
-    """(observation shape, action shape) of a known task; (None, None) for any other name."""
+    """(observation shape, action shape) of a known task (its TaskSpec dims: maze2d (4,), (2,); hopper
+    (11,), (3,)); (None, None) for any other name."""
     from mage.envs.registry import TASKS
 
-    if name.removeprefix("mage/") in TASKS:
-        return (4,), (2,)  # every maze2d task: obs [x, y, vx, vy], action Box(2)
+    spec = TASKS.get(name.removeprefix("mage/"))
+    if spec is not None:
+        return (spec.obs_dim,), (spec.act_dim,)
     return None, None
 
 

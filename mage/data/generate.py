@@ -13,8 +13,11 @@ One deliberate difference: after a target switch D4RL's script keeps the stale o
 step (it only assigns ``s = ns`` when not done), so its next row repeats the previous state while the sim
 has moved on. We record the true state, so every transition is consistent with the physics.
 
+Other recipes: ``TaskSpec.recipe`` picks the generator; ``random-actions`` (``hopper-random-mage``) is
+``mage.data.generate_gym``; tasks without a recipe (D4RL's ``hopper-*-v2``) are load-only and refused here.
+
 Existing files are not silently replaced: ``generate_dataset`` compares the file's stored recipe
-(``metadata/{task,maze,steps,seed,action_noise,reward_type}``) with the requested one and refuses a different
+(``metadata/{task,maze,steps,seed,action_noise,reward_type,env,policy}``) with the requested one and refuses a different
 recipe (``DatasetExistsError``) unless ``force``; the same recipe is not regenerated. Writes are atomic.
 
 Speed: the loop steps MuJoCo directly through cached qpos/qvel/ctrl views, runs the controller on Python
@@ -31,16 +34,30 @@ import mujoco
 import numpy as np
 
 from mage.data.d4rl_io import DatasetError, default_path, read_metadata, write_d4rl_hdf5
+from mage.data.generate_gym import POLICY, generate_random_arrays
 from mage.data.relabel import relabel_rewards
 from mage.envs.maze2d import Maze2DEnv
-from mage.envs.registry import get_spec
+from mage.envs.registry import TaskSpec, get_spec
 from mage.envs.waypoint_controller import WaypointController
 from mage.fsutil import check_writable_dir
 
 ACTION_NOISE = 0.5
 _BLOCK = 65536
 # The metadata keys that define what a generated file holds; two files with equal values are the same data.
-RECIPE_KEYS = ("task", "maze", "steps", "seed", "action_noise", "reward_type")
+RECIPE_KEYS = ("task", "maze", "steps", "seed", "action_noise", "reward_type", "env", "policy")
+RECIPES = ("maze2d-waypoint", "random-actions")  # the TaskSpec.recipe values this module generates
+
+
+def generated_spec(name: str) -> TaskSpec:
+    """The spec of the dataset a task name trains on, if we can generate it (else ``DatasetError``)."""
+    spec = get_spec(get_spec(name).dataset)
+    if spec.recipe not in RECIPES:
+        raise DatasetError(
+            f"{spec.name} is a D4RL dataset we cannot make here (no recipe); put D4RL's file in "
+            f"$D4RL_DATASET_DIR (or $MAGE_DATA_DIR), or generate a task that has a recipe "
+            f"(`mage data list` shows them)"
+        )
+    return spec
 
 
 class DatasetExistsError(DatasetError, FileExistsError):
@@ -51,9 +68,12 @@ def generate_arrays(
     name: str, steps: int = 1_000_000, seed: int = 0, progress: bool = False
 ) -> dict[str, np.ndarray]:
     """The dataset arrays for a task name (Multi2D names generate their single-task dataset)."""
-    spec = get_spec(get_spec(name).dataset)
+    spec = generated_spec(name)
     if steps < 1:
         raise ValueError(f"steps={steps} must be >= 1")
+    if spec.recipe == "random-actions":
+        return generate_random_arrays(spec.name, steps=steps, seed=seed, progress=progress)
+    assert spec.maze is not None
     env = Maze2DEnv(spec.maze, reward_type=spec.reward_type)
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
@@ -128,7 +148,16 @@ def generate_arrays(
 
 def recipe(name: str, steps: int = 1_000_000, seed: int = 0) -> dict[str, object]:
     """The values that define a generated dataset (stored as ``metadata/*``; see ``RECIPE_KEYS``)."""
-    spec = get_spec(get_spec(name).dataset)
+    spec = generated_spec(name)
+    if spec.recipe == "random-actions":
+        return {
+            "task": spec.name,
+            "env": spec.env_id,
+            "steps": int(steps),
+            "seed": int(seed),
+            "policy": POLICY,
+            "reward_type": spec.reward_type,
+        }
     return {
         "task": spec.name,
         "maze": spec.maze,
@@ -157,7 +186,7 @@ def existing_recipe_matches(
         found = "not a readable HDF5 file"
     else:
         have = {k: meta[k] for k in RECIPE_KEYS if k in meta}
-        if have.keys() >= {"task", "steps", "seed"} and all(have[k] == want[k] for k in have):
+        if have.keys() >= {"task", "steps", "seed"} and all(have[k] == want.get(k) for k in have):
             return True
         found = f"recipe {_fmt(have)}" if have else "no generator recipe (not written by mage data generate)"
     raise DatasetExistsError(
@@ -193,7 +222,7 @@ def generate_dataset(
 
     An existing file with the same recipe is kept (nothing is generated); one with another or unknown recipe
     raises ``DatasetExistsError`` unless ``force``. An unwritable ``out`` raises before generating."""
-    spec = get_spec(get_spec(name).dataset)
+    spec = generated_spec(name)
     if steps < 1:
         raise ValueError(f"steps={steps} must be >= 1")
     path = check_output(Path(out) if out is not None else default_path(spec.name))
@@ -201,5 +230,9 @@ def generate_dataset(
     if existing_recipe_matches(path, want, force):
         return path
     arrays = generate_arrays(spec.name, steps=steps, seed=seed, progress=progress)
-    meta = {**want, "generator": "mage.data.generate (D4RL maze2d recipe, noisy waypoint controller)"}
+    how = {
+        "maze2d-waypoint": "D4RL maze2d recipe, noisy waypoint controller",
+        "random-actions": "uniform random actions, not a D4RL file",
+    }[str(spec.recipe)]
+    meta = {**want, "generator": f"mage.data.generate ({how})"}
     return write_d4rl_hdf5(path, arrays, meta)

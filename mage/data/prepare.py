@@ -41,8 +41,13 @@ def load_episodes(dc: DataConfig, seed: int = 0) -> tuple[Episodes, str]:
     ``data.goal_relabel`` with rewards against them, the RTG of ``data.rtg_horizon``) and the task name.
     ``seed``: the random cuts of ``goal_relabel=future`` (``prepare_data`` passes ``train.seed``)."""
     spec = get_spec(dc.dataset)
+    if spec.maze is None and (dc.diffuser_resplit or dc.goal_relabel != "none"):
+        raise ValueError(
+            f"{spec.name} is not a maze task: data.diffuser_resplit and data.goal_relabel need a maze goal; "
+            "set data.diffuser_resplit=false and data.goal_relabel=none"
+        )
     raw = load_dataset(dc.path or spec.dataset, task=spec.name)
-    goal_xy = goal_cell(get_maze(spec.maze)) if dc.diffuser_resplit else None
+    goal_xy = goal_cell(get_maze(spec.maze)) if dc.diffuser_resplit and spec.maze else None
     eps = split_episodes(raw, diffuser_resplit=dc.diffuser_resplit, goal_xy=goal_xy, max_steps=dc.max_steps)
     if dc.goal_relabel != "none":
         infos_goal = raw.get("infos/goal")

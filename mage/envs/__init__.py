@@ -1,9 +1,10 @@
-"""D4RL-exact maze2d envs on the ``mujoco`` bindings. Importing this package registers the gymnasium ids
-``mage/maze2d-{umaze,medium,large}[-dense|-multi]-v1``."""
+"""D4RL-exact maze2d envs on the ``mujoco`` bindings, the task table (maze2d incl. OGBench's giant layout,
+gymnasium Hopper-v5 tasks) and lockstep batches. Importing this package registers the gymnasium ids
+``mage/maze2d-{umaze,medium,large,giant}[-dense|-multi]-v1``."""
 
 from __future__ import annotations
 
-from mage.envs.make import BatchedMazeEnv, make_env, register_envs
+from mage.envs.make import BatchedGymEnv, BatchedMazeEnv, make_batched_env, make_env, register_envs
 from mage.envs.maze2d import GOAL_RADIUS, Maze2DEnv
 from mage.envs.registry import TaskSpec, get_spec, list_specs, normalized_score
 
@@ -11,11 +12,13 @@ register_envs()
 
 __all__ = [
     "GOAL_RADIUS",
+    "BatchedGymEnv",
     "BatchedMazeEnv",
     "Maze2DEnv",
     "TaskSpec",
     "get_spec",
     "list_specs",
+    "make_batched_env",
     "make_env",
     "normalized_score",
 ]

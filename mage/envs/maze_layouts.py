@@ -1,4 +1,5 @@
-"""D4RL maze layouts, verbatim from ``d4rl/pointmaze/maze_model.py`` (rows separated by ``\\``).
+"""D4RL maze layouts, verbatim from ``d4rl/pointmaze/maze_model.py`` (rows separated by ``\\``), plus OGBench's
+giant layout in the same notation.
 
 Grid convention (D4RL's): ``maze_arr[i, j]`` is row ``i`` (the i-th line) and column ``j``; the point
 mass at qpos ``(x, y) = (i, j)`` is at the centre of cell ``(i, j)``. Observations are in these grid
@@ -27,7 +28,27 @@ LARGE_MAZE = (
     "############"
 )
 
-MAZES: dict[str, str] = {"umaze": U_MAZE, "medium": MEDIUM_MAZE, "large": LARGE_MAZE}
+# OGBench's ``giant`` maze map (``ogbench/locomaze/maze.py``, maze_type='giant', seohongpark/ogbench@1d41409;
+# 1 = wall -> '#', 0 = free -> 'O'), 12 rows x 16 columns, 86 free cells, longest shortest path 31 cells (large:
+# 19). OGBench has no single goal; 'G' marks the goal cell (10, 14) of its default evaluation task ``task1``
+# (start (1, 1) -> goal (10, 14), 30 cells apart), so the single-task env has D4RL's fixed-goal semantics.
+# Geometry is D4RL's (one unit per cell, the point mass of maze2d), not OGBench's (4 units per cell).
+GIANT_MAZE = (
+    "################\\"
+    "#O#OOOOOO##OOOO#\\"
+    "#O#O##O#O#OO##O#\\"
+    "#OOO#OO#OOO#OOO#\\"
+    "#O###O######O#O#\\"
+    "#OOO#OOO#OOOO#O#\\"
+    "###O#O#OO#O#O###\\"
+    "#OOO#OO#OOO#OOO#\\"
+    "#O#O#O######O#O#\\"
+    "#O###OOO#OOO##O#\\"
+    "#OOOOO#OOO#OOOG#\\"
+    "################"
+)
+
+MAZES: dict[str, str] = {"umaze": U_MAZE, "medium": MEDIUM_MAZE, "large": LARGE_MAZE, "giant": GIANT_MAZE}
 
 
 def parse_maze(maze_str: str) -> np.ndarray:
@@ -46,7 +67,7 @@ def parse_maze(maze_str: str) -> np.ndarray:
 
 
 def get_maze(maze: str) -> str:
-    """Maze string for a layout name (``umaze``, ``medium``, ``large``)."""
+    """Maze string for a layout name (``umaze``, ``medium``, ``large``, ``giant``)."""
     if maze not in MAZES:
         raise KeyError(f"unknown maze {maze!r}; choose one of {', '.join(MAZES)}")
     return MAZES[maze]

@@ -10,10 +10,15 @@ from mage.envs.waypoint_controller import GridPlanner, WaypointController
 
 
 class RandomAgent:
-    """Uniform actions in [-1, 1]^2 (the REF_MIN policy)."""
+    """Uniform actions in [low, high]^act_dim (the REF_MIN policy); ``task`` takes them from its TaskSpec."""
 
-    def __init__(self, act_dim: int = 2, seed: int = 0) -> None:
-        self.act_dim = act_dim
+    def __init__(
+        self, act_dim: int = 2, seed: int = 0, task: str | None = None, low: float = -1.0, high: float = 1.0
+    ) -> None:
+        if task is not None:
+            spec = get_spec(task)
+            act_dim, low, high = spec.act_dim, spec.act_low, spec.act_high
+        self.act_dim, self.low, self.high = act_dim, low, high
         self.rng = np.random.default_rng(seed)
         self.num_envs = 0
 
@@ -21,7 +26,7 @@ class RandomAgent:
         self.num_envs = num_envs
 
     def act(self, obs_BS: np.ndarray, goal_BG: np.ndarray | None = None) -> np.ndarray:
-        return self.rng.uniform(-1.0, 1.0, size=(len(obs_BS), self.act_dim))
+        return self.rng.uniform(self.low, self.high, size=(len(obs_BS), self.act_dim))
 
     def observe(self, reward_B: np.ndarray, done_B: np.ndarray) -> None:
         pass
@@ -38,7 +43,10 @@ class WaypointAgent:
     """
 
     def __init__(self, task: str, seed: int = 0, reuse_controller: bool = False) -> None:
-        self.maze_str = get_maze(get_spec(task).maze)
+        maze = get_spec(task).maze
+        if maze is None:
+            raise ValueError(f"the waypoint controller drives maze2d tasks; {task} has no maze")
+        self.maze_str = get_maze(maze)
         self.planner = GridPlanner(self.maze_str)
         self.rng = np.random.default_rng(seed)
         self.reuse_controller = reuse_controller

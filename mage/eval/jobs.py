@@ -24,7 +24,7 @@ import torch
 
 from mage.agent import Agent
 from mage.envs.registry import get_spec
-from mage.eval.protocol import PURE, EvalProtocol
+from mage.eval.protocol import PURE, EvalProtocol, check_applies
 from mage.eval.registry import builds_per_chunk, make_agent, needs_goal
 from mage.eval.rollout import EpisodeResult, run_episodes
 
@@ -71,6 +71,7 @@ class RolloutJob:
             raise ValueError(
                 f"method {self.method!r} steers to the env's goal, so it needs protocol goal='given' (track G)"
             )
+        check_applies(self.protocol, get_spec(self.task))  # before any checkpoint is loaded
 
 
 @dataclass

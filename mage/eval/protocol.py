@@ -21,6 +21,7 @@ import numpy as np
 
 from mage.config import EvalConfig
 from mage.envs.maze2d import GOAL_RADIUS
+from mage.envs.registry import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,24 @@ class EvalProtocol:
     def from_config(cls, ec: EvalConfig) -> EvalProtocol:
         """The protocol an ``EvalConfig`` declares (``eval.goal``, ``eval.acting``, ``eval.hold``)."""
         return cls(goal=ec.goal, acting=ec.acting, hold=ec.hold)
+
+
+def check_applies(protocol: EvalProtocol, spec: TaskSpec) -> None:
+    """Refuse a protocol whose switches do not apply to the task: ``goal='given'`` and ``hold`` need a task
+    with a goal, ``acting='track'`` needs maze2d's [x, y, vx, vy] observations (Diffuser's tracker)."""
+    if not spec.has_goal and (protocol.goal == "given" or protocol.hold):
+        used = ", ".join(
+            s for s, on in (("goal='given'", protocol.goal == "given"), ("hold=true", protocol.hold)) if on
+        )
+        raise ValueError(
+            f"task {spec.name} has no goal, so protocol {used} does not apply; evaluate it with goal='none', "
+            "hold=false (--protocol pure: --goal none, no --hold)"
+        )
+    if protocol.acting == "track" and spec.family != "maze2d":
+        raise ValueError(
+            f"acting='track' follows planned (x, y, vx, vy) states with Diffuser's maze2d controller; task "
+            f"{spec.name} is {spec.family}, use acting='own'"
+        )
 
 
 PURE = EvalProtocol()  # the paper's text: state + target return, own action, no hold

@@ -106,7 +106,7 @@ def _waypoint_factory(checkpoint: str | None, task: str, device: str, **kw: Any)
 
 
 def _random_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -> Agent:
-    return RandomAgent(**kw)
+    return RandomAgent(task=task, **kw)  # the task's action dims and bounds
 
 
 _BASELINE_CACHE: dict[tuple[str, str], LoadedBaseline] = {}

@@ -2,6 +2,10 @@
 one ``EvalProtocol`` (goal given or not, own action or state tracking, hold), with per-episode diagnostics.
 
 Episode i uses env seed ``seed + i`` whatever the batching, so the same agent and seed give the same returns.
+Any task of ``mage.envs.registry`` runs here (``mage.envs.make.make_batched_env``): episodes that terminate
+early end there (length < horizon, return = the rewards up to the termination, the frozen copy adds 0).
+Tasks without a goal refuse goal='given' and hold (``check_applies``); their goal diagnostics are empty
+(success False, first_arrival -1, dwell and the absorbing return NaN).
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mage.agent import Agent, StatePlanner
-from mage.envs.make import BatchedMazeEnv
+from mage.envs.make import BatchedGymEnv, BatchedMazeEnv, make_batched_env
 from mage.envs.registry import get_spec, normalized_score
-from mage.eval.protocol import PURE, EvalProtocol, at_goal, hold_action, track_action
+from mage.eval.protocol import PURE, EvalProtocol, at_goal, check_applies, hold_action, track_action
 
 
 @dataclass
@@ -21,8 +25,8 @@ class EpisodeResult:
     episode: int  # index within this evaluation
     env_seed: int  # seed passed to env.reset
     ret: float  # undiscounted return
-    length: int  # steps taken (the task horizon: maze2d episodes never terminate early)
-    success: bool  # came within 0.5 of the goal at some step
+    length: int  # steps taken (the task horizon, or fewer when the episode terminated early)
+    success: bool  # came within 0.5 of the goal at some step (False on tasks without a goal)
     norm_score: float  # 100 * (R - REF_MIN) / (REF_MAX - REF_MIN), D4RL refs
     norm_score_ours: float  # same with our re-measured refs
     first_arrival: int  # env step (1-based) of the first arrival within the goal radius; -1: never
@@ -83,12 +87,13 @@ def run_episodes(
     if episodes < 1 or num_envs < 1:
         raise ValueError(f"episodes={episodes} and num_envs={num_envs} must be >= 1")
     spec = get_spec(task)
+    check_applies(protocol, spec)
     results: list[EpisodeResult] = []
-    venvs: dict[int, BatchedMazeEnv] = {}
+    venvs: dict[int, BatchedMazeEnv | BatchedGymEnv] = {}
     for first in range(0, episodes, num_envs):
         n = min(num_envs, episodes - first)
         if n not in venvs:
-            venvs[n] = BatchedMazeEnv(spec.name, n)
+            venvs[n] = make_batched_env(spec.name, n)
         venv = venvs[n]
         seeds = [seed + first + i for i in range(n)]
         obs_BS, goal_BG = venv.reset(seeds)
@@ -99,18 +104,20 @@ def run_episodes(
         rewards, here = [], []  # per step (B,): reward, at the goal after the step (False once done)
         while not done_B.all():
             running_B = ~done_B
-            act_BA = protocol_actions(agent, protocol, obs_BS, goal_BG, -1.0, 1.0)
+            act_BA = protocol_actions(agent, protocol, obs_BS, goal_BG, spec.act_low, spec.act_high)
             if protocol.hold:
                 hold_B = at_goal(obs_BS, goal_BG) & running_B
                 act_BA[hold_B] = hold_action(obs_BS[hold_B], goal_BG[hold_B])
                 holds_B += hold_B
             obs_BS, reward_B, done_B, success_B = venv.step(act_BA)
             rewards.append(reward_B)
-            here.append(at_goal(obs_BS, goal_BG) & running_B)
+            here.append(at_goal(obs_BS, goal_BG) & running_B if spec.has_goal else np.zeros(n, dtype=bool))
             agent.observe(reward_B, done_B)
         length_B = venv.t_B.copy()
         ret_B = np.sum(rewards, axis=0)
         arrival_B, dwell_B, absorbing_B = goal_diagnostics(np.stack(here, 1), np.stack(rewards, 1), length_B)
+        if not spec.has_goal:
+            absorbing_B = np.full(n, np.nan)
         d4rl = normalized_score(spec.name, ret_B, "d4rl")
         ours = normalized_score(spec.name, ret_B, "ours")
         absorbing = normalized_score(spec.name, absorbing_B, "d4rl")
