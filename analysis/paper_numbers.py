@@ -144,3 +144,35 @@ OTHER_AVERAGES: dict[str, dict[str, tuple[float, str]]] = {
 }
 
 SUITES: dict[str, tuple[QuotedRow, ...]] = {"maze2d": MAZE2D, "multi2d": MULTI2D}
+
+# The MAGE paper's ablation table (shared/spec/method.md §10.3, a secondary source [S]): Adroit pen-expert and
+# door-cloned, datasets this platform does not run (ours are Maze2D), so a report marks them as other datasets.
+# Keyed by our row name (sweeps/ablations.py); "a_cql" (A + CQL) belongs to the baselines there. The states-only
+# and actions-only rows were not retrieved.
+ABLATION_SOURCE = "MAGE paper (ICLR 2026), ablation table [S] (shared/spec/method.md §10.3)"
+ABLATION_DATASETS = ("pen-expert", "door-cloned")
+
+
+@dataclass(frozen=True)
+class QuotedAblation:
+    """One row of the paper's ablation table: our row name, the paper's label, scores per paper dataset."""
+
+    row: str
+    label: str
+    scores: dict[str, float]
+    source: str = ABLATION_SOURCE
+
+
+def _abl(row: str, label: str, pen: float, door: float) -> QuotedAblation:
+    return QuotedAblation(row, label, dict(zip(ABLATION_DATASETS, (pen, door))))
+
+
+ABLATIONS: tuple[QuotedAblation, ...] = (
+    _abl("ours", "K = 8 (ours)", 147.8, 20.5),
+    _abl("k1", "K = 1 (single scale)", 123.5, 5.2),
+    _abl("a_cql", "gen. scheme A + CQL", 127.6, 4.9),
+    _abl("scheme_rsa", "gen. scheme (R, S, A)", 124.9, 17.2),
+    _abl("no_cond_decoder", "w/o D' (condition-guided decoder)", 140.3, 12.3),
+    _abl("no_rtg_later_scales", "w/o RTG in m_{k>1}", 139.5, 16.3),
+    _abl("no_l_cond", "w/o L_cond", 139.9, 17.1),
+)
