@@ -7,10 +7,11 @@ The objective is ``eval/norm_score`` of one dataset and one seed (the first of -
 from one comparable number, and scores of different mazes are not. Re-run the best configs with more seeds via
 hierarchy_depth.py / --set.
 
-ASHA: trials stream their stage-2 epoch results (``pol/*``) to Tune, but ``eval/norm_score`` exists only in the
-last result (an evaluation costs a rollout batch, so run_experiment evaluates once, after training). ASHA and
-Optuna skip results without the metric, so today ASHA sees one value per trial and cannot stop a trial early;
-it starts pruning (rungs at 1, 3, 9, ... reports up to --max-t) as soon as trials report the metric per epoch.
+ASHA: every trial reports each stage-2 epoch to Tune while it trains (``tune/objective`` = -pol/val_loss) and its
+``eval/norm_score`` last (the objective then, and the score TPE learns from). ASHA compares trials at rungs of
+``--grace-period`` x ``--reduction-factor``^k epochs and stops those below the top 1/``--reduction-factor``; a
+stopped trial is not evaluated, its MLflow run ends KILLED with ``mage.stopped_early``, and Optuna records it as
+PRUNED with its intermediate values.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable (it
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
+from mage.config import ConfigError, make_config
 from sweeps.driver.cli import build_parser, resolve_defaults
 from sweeps.driver.run import main
 from sweeps.driver.searchers import optuna_search
@@ -56,7 +58,14 @@ def search_space(smoke: bool, dataset: str, seed: int) -> dict:
 
 
 def make_sweep(
-    smoke: bool, dataset: str, seed: int, num_samples: int, sampler_seed: int, max_t: int
+    smoke: bool,
+    dataset: str,
+    seed: int,
+    num_samples: int,
+    sampler_seed: int,
+    max_t: int,
+    grace_period: int = 1,
+    reduction_factor: int = 3,
 ) -> Sweep:
     return Sweep(
         name="search",
@@ -65,9 +74,13 @@ def make_sweep(
         num_samples=num_samples,
         # metric/mode live in TuneConfig only (spec platform.md §1.1); concurrency via max_concurrent_trials.
         search_alg=optuna_search(sampler_seed),
-        # grace_period >= 1 evaluation: ASHA-stopped trials reach Optuna as PRUNED (ray#15283).
+        # Rungs in reports (= stage-2 epochs); max_t = epochs + 1 (the final evaluation) lets every
+        # surviving trial finish. Stopped trials reach Optuna as PRUNED (sweeps.driver.searchers).
         scheduler=ASHAScheduler(
-            time_attr="training_iteration", max_t=max_t, grace_period=1, reduction_factor=3
+            time_attr="training_iteration",
+            max_t=max_t,
+            grace_period=grace_period,
+            reduction_factor=reduction_factor,
         ),
         description="TPE + ASHA over K, V, depth, lambda_cond, lr",
     )
@@ -76,7 +89,18 @@ def make_sweep(
 def make_parser() -> argparse.ArgumentParser:
     parser = build_parser(__doc__.splitlines()[0], default_experiment="mage-search")
     parser.add_argument("--sampler-seed", type=int, default=0, help="TPESampler seed")
-    parser.add_argument("--max-t", type=int, default=100, help="ASHA max_t in reports per trial")
+    parser.add_argument(
+        "--max-t",
+        type=int,
+        default=None,
+        help="ASHA max_t in reports per trial (default: the stage-2 epochs + 1, the final evaluation)",
+    )
+    parser.add_argument(
+        "--grace-period", type=int, default=1, help="ASHA: stage-2 epochs every trial runs before a rung"
+    )
+    parser.add_argument(
+        "--reduction-factor", type=int, default=3, help="ASHA: keep the top 1/N of the trials at each rung"
+    )
     return parser
 
 
@@ -90,10 +114,17 @@ def cli(argv: list[str] | None = None) -> None:
     resolve_defaults(args)
     num_samples = args.num_samples or (2 if args.smoke else 32)
     args.num_samples = num_samples
-    main(
-        make_sweep(args.smoke, args.datasets[0], args.seeds[0], num_samples, args.sampler_seed, args.max_t),
-        args,
-    )
+    if args.grace_period < 1 or args.reduction_factor < 2:
+        parser.error("--grace-period must be >= 1 and --reduction-factor >= 2")
+    try:
+        max_t = args.max_t or make_config(args.preset, args.overrides).train.policy_epochs + 1
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+    sweep = make_sweep(
+        args.smoke, args.datasets[0], args.seeds[0], num_samples, args.sampler_seed, max_t,
+        args.grace_period, args.reduction_factor,
+    )  # fmt: skip
+    main(sweep, args)
 
 
 if __name__ == "__main__":

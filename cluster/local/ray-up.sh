@@ -37,7 +37,17 @@ if (( ${#TEMP_DIR} > 44 )); then
   TEMP_DIR="/tmp/ray-mage-$(id -u)-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
 fi
 
-mkdir -p "$STATE_DIR" "$TEMP_DIR" "$(dirname "$RAY_AUTH_TOKEN_PATH")"
+mkdir -p "$STATE_DIR" "$(dirname "$RAY_AUTH_TOKEN_PATH")"
+# Ray makes its session dirs in the temp dir world-writable (0777, no sticky bit): the temp dir itself must be
+# ours and private (0700), so other users cannot reach or plant anything in them (a /tmp fallback path could
+# have been created by someone else, or be a symlink).
+(umask 077 && mkdir -p "$TEMP_DIR")
+if [[ -L "$TEMP_DIR" || ! -d "$TEMP_DIR" || ! -O "$TEMP_DIR" ]]; then
+  echo "error: Ray temp dir $TEMP_DIR is a symlink or not a directory owned by you; remove it or set" \
+    "MAGE_RAY_TEMP_DIR" >&2
+  exit 1
+fi
+chmod 0700 "$TEMP_DIR"
 
 if [[ -f "$STATE" ]]; then
   old_pgid="$(sed -n 's/^HEAD_PGID=//p' "$STATE")"

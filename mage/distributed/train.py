@@ -28,6 +28,9 @@ from mage.tracking.context import Tracking
 from mage.tracking.store import project_root
 
 STAGES = ("tokenizer", "policy")
+# Every result a MAGE trial reports to Tune carries the objective (higher is better): per stage-2 epoch
+# -pol/val_loss (-pol/loss without validation batches), and in the trial's last result its eval/norm_score.
+TUNE_OBJECTIVE = "tune/objective"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -172,7 +175,7 @@ def train_stage(
     run_id / tracking_uri: the MLflow run rank 0 logs the epochs into (None: no logging).
     tokenizer (stage 2 only): ``{"checkpoint": ray.train.Checkpoint}``, ``{"path": dir}`` or
         ``{"run_id": id, "tracking_uri": uri}``.
-    under_tune: forward per-epoch results to the enclosing Tune trial (``TuneReportCallback``).
+    under_tune: forward every epoch's result to the enclosing Tune trial (:func:`tune_epoch_callback`).
     fail_once: test hook, ``{"marker": file, "epoch": n}``: rank 0 raises once after epoch n while the file
         exists (and deletes it), so ``FailureConfig`` restarts the workers from the last checkpoint.
     """
@@ -189,11 +192,7 @@ def train_stage(
     init_ray()
     _check_gpus(res)
     gpu = cluster_has_gpus() if res.use_gpu is None else bool(res.use_gpu)
-    callbacks = []
-    if under_tune:
-        from ray.tune.integration.ray_train import TuneReportCallback
-
-        callbacks.append(TuneReportCallback())
+    callbacks = [tune_epoch_callback({"mlflow_run_id": run_id})] if under_tune else []
     job = StageJob(
         stage=stage,
         cfg=cfg.to_dict(),
@@ -225,6 +224,27 @@ def train_stage(
     if result.checkpoint is None:
         raise RuntimeError(f"stage {stage} finished without a checkpoint (zero epochs configured?)")
     return result
+
+
+def epoch_objective(metrics: Mapping[str, Any]) -> float:
+    """``TUNE_OBJECTIVE`` of one stage-2 epoch: -pol/val_loss (-pol/loss without validation), NaN if neither."""
+    loss = metrics.get("pol/val_loss", metrics.get("pol/loss"))
+    return -float(loss) if loss is not None else float("nan")
+
+
+def tune_epoch_callback(extra: Mapping[str, Any]) -> Any:
+    """Ray Train callback: each epoch's result (rank 0's) goes to the enclosing Tune trial as it is reported,
+    with ``TUNE_OBJECTIVE`` and ``extra`` added, through the trial session's queue (``TuneReportCallback``), so
+    a scheduler (ASHA) can stop the trial and a searcher (Optuna) sees intermediate values. Call it in a trial.
+    """
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    class TuneEpochReport(TuneReportCallback):  # pickled by value (cloudpickle) to the Train controller
+        def after_report(self, run_context: Any, metrics: list, checkpoint: Any) -> None:
+            first = {**metrics[0], TUNE_OBJECTIVE: epoch_objective(metrics[0]), **extra}
+            super().after_report(run_context, [first, *metrics[1:]], checkpoint)
+
+    return TuneEpochReport()
 
 
 def raise_nonfinite(return_value: Any) -> None:
@@ -298,10 +318,11 @@ def run_experiment(
         ``tokenizer/`` artifact is used (any run made by ``run_experiment`` has one).
     evaluate: run ``cfg.eval`` (episodes, seed, num_envs, target) after training on ``resources.num_actors``
         rollout actors (0 = in this process).
-    under_tune: call from inside a Tune function trainable: stage-2 epoch results reach Tune through
-        ``TuneReportCallback`` (so a Tune metric/scheduler can use ``pol/*``), and the final metrics incl.
-        ``eval/*`` are reported once more with ``tune.report`` at the end. Stage-1 results are not sent to
-        Tune (their keys differ and Tune's strict metric check would fail them).
+    under_tune: call from inside a Tune function trainable: every stage-2 epoch result reaches Tune while
+        training goes on, with ``TUNE_OBJECTIVE`` (-pol/val_loss) and ``mlflow_run_id`` added
+        (:func:`tune_epoch_callback`), so ASHA can stop a weak trial; the caller reports the final result
+        (``eval/*`` and the objective = ``eval/norm_score``). Stage 1 is not forwarded (its losses are not the
+        objective's, and trials reusing a tokenizer skip it: every trial's epoch n is the same stage-2 epoch).
 
     Returns ``ExperimentResult(run_id, checkpoint_dir, metrics, tokenizer_dir)``. The MLflow run is
     FINISHED on success and FAILED (error in the tag ``mage.error``) if anything raises.
@@ -363,8 +384,4 @@ def run_experiment(
             metrics["time/eval_s"] = time.perf_counter() - t0
         metrics["time/total_s"] = time.perf_counter() - t_start
         logger.log_metrics({k: v for k, v in metrics.items() if k.startswith("time/")})
-    if under_tune:
-        from ray import tune
-
-        tune.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     return ExperimentResult(logger.run_id, str(ckpt_dir), metrics, tok_dir)

@@ -9,6 +9,7 @@ from typing import Any
 from mage.config import ConfigError, parse_overrides
 from mage.tracking.store import default_tracking_uri, project_root
 from sweeps.driver.data import SMOKE_DATA_STEPS
+from sweeps.driver.state import ResumeError, find_sweep, restore_settings, settings_of
 
 DEFAULT_DATASETS = ("maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1")
 # Overrides on top of the smoke preset: one rollout batch, tiny data (the preset already shrinks the model).
@@ -19,10 +20,43 @@ SMOKE_BASELINE_OVERRIDES: dict[str, Any] = {"baseline.batch_size": 64}
 BASELINE_PREFIX = "baseline."  # --set keys of the baselines' typed configs (not ExperimentConfig keys)
 
 
-def build_parser(description: str, *, default_experiment: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+class SweepParser(argparse.ArgumentParser):
+    """A sweep's parser: records the flags the user gave (``args.explicit``) and what the sweep is
+    (``args.settings``: the flags that define its trials, saved in its state file); with ``--resume`` it restores
+    the saved settings, or refuses naming those given with other values (``sweeps.driver.state``)."""
+
+    sweep_name = ""  # prefix of the sweep's Tune dirs (--resume without --name: the latest one)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        ns = super().parse_args(args, namespace)
+        defaults = [(a, a.default) for a in self._actions]
+        for a, _ in defaults:  # parse again with every default suppressed: only the flags given remain
+            a.default = argparse.SUPPRESS
+        try:
+            ns.explicit = sorted(vars(super().parse_args(args)))
+        finally:
+            for a, d in defaults:
+                a.default = d
+        ns.settings = settings_of(ns)
+        if ns.resume:
+            storage = resolve_storage(ns.storage)
+            try:  # the prefix <sweep> also matches <sweep>-smoke-* dirs
+                restore_settings(ns, find_sweep(storage, ns.name, self.sweep_name))
+            except ResumeError as e:
+                raise SystemExit(f"error: {e}") from None
+        return ns
+
+
+def resolve_storage(storage: str | None) -> str:
+    """Tune storage: an absolute local path or a URI (s3://, gs://) that every node can reach."""
+    storage = storage or str(project_root() / "ray_results")
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def build_parser(description: str, *, default_experiment: str, sweep: str | None = None) -> SweepParser:
+    """The shared flags; ``sweep``: the sweep's name (default: ``default_experiment`` without ``mage-``)."""
+    p = SweepParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.sweep_name = sweep or default_experiment.removeprefix("mage-")
     p.add_argument(
         "--smoke", action="store_true", help="tiny data/model, 1 dataset, 1 seed: minutes on 2 CPUs"
     )
@@ -90,7 +124,10 @@ def build_parser(description: str, *, default_experiment: str) -> argparse.Argum
         "baseline trials: --set baseline.KEY=VALUE (every baseline) or baseline.METHOD.KEY=VALUE",
     )
     p.add_argument(
-        "--resume", action="store_true", help="continue an interrupted sweep (--name or the latest)"
+        "--resume",
+        action="store_true",
+        help="continue an interrupted sweep (--name or the latest) with the preset, --set overrides and flags it "
+        "was started with (passing others is an error naming them)",
     )
     p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial (FailureConfig)")
     p.add_argument("--address", default=None, help="Ray address (default $RAY_ADDRESS, else an embedded Ray)")
@@ -128,9 +165,7 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     if args.preset is None:
         args.preset = "smoke" if args.smoke else "cpu"
     args.tracking_uri = args.tracking_uri or default_tracking_uri()
-    storage = args.storage or str(project_root() / "ray_results")
-    # Tune wants an absolute local path or a URI (s3://, gs://) that every node can reach.
-    args.storage = storage if "://" in storage else str(Path(storage).expanduser().resolve())
+    args.storage = resolve_storage(args.storage)
     try:
         sets = parse_overrides(args.set or [])
     except ConfigError as e:

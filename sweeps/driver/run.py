@@ -20,17 +20,18 @@ from typing import Any
 
 from ray.tune import Callback
 
-from mage.config import ConfigError, make_config
+from mage.config import ConfigError, make_config, parse_overrides
 from mage.distributed.resources import Resources
 from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
 from mage.tracking.reaper import reap_at_start
-from sweeps.driver.cli import resolve_defaults
+from mage.tracking.redact import redact_argv, redact_uri
+from sweeps.driver.cli import SMOKE_BASELINE_OVERRIDES, resolve_defaults
 from sweeps.driver.data import ensure_dataset
 from sweeps.driver.env import sweep_env
-from sweeps.driver.spec import METRIC, Sweep, describe_space, expected_trials, grid_values
-from sweeps.driver.state import find_latest_sweep_dir, join_storage, read_state, storage_exists, write_state
-from sweeps.driver.trial import TrialContext, check_trials, trial_fn, trial_name
+from sweeps.driver.spec import METRIC, OBJECTIVE, Sweep, describe_space, expected_trials, grid_values
+from sweeps.driver.state import find_sweep, join_storage, settings_of, storage_exists, write_state
+from sweeps.driver.trial import TrialContext, check_trials, mark_trial_stopped, trial_fn, trial_name
 
 # ----------------------------------------------------------------------------------------------------------
 # Resources
@@ -99,6 +100,40 @@ class InterruptAfterTrials(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
+STOPPED_EARLY = "mage/stopped_early"  # in the last Tune result of a trial the scheduler stopped
+
+
+def unfinished(grid: Any) -> int:
+    """Trials of a Tune run that neither finished (the final metric), errored nor were stopped early: after
+    Ctrl-C, Tune marks the trials it stopped TERMINATED, so their status alone does not tell."""
+    return sum(
+        1
+        for r in grid
+        if r.error is None and METRIC not in (r.metrics or {}) and not (r.metrics or {}).get(STOPPED_EARLY)
+    )
+
+
+class StoppedTrials(Callback):
+    """Tune callback: the child run of a trial that the scheduler (ASHA) stopped early ends KILLED, tagged
+    ``mage.stopped_early``. Only early-stopped trials reach ``on_trial_complete`` without the final metric
+    (an interrupted sweep's trials do not reach it; errored ones go to ``on_trial_error``)."""
+
+    def __init__(self, tracking_uri: str | None, scheduler: str) -> None:
+        self.tracking_uri, self.scheduler, self.stopped = tracking_uri, scheduler, 0
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        # The scheduler's STOP came before this call (done=True); the flag stays in the trial's last result
+        # (and the experiment state), so an early-stopped trial is never mistaken for an interrupted one.
+        if result.get("done") and METRIC not in result:
+            result[STOPPED_EARLY] = True
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        if METRIC not in result:
+            self.stopped += 1
+            mark_trial_stopped(self.tracking_uri, result, self.scheduler)
+
+
 def parent_params(args: argparse.Namespace, sweep: Sweep) -> dict[str, Any]:
     """Params of the sweep's parent run: the search space, the sweep's settings and named configs."""
     params: dict[str, Any] = {f"space.{k}": v for k, v in describe_space(sweep.param_space).items()}
@@ -129,6 +164,19 @@ def parent_params(args: argparse.Namespace, sweep: Sweep) -> dict[str, Any]:
     return params
 
 
+def new_state(args: argparse.Namespace, sweep: str, parent_run_id: str) -> dict[str, Any]:
+    """The state file of a new sweep: its parent run and store, the command line with secrets masked (like the
+    ``mage.command`` tag) and the settings ``--resume`` restores (``sweeps.driver.state``)."""
+    return {
+        "parent_run_id": parent_run_id,
+        "tracking_uri": redact_uri(args.tracking_uri),  # a password is given again on --resume
+        "experiment": args.experiment,
+        "sweep": sweep,
+        "command": redact_argv(sys.argv),
+        "settings": getattr(args, "settings", None) or settings_of(args),
+    }
+
+
 def trial_context(sweep: Sweep, args: argparse.Namespace, tracking: Tracking) -> TrialContext:
     """What every trial of the sweep gets besides its config (resources need a started Ray)."""
     also = (replace_protocol(args),) if getattr(args, "also_hold", False) else ()
@@ -157,13 +205,14 @@ def replace_protocol(args: argparse.Namespace) -> EvalProtocol:
 def _tuner(sweep: Sweep, args: argparse.Namespace, trainable: Any, tune_dir: str, name: str) -> Any:
     from ray import tune
 
-    if args.resume:
+    if args.resume:  # the callbacks too come back from the experiment state
         return tune.Tuner.restore(tune_dir, trainable, resume_errored=True)
+    scheduler = type(sweep.scheduler).__name__ if sweep.scheduler else "FIFOScheduler"
     return tune.Tuner(
         trainable,
         param_space=sweep.param_space,
         tune_config=tune.TuneConfig(
-            metric=METRIC,
+            metric=OBJECTIVE,  # in every result: per epoch -pol/val_loss, last eval/norm_score
             mode="max",
             search_alg=sweep.search_alg,
             scheduler=sweep.scheduler,
@@ -175,7 +224,7 @@ def _tuner(sweep: Sweep, args: argparse.Namespace, trainable: Any, tune_dir: str
         run_config=tune.RunConfig(
             name=name,
             storage_path=args.storage,
-            callbacks=[InterruptAfterTrials()],
+            callbacks=[InterruptAfterTrials(), StoppedTrials(args.tracking_uri, scheduler)],
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
             verbose=1,
         ),
@@ -203,6 +252,11 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     try:
         make_config(args.preset, args.overrides)  # fail fast on a bad --set before starting Ray
         methods = grid_values(sweep, "method", ["mage"])
+        if all(m == "mage" for m in methods):  # --smoke's baseline defaults concern baseline trials only
+            given = parse_overrides(args.set or [])
+            for k in SMOKE_BASELINE_OVERRIDES:
+                if k not in given:
+                    args.baseline_overrides.pop(k, None)
         check_trials(trial_context(sweep, args, Tracking()), methods, args.datasets)
     except (ConfigError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
@@ -213,21 +267,12 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
 
     prefix = f"{sweep.name}-smoke" if args.smoke else sweep.name
     if args.resume:
-        tune_dir = (
-            join_storage(args.storage, args.name)
-            if args.name
-            else find_latest_sweep_dir(args.storage, prefix)
-        )
-        state = read_state(tune_dir) if tune_dir else None
-        if state is None:
-            raise SystemExit(
-                f"--resume: no sweep to resume under {args.storage} (name {args.name or prefix + '*'})"
-            )
-        parent_run_id, args.tracking_uri, args.experiment = (
-            state["parent_run_id"],
-            state["tracking_uri"],
-            state["experiment"],
-        )
+        if getattr(args, "resume_state", None) is None:  # not parsed by SweepParser (which restores settings)
+            args.resume_dir, args.resume_state = find_sweep(args.storage, args.name, sweep.name)
+        tune_dir, state = args.resume_dir, args.resume_state
+        parent_run_id, args.experiment = state["parent_run_id"], state["experiment"]
+        if redact_uri(args.tracking_uri) != state["tracking_uri"]:  # (restored by SweepParser)
+            args.tracking_uri = state["tracking_uri"]
     else:
         tune_dir = join_storage(args.storage, args.name or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
         if storage_exists(tune_dir):
@@ -239,6 +284,7 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     auto_resources(args)
     if args.resume:
         parent = resume_parent(parent_run_id, tracking_uri=args.tracking_uri)
+        write_state(tune_dir, {**state, "status": "running"})
         n = mark_stale_children(args.tracking_uri, args.experiment, parent_run_id)
         print(
             f"[sweep] resuming {tune_dir} (parent run {parent_run_id}; {n} interrupted trial runs marked KILLED)"
@@ -261,14 +307,8 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
             ray_address=args.address,
         )
         parent_run_id = parent.run_id
-        state = {
-            "parent_run_id": parent_run_id,
-            "tracking_uri": args.tracking_uri,
-            "experiment": args.experiment,
-            "sweep": sweep.name,
-            "command": sys.argv,
-        }
-        write_state(tune_dir, state)
+        state = new_state(args, sweep.name, parent_run_id)
+        write_state(tune_dir, {**state, "status": "running"})
         print(f"[sweep] {sweep.name}: parent run {parent_run_id} in {args.experiment} ({args.tracking_uri})")
 
     ctx = trial_context(sweep, args, Tracking(args.tracking_uri, args.experiment, parent_run_id))
@@ -276,15 +316,20 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     global _INTERRUPT_AFTER
     _INTERRUPT_AFTER = args.interrupt_after_trials
     started = time.time()
+    hint = f"python {sys.argv[0]} --resume --name {name} --storage {args.storage}"
     try:
         grid = _tuner(sweep, args, trainable, tune_dir, name).fit()
+    except KeyboardInterrupt:  # a second Ctrl-C: Tune stops without saving, the runs still end honestly
+        _interrupted(args, parent, tune_dir, state, hint, "interrupted twice (Ctrl-C)")
+        raise
     except BaseException as e:
+        write_state(tune_dir, {**state, "status": "failed", "error": f"{type(e).__name__}: {e}"[:2000]})
         parent.fail(e)
         raise
     elapsed = time.time() - started
     n_err = grid.num_errors
     # Interrupted (Ctrl-C): trials left unfinished, or not all trials created yet (grids are created lazily).
-    interrupted = grid.num_terminated + n_err < max(len(grid), expected_trials(sweep))
+    interrupted = unfinished(grid) > 0 or len(grid) < expected_trials(sweep)
     parent.log_metrics({"sweep/trials": len(grid), "sweep/errored": n_err, "sweep/wall_s": elapsed})
     table = results_table(args.tracking_uri, args.experiment, parent_run_id)
     print(
@@ -292,19 +337,26 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     )
     print_table(table)
     if interrupted:
-        # Tune killed the running trials' actors: their runs would stay RUNNING forever.
-        mark_stale_children(args.tracking_uri, args.experiment, parent_run_id)
-        parent.set_tags({"mage.error": "interrupted"})
-        parent.end("KILLED")
-        print(
-            f"[sweep] interrupted; continue with: python {sys.argv[0]} --resume --name {name} "
-            f"--storage {args.storage}" + (" --smoke" if args.smoke else ""),
-            flush=True,
-        )
+        _interrupted(args, parent, tune_dir, state, hint, "interrupted (Ctrl-C / SIGINT)")
+        print(f"[sweep] interrupted; continue with: {hint}", flush=True)
         ray.shutdown()
         return 130
+    write_state(tune_dir, {**state, "status": "errored" if n_err else "finished"})
     parent.end("FINISHED")
     return 1 if n_err else 0
+
+
+def _interrupted(
+    args: argparse.Namespace, parent: Any, tune_dir: str, state: dict, hint: str, why: str
+) -> None:
+    """An interrupted sweep: unfinished child runs (Tune killed their actors) and the parent end KILLED with the
+    reason in ``mage.error``; the state file says ``interrupted``."""
+    from mage.tracking.sweep_runs import mark_stale_children
+
+    write_state(tune_dir, {**state, "status": "interrupted", "error": why, "resume": hint})
+    mark_stale_children(args.tracking_uri, args.experiment, parent.run_id)
+    parent.set_tags({"mage.error": f"{why}; continue with: {hint}"})
+    parent.end("KILLED")
 
 
 def main(sweep: Sweep, args: argparse.Namespace) -> None:

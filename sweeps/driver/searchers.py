@@ -1,24 +1,32 @@
-"""Tune searchers of the sweeps: Optuna TPE that only learns from results carrying the sweep's metric."""
+"""Tune searchers of the sweeps: Optuna TPE that tells a trial stopped early (ASHA) as PRUNED."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ray.tune.search.optuna import OptunaSearch
 
+from sweeps.driver.spec import METRIC
 
-class FinalMetricOptunaSearch(OptunaSearch):
-    """OptunaSearch that skips results without the metric.
 
-    run_experiment forwards the stage-2 epoch results (``pol/*``) to Tune before the final ``eval/norm_score``;
-    the stock OptunaSearch reads the metric from every result and raises KeyError on those.
+class PruningOptunaSearch(OptunaSearch):
+    """OptunaSearch whose trials stopped by the scheduler end PRUNED, not COMPLETE.
+
+    Every result carries the objective (``tune/objective``): per epoch it reaches the Optuna trial as an
+    intermediate value (``trial.report``). The stock searcher tells a trial that ASHA stopped as COMPLETE with
+    its last intermediate value (a negated validation loss) as if it were a final score; a trial whose last
+    result has no ``eval/norm_score`` never finished, so TPE learns it as PRUNED.
     """
 
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if isinstance(self.metric, str) and self.metric in result:
-            super().on_trial_result(trial_id, result)
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if result is not None and METRIC not in result:
+            result = None  # no final evaluation: stopped early (error=False: PRUNED) or failed (FAIL)
+        super().on_trial_complete(trial_id, result=result, error=error)
 
 
-def optuna_search(seed: int) -> FinalMetricOptunaSearch:
-    """TPE with a fixed seed; metric/mode come from TuneConfig (spec platform.md §1.1)."""
+def optuna_search(seed: int, **kwargs: Any) -> PruningOptunaSearch:
+    """TPE with a fixed seed; metric/mode come from TuneConfig (spec platform.md §1.1); ``kwargs`` go to
+    OptunaSearch (e.g. ``points_to_evaluate``)."""
     import optuna
 
-    return FinalMetricOptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed))
+    return PruningOptunaSearch(sampler=optuna.samplers.TPESampler(seed=seed), **kwargs)

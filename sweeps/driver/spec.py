@@ -6,9 +6,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mage.distributed.train import TUNE_OBJECTIVE as OBJECTIVE
 from mage.tracking.sweep_runs import METRIC
 
-__all__ = ["METRIC", "Sweep", "describe_space", "expected_trials", "grid_values"]
+# METRIC (eval/norm_score) selects configs; OBJECTIVE is the Tune metric (TuneConfig, ASHA, Optuna): in every
+# result, -pol/val_loss per stage-2 epoch and METRIC in a trial's last result.
+__all__ = ["METRIC", "OBJECTIVE", "Sweep", "describe_space", "expected_trials", "grid_values"]
 
 
 @dataclass

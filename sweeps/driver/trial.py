@@ -4,12 +4,15 @@ The trainable is a plain Tune *function* trainable. The trial key ``method`` (de
 trains: MAGE through ``run_experiment(..., under_tune=True)`` (both stages on Ray Train; Train V2 in Ray 2.60
 rejects ``Tuner(TorchTrainer)``, spec platform.md §3.2), a d3rlpy baseline (``bc``, ``iql``, ... of
 ``mage.baselines``) through ``mage.distributed.baselines.run_baseline``; both evaluate on the rollout actors.
-It reports ``eval/norm_score`` plus the trial's knobs with ``tune.report``. A trial that fails before or inside
-the run still leaves a FAILED child run with the error in ``mage.error``.
+A MAGE trial reports every stage-2 epoch to Tune while Ray Train runs (``tune/objective`` = -pol/val_loss, see
+``mage.distributed.train.tune_epoch_callback``), so ASHA can stop it early; every trial's last result is its
+evaluation: ``eval/norm_score`` (also the objective), the MLflow run id and the trial's knobs. A trial that
+fails before or inside the run still leaves a FAILED child run with the error in ``mage.error``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,7 +24,7 @@ from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
 from sweeps.driver.cli import BASELINE_PREFIX
 from sweeps.driver.data import ensure_dataset, smoke_data_path
-from sweeps.driver.spec import METRIC
+from sweeps.driver.spec import METRIC, OBJECTIVE
 
 MAGE = "mage"  # the method of trials without a "method" key
 
@@ -146,7 +149,9 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     knobs = {
         f"cfg/{k}": flat[k] for k in overrides if k in flat and isinstance(flat[k], (int, float, str, bool))
     }
-    tune.report({METRIC: score, "mlflow_run_id": result.run_id, "method": method, **knobs})
+    final = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    report = {**final, METRIC: score, OBJECTIVE: score, "mlflow_run_id": result.run_id, "method": method}
+    tune.report({**report, **knobs})
 
 
 def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking) -> Any:
@@ -178,3 +183,25 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
 def trial_name(sweep: str, trial: Any) -> str:
     """Short, stable trial names: they become MLflow run names and Tune trial dir names."""
     return f"{sweep}_{trial.trial_id}"
+
+
+def mark_trial_stopped(tracking_uri: str | None, result: Mapping[str, Any], scheduler: str) -> None:
+    """The child run of a trial the scheduler stopped early (its last result has no final ``METRIC``): KILLED
+    with ``mage.stopped_early`` (the scheduler and the last epoch) and ``mage.error`` saying so. Never raises."""
+    from mage.tracking.mlflow_logger import RunLogger
+
+    run_id, it = result.get("mlflow_run_id"), result.get("training_iteration")
+    if not run_id:
+        return
+    try:
+        run = RunLogger.attach(str(run_id), tracking_uri=tracking_uri)
+        run.set_tags(
+            {
+                "mage.stopped_early": f"{scheduler} after {it} stage-2 epoch(s)",
+                "mage.error": f"stopped early by {scheduler} after {it} reports ({OBJECTIVE}="
+                f"{result.get(OBJECTIVE)}): weaker than the trials that reached that rung; not evaluated",
+            }
+        )
+        run.end("KILLED")
+    except Exception as e:
+        print(f"[sweep] could not mark the stopped trial run {run_id} in MLflow: {e}", file=sys.stderr)
