@@ -13,7 +13,7 @@ export RAY_AUTH_TOKEN_PATH ?= $(CURDIR)/.ray/auth_token
 export PYTHONDONTWRITEBYTECODE := 1
 RAY_LOG := $(CURDIR)/runs/make-run-ray.log
 
-.PHONY: all venv run test test-fast lint format bench browser-deps ray-up ray-down ray-submit mlflow-ui clean
+.PHONY: all venv run sweep-smoke test test-fast lint format bench browser-deps ray-up ray-down ray-submit mlflow-ui clean
 
 all: run
 
@@ -29,15 +29,21 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # Main job on embedded defaults: local Ray, sqlite MLflow under the project.
+# A small umaze model on Ray Train (progress bars on the terminal), evaluated by Ray rollout actors in track G
+# with the hold (preset `demo`, docs/results.md), logged to MLflow.
 run: venv
 	$(BIN)/mage data generate maze2d-umaze-v1 --if-missing
 	$(BIN)/mage data info maze2d-umaze-v1
-	MAGE_RAY_LOG=$(RAY_LOG) $(BIN)/mage train --dataset maze2d-umaze-v1 --preset smoke
-	MAGE_RAY_LOG=$(RAY_LOG) $(BIN)/python sweeps/hierarchy_depth.py --smoke
+	MAGE_RAY_LOG=$(RAY_LOG) $(BIN)/mage train --dataset maze2d-umaze-v1 --preset demo --run-name make-run
 	@echo
-	@echo "Done. MLflow store: $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns.db} (experiments mage-train, mage-hierarchy-depth)."
+	@echo "Done. MLflow store: $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns.db} (experiment mage-train, run make-run)."
 	@echo "Open the dashboard: make mlflow-ui  (then http://127.0.0.1:5000)."
-	@echo "Ray's own log lines went to $(RAY_LOG)."
+	@echo "Ray's own log lines went to $(RAY_LOG). A smoke sweep (Tune + Optuna): make sweep-smoke."
+
+# The hierarchy-depth sweep on smoke settings: Ray Tune trials, an MLflow parent with a child per trial.
+sweep-smoke: venv
+	$(BIN)/mage data generate maze2d-umaze-v1 --if-missing
+	MAGE_RAY_LOG=$(RAY_LOG) $(BIN)/python sweeps/hierarchy_depth.py --smoke
 
 # Debian's chromium for the MLflow dashboard browser test (Playwright drives it; no browser download).
 browser-deps:

@@ -55,6 +55,7 @@ class TrainHooks:
     )
     is_main: bool = True  # rank 0 (only it logs)
     progress: bool = False  # a progress bar of optimiser steps (rate, ETA) on stderr, main rank only
+    on_step: Callable[[int, int], None] | None = None  # (step, total) after every optimiser step (Ray's bar)
 
 
 def seed_everything(seed: int) -> None:
@@ -230,6 +231,8 @@ def run_stage(
             opt.step()
             step += 1
             bar.update(1)
+            if hooks.on_step is not None:
+                hooks.on_step(step, total)
             for k, v in out.items():  # summed on the device: no extra sync per step and term
                 sums[k] = sums[k] + v.detach().float()
             n_windows += batch["obs_HS"].shape[0]

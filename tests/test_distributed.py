@@ -71,6 +71,7 @@ def e2e(local_ray, store, tiny_maze2d_path, tmp_path_factory):
             storage_path=str(tmp_path_factory.mktemp("ray_results")),
         ),
         tracking=Tracking(tracking_uri=store, experiment="test-e2e", run_name="e2e"),
+        progress=True,  # the driver's bars: rank 0 of 2 workers posts its steps through the actor
     )
     return cfg, res
 
@@ -267,3 +268,25 @@ def test_actor_without_shared_storage_unpacks_checkpoint(e2e) -> None:
     assert [r["return"] for r in here] == [r["return"] for r in elsewhere]
     runner.close()
     assert not local_dir.exists() and Path(res.checkpoint_dir).is_dir()
+
+
+@pytest.mark.slow
+def test_stage_progress_bar_follows_the_steps_a_remote_worker_posts(local_ray) -> None:
+    import io
+
+    import ray
+
+    from mage.distributed.progress import stage_progress
+
+    @ray.remote(num_cpus=0)
+    def worker(poster, total: int) -> None:
+        for step in range(1, total + 1):
+            poster(step, total)
+
+    out = io.StringIO()
+    with stage_progress("train policy", 50, interval=0.05, file=out) as poster:
+        ray.get(worker.remote(poster, 50))
+    text = out.getvalue()
+    assert "train policy" in text and "50/50" in text
+    with stage_progress("off", 5, enabled=False) as poster:
+        assert poster is None

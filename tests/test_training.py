@@ -293,3 +293,25 @@ def test_dataset_defaults_set_the_plan_horizon_under_preset_and_overrides(datase
     assert make_config("smoke", {"data.dataset": dataset}).data.horizon == 32  # the preset wins
     assert make_config("cpu", {"data.dataset": dataset, "data.horizon": 64}).data.horizon == 64
     np.testing.assert_equal(make_config("cpu").data.horizon, 128)
+
+
+def test_on_step_hook_sees_every_optimiser_step_with_the_stage_total():
+    seen = []
+    cfg = make_config("smoke", {**TINY, "train.steps_per_epoch": 4})
+    loader = make_loader(cfg, _data_for(cfg), TrainHooks(device="cpu"), device=torch.device("cpu"))
+    run_stage(
+        cfg=cfg,
+        hooks=TrainHooks(device="cpu", on_step=lambda step, total: seen.append((step, total))),
+        stage="tokenizer",
+        model=nn.Linear(4, 4),
+        loss_fn=lambda m, b: {"loss": m(b["obs_HS"]).pow(2).mean()},
+        train_loader=loader,
+        val_loader=loader,
+        device=torch.device("cpu"),
+        lr=1e-3,
+        epochs=2,
+        prefix="tok",
+        epoch_offset=0,
+        save_fn=lambda d, s: None,
+    )
+    assert seen == [(i, 8) for i in range(1, 9)]

@@ -114,9 +114,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             tracking=Tracking(experiment=args.experiment, run_name=args.run_name),
             tokenizer_from=args.tokenizer_from,
             evaluate=not args.no_eval,
+            progress=True,
         )
     except NonFiniteLossError as e:  # the run is already marked FAILED with the reason
         raise SystemExit(f"error: {e}; lower the learning rate or check the data") from None
+    if not args.no_eval:
+        from mage.eval.protocol import EvalProtocol
+
+        print(f"protocol: {EvalProtocol.from_config(cfg.eval).label}")
     print_scores(res.metrics)
     print(f"checkpoint: {res.checkpoint_dir}")
     print(f"train wall time: {time.perf_counter() - t0:.1f} s")

@@ -69,6 +69,7 @@ class StageJob:
     # stage 2: {"checkpoint": ray.train.Checkpoint} | {"path": dir} | {"run_id": id, "tracking_uri": uri}
     tokenizer: Mapping[str, Any] = field(default_factory=dict)
     fail_once: Mapping[str, Any] | None = None  # test hook: {"marker": file, "epoch": n}
+    progress: Any = None  # mage.distributed.progress.StepPoster: rank 0 posts its step to the driver's bar
 
 
 NONFINITE = "mage.nonfinite_loss"  # key of a worker's return value: the NonFiniteLossError message
@@ -132,6 +133,7 @@ def _train_worker(config: dict[str, Any]) -> dict[str, str] | None:
         report=report,
         resume_state=resume,
         is_main=is_main,
+        on_step=job.progress if is_main else None,
     )
     loop.seed_everything(cfg.train.seed + rank)
     data = prepare_data(cfg)
@@ -167,6 +169,7 @@ def train_stage(
     tokenizer: Mapping[str, Any] | None = None,
     under_tune: bool = False,
     fail_once: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> Any:
     """Run one stage as a ``TorchTrainer`` and return its ``ray.train.Result`` (``.checkpoint`` = last epoch).
 
@@ -178,10 +181,12 @@ def train_stage(
     under_tune: forward every epoch's result to the enclosing Tune trial (:func:`tune_epoch_callback`).
     fail_once: test hook, ``{"marker": file, "epoch": n}``: rank 0 raises once after epoch n while the file
         exists (and deletes it), so ``FailureConfig`` restarts the workers from the last checkpoint.
+    progress: a bar of the stage's optimiser steps (rate, ETA) on the driver's terminal.
     """
     import ray.train
     from ray.train.torch import TorchTrainer
 
+    from mage.distributed.progress import stage_progress
     from mage.distributed.ray_init import available, cluster_has_gpus, init_ray
 
     res = resources or Resources()
@@ -193,31 +198,35 @@ def train_stage(
     _check_gpus(res)
     gpu = cluster_has_gpus() if res.use_gpu is None else bool(res.use_gpu)
     callbacks = [tune_epoch_callback({"mlflow_run_id": run_id})] if under_tune else []
-    job = StageJob(
-        stage=stage,
-        cfg=cfg.to_dict(),
-        run_id=run_id,
-        tracking_uri=tracking_uri,
-        tokenizer=dict(tokenizer or {}),
-        fail_once=dict(fail_once) if fail_once else None,
-    )
-    trainer = TorchTrainer(
-        _train_worker,
-        train_loop_config={"job": job},
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=res.num_workers,
-            use_gpu=gpu,
-            resources_per_worker=res.per_worker(available("CPU"), gpu),
-        ),
-        run_config=ray.train.RunConfig(
-            name=name or f"mage-{stage}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=res.storage_path or default_storage_path(),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            failure_config=ray.train.FailureConfig(max_failures=res.max_failures),
-            callbacks=callbacks,
-        ),
-    )
-    result = trainer.fit()
+    tc = cfg.train
+    total = (tc.tokenizer_epochs if stage == "tokenizer" else tc.policy_epochs) * tc.steps_per_epoch
+    with stage_progress(f"train {stage}", total, enabled=progress) as poster:
+        job = StageJob(
+            stage=stage,
+            cfg=cfg.to_dict(),
+            run_id=run_id,
+            tracking_uri=tracking_uri,
+            tokenizer=dict(tokenizer or {}),
+            fail_once=dict(fail_once) if fail_once else None,
+            progress=poster,
+        )
+        trainer = TorchTrainer(
+            _train_worker,
+            train_loop_config={"job": job},
+            scaling_config=ray.train.ScalingConfig(
+                num_workers=res.num_workers,
+                use_gpu=gpu,
+                resources_per_worker=res.per_worker(available("CPU"), gpu),
+            ),
+            run_config=ray.train.RunConfig(
+                name=name or f"mage-{stage}-{time.strftime('%Y%m%d-%H%M%S')}",
+                storage_path=res.storage_path or default_storage_path(),
+                checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+                failure_config=ray.train.FailureConfig(max_failures=res.max_failures),
+                callbacks=callbacks,
+            ),
+        )
+        result = trainer.fit()
     if result.error is not None:
         raise result.error
     raise_nonfinite(getattr(result, "return_value", None))
@@ -304,6 +313,7 @@ def run_experiment(
     tokenizer_from: str | None = None,
     evaluate: bool = True,
     under_tune: bool = False,
+    progress: bool = False,
 ) -> ExperimentResult:
     """Train MAGE (stage 1 then stage 2 on Ray Train), evaluate it, and record everything in one MLflow run.
 
@@ -323,6 +333,7 @@ def run_experiment(
         (:func:`tune_epoch_callback`), so ASHA can stop a weak trial; the caller reports the final result
         (``eval/*`` and the objective = ``eval/norm_score``). Stage 1 is not forwarded (its losses are not the
         objective's, and trials reusing a tokenizer skip it: every trial's epoch n is the same stage-2 epoch).
+    progress: a bar per stage (optimiser steps, rate, ETA) on this process's terminal (``mage train``).
 
     Returns ``ExperimentResult(run_id, checkpoint_dir, metrics, tokenizer_dir)``. The MLflow run is
     FINISHED on success and FAILED (error in the tag ``mage.error``) if anything raises.
@@ -345,7 +356,9 @@ def run_experiment(
     with logger:
         logger.log_config(cfg)
         logger.log_params({"ray.num_workers": resources.num_workers})
-        common: dict[str, Any] = dict(resources=resources, run_id=logger.run_id, tracking_uri=uri)
+        common: dict[str, Any] = dict(
+            resources=resources, run_id=logger.run_id, tracking_uri=uri, progress=progress
+        )
         name = f"{tracking.run_name or 'mage'}-{logger.run_id[:8]}"
         tok_dir: str | None = None
         if tokenizer_from:
