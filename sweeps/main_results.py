@@ -24,8 +24,7 @@ from typing import Any
 
 from ray import tune
 
-from sweeps.driver.cli import add_baseline_args, build_parser, resolve_defaults
-from sweeps.driver.run import main
+from sweeps.driver.run import method_grid_parser, run_method_grid
 from sweeps.driver.spec import Sweep
 
 # MAGE's chosen config on maze2d (docs/results.md): reward of the next 128 steps as the condition, R̂ held.
@@ -49,16 +48,13 @@ def make_sweep(methods: list[str], datasets: list[str], seeds: list[int]) -> Swe
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = build_parser(__doc__.splitlines()[0], default_experiment="mage-main-results")
-    add_baseline_args(parser, methods=" ".join(DEFAULT_METHODS), smoke_methods=" ".join(SMOKE_METHODS))
-    return parser
+    return method_grid_parser(
+        __doc__, experiment="mage-main-results", methods=DEFAULT_METHODS, smoke_methods=SMOKE_METHODS
+    )
 
 
 def cli(argv: list[str] | None = None) -> None:
-    args = make_parser().parse_args(argv)
-    methods = args.methods or list(SMOKE_METHODS if args.smoke else DEFAULT_METHODS)
-    resolve_defaults(args)
-    main(make_sweep(methods, args.datasets, args.seeds), args)
+    run_method_grid(make_parser().parse_args(argv), make_sweep, DEFAULT_METHODS, SMOKE_METHODS)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
 from mage.tracking.reaper import reap_at_start
 from mage.tracking.redact import redact_argv, redact_uri
-from sweeps.driver.cli import SMOKE_BASELINE_OVERRIDES, resolve_defaults
+from sweeps.driver.cli import SMOKE_BASELINE_OVERRIDES, add_baseline_args, build_parser, resolve_defaults
 from sweeps.driver.data import ensure_dataset
 from sweeps.driver.env import sweep_env
 from sweeps.driver.spec import METRIC, OBJECTIVE, Sweep, describe_space, expected_trials, grid_values
@@ -361,3 +361,22 @@ def _interrupted(
 
 def main(sweep: Sweep, args: argparse.Namespace) -> None:
     sys.exit(run_sweep(sweep, args))
+
+
+def method_grid_parser(
+    doc: str, *, experiment: str, methods: tuple[str, ...], smoke_methods: tuple[str, ...]
+) -> argparse.ArgumentParser:
+    """The flags of a method x dataset x seed sweep (``sweeps/baselines.py``, ``sweeps/main_results.py``)."""
+    parser = build_parser(doc.splitlines()[0], default_experiment=experiment)
+    add_baseline_args(parser, methods=" ".join(methods), smoke_methods=" ".join(smoke_methods))
+    return parser
+
+
+def run_method_grid(
+    args: argparse.Namespace, make_sweep: Any, methods: tuple[str, ...], smoke_methods: tuple[str, ...]
+) -> None:
+    """``make_sweep(methods, datasets, seeds) -> Sweep`` run with ``args``; ``--methods`` defaults to
+    ``methods`` (``smoke_methods`` with ``--smoke``)."""
+    chosen = args.methods or list(smoke_methods if args.smoke else methods)
+    resolve_defaults(args)
+    main(make_sweep(chosen, args.datasets, args.seeds), args)
