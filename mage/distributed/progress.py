@@ -34,14 +34,17 @@ class ProgressBoard:
 
 
 class StepPoster:
-    """The workers' half: ``poster(step, total)`` posts at most every ``interval`` s, and always the last step."""
+    """The workers' half: ``poster(step, total)`` posts at most every ``interval`` s, and the last step always
+    (synchronously)."""
 
     def __init__(self, board: Any, interval: float) -> None:
         self.board, self.interval, self._last = board, interval, 0.0
 
     def __call__(self, step: int, total: int) -> None:
         now = time.monotonic()
-        if now - self._last >= self.interval or step >= total:
+        if step >= total:  # waited for, so the stage cannot end before the bar has its last step
+            ray.get(self.board.post.remote(step))
+        elif now - self._last >= self.interval:
             self._last = now
             self.board.post.remote(step)
 
