@@ -232,3 +232,25 @@ def test_mage_data_list_shows_every_task(bench_env: Path, capsys: pytest.Capture
         "D4RL file only" in rows["hopper-expert-v2"] and "hopper_expert-v2.hdf5" in rows["hopper-expert-v2"]
     )
     assert main(["data", "generate", "hopper-medium-v2", "--steps", "10"]) == 1
+
+
+def test_score_summary_of_a_goal_less_task_has_no_success_or_arrival_lines(capsys) -> None:
+    from mage.cli.output import print_scores
+
+    nan = float("nan")
+    m = {
+        "eval/norm_score": 1.4,
+        "eval/norm_score_ci95": 0.3,
+        "eval/episodes": 4,
+        "eval/return_mean": 20.0,
+        "eval/success_rate": 0.0,
+        "eval/first_arrival_median": nan,
+        "eval/dwell_mean": nan,
+        "eval/norm_score_absorbing": 1.4,
+    }
+    print_scores(m, "hopper-random-mage")
+    hopper = capsys.readouterr().out
+    print_scores(m, "maze2d-umaze-v1")
+    maze = capsys.readouterr().out
+    assert "success" not in hopper and "first arrival" not in hopper and "return 20.0" in hopper
+    assert "success 0.00" in maze and "first arrival" in maze

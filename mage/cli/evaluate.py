@@ -103,7 +103,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"protocol: {protocol.label}" + (" (hold is privileged: it reads the goal)" if protocol.hold else "")
     )
-    print_scores(res.metrics)
+    print_scores(res.metrics, str(res.episodes["task"].iloc[0]) if len(res.episodes) else None)
     print(f"target return: {res.metrics['eval/target_return']:.1f}")
     if res.run_id:
         print(f"MLflow run id: {res.run_id}" + (f" (child of {args.run_id})" if args.run_id else ""))

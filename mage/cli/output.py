@@ -12,14 +12,20 @@ def ui_hint() -> str:
     return "open the MLflow UI with `mage ui` (then http://127.0.0.1:5000)"
 
 
-def print_scores(metrics: dict[str, float]) -> None:
+def print_scores(metrics: dict[str, float], task: str | None = None) -> None:
+    """Score line, then the goal diagnostics; ``task`` without a goal (locomotion) gets neither success nor
+    arrival lines, which would only read 0 and nan."""
+    from mage.envs.registry import get_spec
+
+    has_goal = task is None or get_spec(task).has_goal
     ns, ci = metrics.get("eval/norm_score"), metrics.get("eval/norm_score_ci95")
     if ns is not None:
+        success = f", success {metrics['eval/success_rate']:.2f}" if has_goal else ""
         print(
             f"normalised score {ns:.1f} ± {ci:.1f} (95% CI) over {int(metrics['eval/episodes'])} episodes, "
-            f"return {metrics['eval/return_mean']:.1f}, success {metrics['eval/success_rate']:.2f}"
+            f"return {metrics['eval/return_mean']:.1f}{success}"
         )
-    if "eval/first_arrival_median" in metrics:
+    if has_goal and "eval/first_arrival_median" in metrics:
         print(
             f"first arrival (median) {metrics['eval/first_arrival_median']:.0f} steps, dwell after arrival "
             f"{metrics['eval/dwell_mean']:.2f}; absorbing score {metrics['eval/norm_score_absorbing']:.1f} "

@@ -122,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from mage.eval.protocol import EvalProtocol
 
         print(f"protocol: {EvalProtocol.from_config(cfg.eval).label}")
-    print_scores(res.metrics)
+    print_scores(res.metrics, cfg.data.dataset)
     print(f"checkpoint: {res.checkpoint_dir}")
     print(f"train wall time: {time.perf_counter() - t0:.1f} s")
     print(f"MLflow run id: {res.run_id}")
@@ -180,7 +180,7 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
             metrics.update(ev.metrics)
             logger.set_tags(EvalProtocol.from_config(cfg.eval).tags())
             logger.log_table(ev.episodes[EPISODE_COLUMNS], "eval/episodes.parquet")
-            print_scores(metrics)
+            print_scores(metrics, cfg.data.dataset)
         metrics["time/total_s"] = time.perf_counter() - t0
         logger.log_metrics(metrics)
     print(f"checkpoint: {ckpt}")
