@@ -135,3 +135,29 @@ def test_inference_tables_reproduce_next_scale_input_and_follow_weight_changes(s
         with torch.no_grad():  # an in-place update (optimizer step, load_state_dict) must rebuild the tables
             q.phis[0].weight.add_(0.1)
         assert q.inference_tables() is not tabs or rnd == 1
+
+
+def test_each_scale_quantises_what_the_coarser_scales_left_and_the_error_shrinks():
+    """Residuality: idx_k is the nearest code to area(f - f_hat_<k, l_k). A quantiser that coded f itself at
+    every scale (or skipped subtracting a scale) fails the first check; the error check needs phi = identity
+    (quant_resi = 0) and a zero code, so the finest scale can never make the error worse."""
+    from mage.tokenizer.quantizer import _resample
+
+    torch.manual_seed(0)
+    sched = (1, 2, 4, 8)
+    q = MultiScaleResidualVQ(vocab_size=128, code_dim=4, schedule=sched, quant_resi=0.0)
+    f_BCh = torch.randn(16, 4, sched[-1])
+    with torch.no_grad():  # codes drawn from the features' own scale, plus the zero vector
+        q.codebook.weight.copy_(torch.randn(128, 4))
+        q.codebook.weight[0].zero_()
+    idx_list = q.f_to_idx(f_BCh)
+    f_hat = torch.zeros_like(f_BCh)
+    errors = [f_BCh.pow(2).mean().item()]
+    for k, lk in enumerate(sched):
+        rest_BlC = _resample(f_BCh - f_hat, lk, "area").transpose(1, 2)
+        assert torch.equal(idx_list[k], q.lookup(rest_BlC)), f"scale {k + 1} did not code the residual"
+        f_hat = f_hat + q.upsample_code(k, q.codebook(idx_list[k]))
+        errors.append((f_BCh - f_hat).pow(2).mean().item())
+    assert errors[-1] <= errors[-2] + 1e-6  # the finest scale codes the residual exactly where it can
+    assert errors[-1] < 0.5 * errors[0]  # and all scales together remove most of it
+    torch.testing.assert_close(q.idx_to_fhat(idx_list), f_hat)
