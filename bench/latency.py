@@ -1,6 +1,6 @@
 """MageAgent.act wall time per env step on CPU, beside a Decision-Transformer-sized causal transformer.
 
-    .venv/bin/python bench/latency.py [--threads 1] [--iters 50] [--repeats 1] [--preset paper]
+    .venv/bin/python bench/latency.py [--threads 1] [--iters 50] [--repeats 1] [--preset cpu]
                                       [--scales 1,4,8] [--batches 1,64] [--no-reference]
 
 MAGE replans every step: K cached transformer calls + tokenizer code updates + inverse dynamics, measured
