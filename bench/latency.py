@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/latency.py [--threads 1] [--iters 50] [--repeats 1] [--preset cpu]
                                       [--scales 1,4,8] [--batches 1,64] [--no-reference]
+                                      [--baselines bc,iql,td3bc,dt | all]
 
 MAGE replans every step: K cached transformer calls + tokenizer code updates + inverse dynamics, measured
 through the full ``MageAgent.act`` (numpy in, numpy out), with the planner backend ``fast`` (``plan_fast``,
@@ -13,7 +14,9 @@ state rolled into the context) and numpy out. Models are randomly initialised (l
 the weights). All rows of one batch size are timed round-robin in the same loop (shared, noisy CPUs load
 them alike); medians of wall time and of this thread's CPU time (time.thread_time: time spent waiting for
 a CPU does not count) are printed per call and per env step (call / batch), and the ratio to DT (wall).
---threads 0 keeps torch's default thread count.
+--threads 0 keeps torch's default thread count. --baselines adds d3rlpy baselines at their default sizes,
+acting through the evaluation registry (the rollout actors' path), to the same round-robin: "x DT" for
+them is also relative to the DT-sized reference row.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +38,8 @@ from mage.data.normalization import DatasetNormalizers, Normalizer
 from mage.policy.checkpoint import Checkpoint, build_models
 from mage.policy.mage_agent import MageAgent
 from mage.policy.planner import BACKENDS, SamplingConfig
+
+TASK = "maze2d-umaze-v1"
 
 
 class _DTBlock(nn.Module):
@@ -124,6 +131,38 @@ class _DTAgent:
         return self.dt(self.rtg_BT1, self.obs_BTS, self.act_BTA, self.t_BT).numpy()
 
 
+def _baseline_agents(names: str) -> dict[str, Any]:
+    """Baselines at their default network sizes, fitted for 10 steps on random episodes (latency does not depend
+    on the weights), loaded through the evaluation registry: the same ``act`` the rollout actors call."""
+    if not names:
+        return {}
+    import tempfile
+
+    from mage.baselines.methods import METHODS
+    from mage.baselines.train import train_d3rlpy
+    from mage.data.episodes import split_episodes
+    from mage.eval.registry import make_agent
+
+    chosen = [m for m in METHODS if not m.endswith("-goal")] if names == "all" else names.split(",")
+    rng = np.random.default_rng(0)
+    n = 2000
+    term = np.zeros(n, bool)
+    term[199::200] = True
+    eps = split_episodes(
+        {
+            "observations": rng.normal(size=(n, 4)).astype(np.float32),
+            "actions": rng.uniform(-1, 1, size=(n, 2)).astype(np.float32),
+            "rewards": (rng.random(n) < 0.1).astype(np.float32),
+            "terminals": term,
+        }
+    )
+    out, root = {}, Path(tempfile.mkdtemp(prefix="latency-baselines-"))
+    for method in chosen:
+        d = train_d3rlpy(method, {"steps_per_epoch": 10}, eps, out_dir=root / method, steps=10, dataset=TASK)
+        out[method] = make_agent(method, str(d), TASK, "cpu")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -138,6 +177,11 @@ def main() -> None:
     ap.add_argument("--scales", default="1,4,8")
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--no-reference", action="store_true", help="skip the reference backend's rows")
+    ap.add_argument(
+        "--baselines",
+        default="",
+        help="comma-separated d3rlpy baselines timed beside MAGE (e.g. bc,iql,td3bc,dt; 'all': every one)",
+    )
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -162,6 +206,7 @@ def main() -> None:
                 greedy=ec.sampling == "greedy", temperature=ec.temperature, top_k=ec.top_k, backend=b
             )
             agents[K, b] = MageAgent(ckpt, "cpu", target_return=50.0, sampling=sampling)
+    baselines = _baseline_agents(args.baselines)
     ratios: dict[tuple[int, int], list[float]] = {}
     for B in (int(b) for b in args.batches.split(",")):
         obs_np = np.random.default_rng(0).normal(size=(B, 4))
@@ -170,6 +215,10 @@ def main() -> None:
         for (K, b), agent in agents.items():
             agent.reset(B)
             names.append(f"MAGE K={K} {b}")
+            fns.append(lambda ag=agent, o=obs_np: ag.act(o))
+        for method, agent in baselines.items():
+            agent.reset(B)
+            names.append(f"{method} (d3rlpy)")
             fns.append(lambda ag=agent, o=obs_np: ag.act(o))
         for rep in range(args.repeats):
             print(
@@ -182,7 +231,7 @@ def main() -> None:
             for name, (w, c) in zip(names, res):
                 K = int(name.split("K=")[1].split()[0]) if "K=" in name else None
                 sched = str(agents[K, backends[0]].tokenizer.schedule) if K else "-"
-                r = "-" if K is None else f"{w / dt_s:.2f}"
+                r = "-" if name.startswith("DT ") else f"{w / dt_s:.2f}"
                 print(
                     f"{name:<24}{sched:<30}{B:>6}{w * 1e3:>10.3f}{w * 1e3 / B:>13.4f}{c * 1e3:>13.3f}{r:>7}"
                 )
