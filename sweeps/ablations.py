@@ -38,6 +38,7 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable (it
 
 from ray import tune
 
+from mage.cli.errors import guarded
 from sweeps.driver.cli import build_parser, resolve_defaults
 from sweeps.driver.run import main
 from sweeps.driver.spec import Sweep
@@ -96,4 +97,4 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    sys.exit(guarded("sweeps/ablations.py", cli))

@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable (it
 from ray import tune
 
 from mage.baselines.methods import METHODS
+from mage.cli.errors import guarded
 from sweeps.driver.run import method_grid_parser, run_method_grid
 from sweeps.driver.spec import Sweep
 
@@ -57,4 +58,4 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    sys.exit(guarded("sweeps/baselines.py", cli))

@@ -23,6 +23,7 @@ from typing import Any
 
 from ray import tune
 
+from mage.cli.errors import guarded
 from mage.config import PRESETS, ExperimentConfig
 from sweeps.driver.cli import build_parser, resolve_defaults
 from sweeps.driver.run import main
@@ -76,4 +77,4 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    sys.exit(guarded("sweeps/hierarchy_depth.py", cli))

@@ -24,6 +24,7 @@ from typing import Any
 
 from ray import tune
 
+from mage.cli.errors import guarded
 from sweeps.driver.run import method_grid_parser, run_method_grid
 from sweeps.driver.spec import Sweep
 
@@ -58,4 +59,4 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    sys.exit(guarded("sweeps/main_results.py", cli))

@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable (it
 import numpy as np
 import pandas as pd
 
+from mage.cli.errors import guarded
 from mage.tracking.context import Tracking
 from mage.tracking.store import default_tracking_uri, project_root
 from sweeps.driver.sources import Source, load_source, train_smoke_source
@@ -361,4 +362,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(guarded("sweeps/rtg_generalization.py", main))

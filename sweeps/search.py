@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as a file: make the checkout importable (it
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
+from mage.cli.errors import guarded
 from mage.config import ConfigError, make_config
 from sweeps.driver.cli import build_parser, resolve_defaults
 from sweeps.driver.run import main
@@ -128,4 +129,4 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    sys.exit(guarded("sweeps/search.py", cli))

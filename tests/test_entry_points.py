@@ -285,3 +285,25 @@ def test_a_nan_in_a_ray_train_worker_fails_the_stage_without_retries(mage_data_d
     with pytest.raises(NonFiniteLossError, match="not retried"):
         train_stage("tokenizer", cfg, resources=Resources(max_failures=3, storage_path=str(tmp_path)))
     print(f"failed in {time.monotonic() - t0:.1f} s")
+
+
+def test_a_sweep_script_shares_the_boundary_one_line_and_exit_1(tmp_path: Path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(root / "sweeps/hierarchy_depth.py"), "--smoke", "--set", "nope.key=1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("sweeps/hierarchy_depth.py: error: unknown config key")
+    )
+    assert "Traceback" not in proc.stderr

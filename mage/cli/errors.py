@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 DEBUG_ENV = "MAGE_DEBUG"  # 1: show the traceback of known errors too
 
@@ -77,11 +77,12 @@ def known_error(e: BaseException) -> BaseException | None:
 
 
 def one_line(cmd: str, message: str) -> str:
-    """``mage <cmd>: error: <message>`` (a message that already starts with ``error:`` is not doubled)."""
+    """``<cmd>: error: <message>`` (a message that already starts with ``error:`` is not doubled); ``cmd`` is
+    ``mage train``, ``sweeps/search.py``, ..."""
     message = str(message).strip()
     if message.startswith("error:"):
         message = message[len("error:") :].strip()
-    return f"mage {cmd}: error: {message}"
+    return f"{cmd}: error: {message}"
 
 
 def describe(e: BaseException) -> str:
@@ -93,12 +94,17 @@ def describe(e: BaseException) -> str:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """``args.func(args)`` inside the boundary: its exit status, 1 after a known error's line, 130 on Ctrl-C."""
-    cmd = command_name(args) or "mage"
+    """``args.func(args)`` inside the boundary (:func:`guarded`) as ``mage <subcommand>``."""
+    return guarded(f"mage {command_name(args)}".strip(), lambda: args.func(args))
+
+
+def guarded(cmd: str, fn: Callable[[], int | None]) -> int:
+    """``fn()`` inside the boundary: its exit status, 1 after a known error's line, 130 on Ctrl-C. ``cmd``
+    names the entry point in the messages (``mage train``; a sweep script's path)."""
     try:
-        return int(args.func(args) or 0)
+        return int(fn() or 0)
     except KeyboardInterrupt:
-        print(f"mage {cmd}: interrupted", file=sys.stderr)
+        print(f"{cmd}: interrupted", file=sys.stderr)
         return 130
     except SystemExit as e:  # handlers end with SystemExit("error: ...") for a bad flag
         if not isinstance(e.code, str):
@@ -111,7 +117,7 @@ def run_command(args: argparse.Namespace) -> int:
         if known is None:
             traceback.print_exc()
             print(
-                f"mage {cmd}: unexpected error {type(e).__name__}: {e} (the traceback above; "
+                f"{cmd}: unexpected error {type(e).__name__}: {e} (the traceback above; "
                 "please report it with the command line)",
                 file=sys.stderr,
             )
