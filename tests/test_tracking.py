@@ -145,3 +145,42 @@ def test_jsonl_and_noop_loggers(tmp_path: Path) -> None:
 def test_standard_tags_rejects_unknown_run_type() -> None:
     with pytest.raises(ValueError, match="run_type"):
         standard_tags(run_type="bogus")
+
+
+def test_tokenizer_key_follows_stage_one_only_and_a_sweep_finds_a_ready_tokenizer(store: str) -> None:
+    from mage.tracking.sweep_runs import TOKENIZER_KEY_TAG, TOKENIZER_READY_TAG, find_tokenizer, tokenizer_key
+
+    def key(**over):
+        return tokenizer_key(make_config("smoke", over).flatten())
+
+    base = key()
+    # stage 2, evaluation and the stage-2 budget leave the tokenizer as it is
+    for same in (
+        {"transformer.depth": 3},
+        {"policy.lambda_inv": 2.0},
+        {"eval.hold": True},
+        {"train.policy_epochs": 5},
+    ):
+        assert key(**same) == base, same
+    # data, tokenizer and stage-1 training change it
+    for other in (
+        {"tokenizer.num_scales": 3},
+        {"data.rtg_horizon": 16},
+        {"train.seed": 1},
+        {"train.tokenizer_lr": 1e-4},
+    ):
+        assert key(**other) != base, other
+    with RunLogger.start(experiment="sweep", tracking_uri=store, run_name="parent") as parent:
+        pid = parent.run_id
+        for name, ready in (("pending", None), ("done", "true")):
+            tags = {TOKENIZER_KEY_TAG: base, **({TOKENIZER_READY_TAG: ready} if ready else {})}
+            with RunLogger.start(
+                experiment="sweep", tracking_uri=store, run_name=name, parent_run_id=pid, tags=tags
+            ) as child:
+                if ready:
+                    done_id = child.run_id
+        other_parent = RunLogger.start(experiment="sweep", tracking_uri=store, run_name="other")
+        other_parent.end()
+    assert find_tokenizer(base, pid, tracking_uri=store) == done_id  # only the run that logged its tokenizer
+    assert find_tokenizer(key(**{"train.seed": 1}), pid, tracking_uri=store) is None
+    assert find_tokenizer(base, other_parent.run_id, tracking_uri=store) is None  # scoped to one sweep

@@ -376,6 +376,7 @@ def run_experiment(
             metrics["time/tokenizer_s"] = time.perf_counter() - t0
             tok_dir = str(_local_copy(r1.checkpoint))
             log_checkpoint(logger, Path(tok_dir), "tokenizer")
+            logger.set_tags({"mage.tokenizer_ready": "true"})  # other trials may reuse it (sweep_runs)
             tok_spec = {"checkpoint": r1.checkpoint}
         t0 = time.perf_counter()
         r2 = train_stage(

@@ -244,3 +244,36 @@ def best_runs(
     if not chosen:
         raise LookupError("no finished run with a checkpoint/ artifact")
     return chosen
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tokenizer reuse across the trials of one sweep
+
+TOKENIZER_KEY_TAG = "mage.tokenizer_key"  # on every MAGE trial run: what its stage 1 depends on, hashed
+TOKENIZER_READY_TAG = "mage.tokenizer_ready"  # "true" once the run logged its tokenizer/ artifact
+# Stage-1 training settings; with every data.* and tokenizer.* field they decide the tokenizer a run trains.
+STAGE1_TRAIN = (
+    "train.seed", "train.batch_size", "train.tokenizer_epochs", "train.tokenizer_lr", "train.weight_decay",
+    "train.grad_clip", "train.steps_per_epoch", "train.warmup_steps", "train.loader", "train.precision",
+)  # fmt: skip
+
+
+def tokenizer_key(flat_cfg: Mapping[str, Any]) -> str:
+    """A short hash of everything stage 1 depends on (``ExperimentConfig.flatten()``): two trials with the same
+    key train the same tokenizer, so the second can reuse the first one's."""
+    import hashlib
+    import json
+
+    keep = {k: v for k, v in flat_cfg.items() if k.startswith(("data.", "tokenizer.")) or k in STAGE1_TRAIN}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def find_tokenizer(key: str, parent_run_id: str, *, tracking_uri: str | None = None) -> str | None:
+    """The run id of a trial of this sweep (``parent_run_id``) that logged a tokenizer with ``key``, else None."""
+    runs = search_runs(
+        None,
+        tracking_uri=tracking_uri,
+        parent_run_id=parent_run_id,
+        filter_string=f"tags.`{TOKENIZER_KEY_TAG}` = '{key}' and tags.`{TOKENIZER_READY_TAG}` = 'true'",
+    )
+    return None if runs.empty else str(runs.sort_values("start_time")["run_id"].iloc[0])

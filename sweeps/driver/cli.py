@@ -129,6 +129,13 @@ def build_parser(description: str, *, default_experiment: str, sweep: str | None
         help="continue an interrupted sweep (--name or the latest) with the preset, --set overrides and flags it "
         "was started with (passing others is an error naming them)",
     )
+    p.add_argument(
+        "--no-tokenizer-reuse",
+        dest="reuse_tokenizers",
+        action="store_false",
+        help="train stage 1 in every MAGE trial (default: a trial whose data, tokenizer and stage-1 settings "
+        "match an earlier trial of the sweep reuses that trial's tokenizer)",
+    )
     p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial (FailureConfig)")
     p.add_argument("--address", default=None, help="Ray address (default $RAY_ADDRESS, else an embedded Ray)")
     # Test hook: behave as if Ctrl-C was pressed once N trials finished (resume tests).

@@ -193,6 +193,7 @@ def trial_context(sweep: Sweep, args: argparse.Namespace, tracking: Tracking) ->
         baseline_overrides=args.baseline_overrides,
         baseline_steps=getattr(args, "steps", None),
         also=also,
+        reuse_tokenizers=getattr(args, "reuse_tokenizers", True),
     )
 
 

@@ -45,6 +45,7 @@ class TrialContext:
     baseline_overrides: dict[str, Any] = field(default_factory=dict)  # --set baseline.[METHOD.]KEY=VALUE
     baseline_steps: int | None = None  # --steps: gradient steps of a baseline trial (None: its config's)
     also: tuple[EvalProtocol, ...] = ()  # more protocols each trained model is evaluated under (--also-hold)
+    reuse_tokenizers: bool = True  # a MAGE trial reuses a tokenizer this sweep already trained (same stage 1)
 
 
 def baseline_overrides(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,8 +168,16 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
     from mage.distributed.ray_init import available
     from mage.distributed.rollouts import actor_runner
     from mage.distributed.train import run_experiment
+    from mage.tracking.sweep_runs import TOKENIZER_KEY_TAG, find_tokenizer, tokenizer_key
 
-    result = run_experiment(cfg, resources=ctx.resources, tracking=tracking, under_tune=True)
+    key = tokenizer_key(cfg.flatten())
+    tok_from = None
+    if ctx.reuse_tokenizers and tracking.parent_run_id:
+        tok_from = find_tokenizer(key, tracking.parent_run_id, tracking_uri=tracking.tracking_uri)
+    tracking = tracking.with_tags({TOKENIZER_KEY_TAG: key})
+    result = run_experiment(
+        cfg, resources=ctx.resources, tracking=tracking, tokenizer_from=tok_from, under_tune=True
+    )
     if ctx.also:
         runner = actor_runner(
             ctx.resources.num_actors, actor_cpus=ctx.resources.actor_cpus(available("CPU")), progress=False
