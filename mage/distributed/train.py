@@ -347,8 +347,7 @@ def run_experiment(
     t_start = time.perf_counter()
     run_type = "trial" if (tracking.parent_run_id or under_tune) else "train"
     all_tags = standard_tags(cfg, run_type=run_type)
-    if tokenizer_from:
-        all_tags["mage.tokenizer_from"] = tokenizer_from
+    all_tags.update({"mage.tokenizer_from": tokenizer_from} if tokenizer_from else {})
     all_tags.update({k: str(v) for k, v in tracking.tags.items()})
     logger = RunLogger.start_for(tracking, all_tags)
     uri = logger.tracking_uri
