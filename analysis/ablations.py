@@ -27,7 +27,7 @@ from analysis import aggregate, report
 from analysis import paper_numbers as paper
 from analysis.ablations_render import latex, long_table, markdown, plot
 from analysis.main_table import suite_of
-from analysis.tables import PROTOCOL_KEYS, mean_ci, require_columns, with_protocol
+from analysis.tables import PROTOCOL_KEYS, protocol_cell, require_columns, with_protocol
 from mage.tracking.query import NoRunsError, load_runs
 from mage.tracking.store import default_tracking_uri
 
@@ -97,23 +97,10 @@ def overrides_of(runs: pd.DataFrame) -> dict[str, str]:
 
 def cells(r: pd.DataFrame) -> pd.DataFrame:
     """Long table, one row per ablation × protocol × dataset: mean, ci95 (Student-t over seeds), n, episodes."""
-    rows = []
-    for (row, dataset, *proto), g in r.groupby(["ablation", "dataset", *PROTOCOL_KEYS], sort=True):
-        mean, ci, n = mean_ci(g[SCORE])
-        eps = g["metrics.eval/episodes"].dropna() if "metrics.eval/episodes" in g else pd.Series(dtype=float)
-        rows.append(
-            {
-                "row": row,
-                "dataset": dataset,
-                **dict(zip(PROTOCOL_KEYS, proto)),
-                "switches": g["switches"].iloc[0],
-                "protocol": g["protocol"].iloc[0],
-                "mean": mean,
-                "ci95": ci,
-                "n": n,
-                "episodes": int(eps.median()) if len(eps) else None,
-            }
-        )
+    rows = [
+        {"row": row, "dataset": dataset, **protocol_cell(g, proto, SCORE)}
+        for (row, dataset, *proto), g in r.groupby(["ablation", "dataset", *PROTOCOL_KEYS], sort=True)
+    ]
     return pd.DataFrame(rows)
 
 

@@ -42,7 +42,7 @@ from analysis.main_table_render import (
 from analysis.tables import (
     DIAGNOSTICS,
     PROTOCOL_KEYS,
-    mean_ci,
+    protocol_cell,
     require_columns,
     run_diagnostics,
     with_protocol,
@@ -82,22 +82,14 @@ def measured(runs: pd.DataFrame) -> pd.DataFrame:
     r["method"] = r["method"].fillna("mage")
     rows = []
     for (method, dataset, *proto), g in r.groupby(["method", "dataset", *PROTOCOL_KEYS], sort=True):
-        mean, ci, n = mean_ci(g["metrics.eval/norm_score"])
         so = suite_of(dataset)
-        eps = g["metrics.eval/episodes"].dropna() if "metrics.eval/episodes" in g else pd.Series(dtype=float)
         rows.append(
             {
                 "suite": so[0] if so else "other",
                 "column": so[1] if so else dataset,
                 "dataset": dataset,
                 "method": method,
-                **dict(zip(PROTOCOL_KEYS, proto)),
-                "switches": g["switches"].iloc[0],
-                "protocol": g["protocol"].iloc[0],
-                "mean": mean,
-                "ci95": ci,
-                "n": n,
-                "episodes": int(eps.median()) if len(eps) else None,
+                **protocol_cell(g, proto),
                 **run_diagnostics(g),
             }
         )

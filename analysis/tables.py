@@ -107,6 +107,23 @@ def with_protocol(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def protocol_cell(g: pd.DataFrame, proto: Iterable[object], score: str = "metrics.eval/norm_score") -> dict:
+    """One measured cell of a group of runs (one row × dataset × protocol, as :func:`with_protocol` labels them):
+    the protocol keys, ``switches``, ``protocol``, ``mean``, ``ci95`` (Student-t over runs), ``n`` and the
+    median ``episodes`` per run."""
+    mean, ci, n = mean_ci(g[score])
+    eps = g["metrics.eval/episodes"].dropna() if "metrics.eval/episodes" in g else pd.Series(dtype=float)
+    return {
+        **dict(zip(PROTOCOL_KEYS, proto)),
+        "switches": g["switches"].iloc[0],
+        "protocol": g["protocol"].iloc[0],
+        "mean": mean,
+        "ci95": ci,
+        "n": n,
+        "episodes": int(eps.median()) if len(eps) else None,
+    }
+
+
 def run_diagnostics(runs: pd.DataFrame) -> dict[str, float]:
     """The goal diagnostics of a group of runs from their ``eval/*`` metrics (NaN where none has them)."""
     out = {}

@@ -207,7 +207,7 @@ def test_dataloader_switch_gives_a_torch_dataloader(tiny_data):
     )
 
 
-def _run(cfg, model, seen):
+def _run(cfg, model, seen, epochs=1, **hooks):
     def loss_fn(m, batch):
         y = m(batch["obs_HS"])
         seen.append((y.dtype, type(m).__name__))
@@ -216,7 +216,7 @@ def _run(cfg, model, seen):
     loader = make_loader(cfg, _data_for(cfg), TrainHooks(device="cpu"), device=torch.device("cpu"))
     run_stage(
         cfg=cfg,
-        hooks=TrainHooks(device="cpu"),
+        hooks=TrainHooks(device="cpu", **hooks),
         stage="tokenizer",
         model=model,
         loss_fn=loss_fn,
@@ -224,7 +224,7 @@ def _run(cfg, model, seen):
         val_loader=loader,
         device=torch.device("cpu"),
         lr=1e-3,
-        epochs=1,
+        epochs=epochs,
         prefix="tok",
         epoch_offset=0,
         save_fn=lambda d, s: None,
@@ -298,20 +298,5 @@ def test_dataset_defaults_set_the_plan_horizon_under_preset_and_overrides(datase
 def test_on_step_hook_sees_every_optimiser_step_with_the_stage_total():
     seen = []
     cfg = make_config("smoke", {**TINY, "train.steps_per_epoch": 4})
-    loader = make_loader(cfg, _data_for(cfg), TrainHooks(device="cpu"), device=torch.device("cpu"))
-    run_stage(
-        cfg=cfg,
-        hooks=TrainHooks(device="cpu", on_step=lambda step, total: seen.append((step, total))),
-        stage="tokenizer",
-        model=nn.Linear(4, 4),
-        loss_fn=lambda m, b: {"loss": m(b["obs_HS"]).pow(2).mean()},
-        train_loader=loader,
-        val_loader=loader,
-        device=torch.device("cpu"),
-        lr=1e-3,
-        epochs=2,
-        prefix="tok",
-        epoch_offset=0,
-        save_fn=lambda d, s: None,
-    )
+    _run(cfg, nn.Linear(4, 4), [], epochs=2, on_step=lambda step, total: seen.append((step, total)))
     assert seen == [(i, 8) for i in range(1, 9)]
