@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 from analysis import plotting
-from mage.tracking.query import NoRunsError
+from mage.errors import guarded
+from mage.tracking.store import check_tracking_reachable
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run's episodes is noise
 
@@ -75,8 +76,12 @@ def arg_parser(doc: str, *, experiment: str, name: str) -> argparse.ArgumentPars
 def run_cli(
     run: Callable[..., Any], args: argparse.Namespace, *, experiment: str, name: str, **kwargs: Any
 ) -> int:
-    """Call a report's ``run`` with the shared flags (plus ``kwargs``); exit status 1 when there are no runs."""
-    try:
+    """Call a report's ``run`` with the shared flags (plus ``kwargs``) inside the platform's error boundary
+    (``mage.errors.guarded``, as ``analysis/<name>.py``): a known error (no runs where it looked, an
+    unreachable store, a missing file) is one line and exit status 1; anything else keeps its traceback."""
+
+    def call() -> int:
+        check_tracking_reachable(args.tracking_uri)  # seconds, not minutes of MLflow retries
         run(
             args.experiment or [experiment],
             args.tracking_uri,
@@ -85,7 +90,6 @@ def run_cli(
             cache=not args.no_cache,
             **kwargs,
         )
-    except NoRunsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return guarded(f"analysis/{name}.py", call)

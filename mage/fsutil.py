@@ -21,11 +21,20 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import secrets
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def project_root() -> Path:
+    """``$MAGE_HOME``, else the checkout that holds the ``mage`` package: where data/, runs/ and the default
+    MLflow store live."""
+    env = os.environ.get("MAGE_HOME")
+    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[1]
 
 
 def temp_sibling(path: str | os.PathLike[str], suffix: str = ".tmp") -> Path:
@@ -155,3 +164,46 @@ def _exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # the filesystem or kernel cannot exchange
         return False
     raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
+
+
+_TEMP_NAME = re.compile(r"^.+\.(\d+)\.[0-9a-f]{8}\.(tmp|old)$")  # what temp_sibling makes
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def stale_temporaries(roots: list[Path], *, min_age_s: float = 600.0) -> list[Path]:
+    """Temporaries of :func:`temp_sibling` under ``roots`` (files or directories) left by writers that died
+    mid-write: their pid (in the name) is not a live process here and they are older than ``min_age_s``
+    (a writer on another host sharing the filesystem is not visible here; the age keeps its files safe)."""
+    now = time.time()
+    found: list[Path] = []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in [*dirnames, *filenames]:
+                m = _TEMP_NAME.match(name)
+                path = Path(dirpath) / name
+                if m is None or _pid_alive(int(m.group(1))):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if now - path.lstat().st_mtime >= min_age_s:
+                        found.append(path)
+            dirnames[:] = [d for d in dirnames if not _TEMP_NAME.match(d)]  # not inside a temporary
+    return sorted(found)
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or a directory tree (a stale temporary)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -244,6 +244,14 @@ def run_stage(
             metrics.update(_validate(model, loss_fn, val_loader, device, tc.val_batches, prefix))
         if epoch_metrics is not None:
             metrics.update(epoch_metrics())
+        bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+        if bad:  # e.g. a model that outputs NaN on held-out windows: nothing from this epoch is saved
+            raise NonFiniteLossError(
+                f"stage {stage}: epoch {epoch + 1}/{epochs} ended with non-finite metrics "
+                f"({', '.join(f'{k}={v}' for k, v in sorted(bad.items()))}) although every training step was "
+                "finite; nothing was saved from this epoch. Check the validation data for extreme values, "
+                "lower the learning rate, or resume from the last checkpoint"
+            )
         metrics.update(
             {
                 "lr": opt.param_groups[0]["lr"],

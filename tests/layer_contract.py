@@ -46,6 +46,7 @@ MAGE_LAYERS: tuple[tuple[str, ...], ...] = (
         "mage.fsutil",
         "mage.loop",
         "mage.checkpoint",
+        "mage.errors",
     ),  # leaves
     ("mage.data", "mage.envs"),
     ("mage.tokenizer",),
@@ -55,7 +56,14 @@ MAGE_LAYERS: tuple[tuple[str, ...], ...] = (
     ("mage.tracking",),
     ("mage.distributed", "mage.cli", "mage.__main__"),  # top
 )
-ANALYSIS_MAY_IMPORT = ("mage.tracking", "mage.eval.scores", "mage.config", "mage.types", "mage.envs.registry")
+ANALYSIS_MAY_IMPORT = (
+    "mage.tracking",
+    "mage.eval.scores",
+    "mage.config",
+    "mage.types",
+    "mage.envs.registry",
+    "mage.errors",
+)
 ANALYSIS_NEVER = ("torch",)  # third-party modules analysis/ must not import
 MODEL_CODE = ("mage.tokenizer", "mage.transformer", "mage.policy", "mage.data")  # not even transitively
 CONFINED = {"ray": ("mage.distributed", "sweeps"), "mlflow": ("mage.tracking", "analysis")}

@@ -276,7 +276,25 @@ def test_empty_store_message_lists_experiments(schema_store: str, tmp_path: Path
         ["--experiment", "nope", "--tracking-uri", schema_store, "--out", str(tmp_path)]
     )
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 1 and len(err) == 1 and err[0].startswith("error: no runs in experiment(s) 'nope'")
+    assert rc == 1 and len(err) == 1
+    assert err[0].startswith("analysis/rtg_generalization.py: error: no runs in experiment(s) 'nope'")
+
+
+@pytest.mark.parametrize(
+    "script", ["ablations", "hierarchy_depth", "main_table", "rtg_generalization", "search"]
+)
+def test_every_report_script_shares_the_error_boundary(script: str, tmp_path: Path, capsys) -> None:
+    """An unreachable tracking server is one line naming it and exit 1, in seconds (no MLflow retries)."""
+    import importlib
+    import time
+
+    mod = importlib.import_module(f"analysis.{script}")
+    t0 = time.perf_counter()
+    rc = mod.main(["--tracking-uri", "http://127.0.0.1:9", "--out", str(tmp_path), "--no-cache"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith(f"analysis/{script}.py: error: ") and "127.0.0.1:9" in err[0]
+    assert time.perf_counter() - t0 < 30
 
 
 def test_existing_experiment_without_runs_and_missing_file(tmp_path: Path) -> None:

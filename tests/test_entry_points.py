@@ -307,3 +307,94 @@ def test_a_sweep_script_shares_the_boundary_one_line_and_exit_1(tmp_path: Path):
         .startswith("sweeps/hierarchy_depth.py: error: unknown config key")
     )
     assert "Traceback" not in proc.stderr
+
+
+def test_a_sweep_probes_the_tracking_server_before_making_data(tmp_path: Path):
+    """An unreachable store ends the sweep in seconds, before its datasets are generated or Ray starts."""
+    env = {**os.environ, "MAGE_DATA_DIR": str(tmp_path / "data"), "MAGE_TRACKING_TIMEOUT": "2"}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "sweeps/hierarchy_depth.py"), "--smoke", "--storage", str(tmp_path / "ray"),
+         "--tracking-uri", f"http://127.0.0.1:{_closed_port()}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith("sweeps/hierarchy_depth.py: error: "), proc.stderr[-2000:]
+    assert "127.0.0.1" in last and "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.hdf5"))
+
+
+def test_a_joined_cluster_waits_for_gpus_then_fails_naming_the_wait(monkeypatch, capsys):
+    """On a cluster that may grow, ``require_gpus`` polls until the GPUs come (returns) or the wait ends (one
+    ResourceError naming MAGE_GPU_WAIT_S); the embedded Ray fails at once. Ray's resource view is replaced by
+    a script of what an autoscaler would report: growing a real cluster is not possible here."""
+    import ray
+
+    from mage.distributed import ray_init
+    from mage.distributed.resources import ResourceError, Resources
+
+    seen = iter([0.0, 0.0, 1.0])
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0, "GPU": next(seen)})
+    monkeypatch.setattr(ray_init, "_owned_temp_dir", None)  # joined, not embedded
+    monkeypatch.setenv(ray_init.GPU_WAIT_ENV, "30")
+    ray_init.require_gpus(Resources(use_gpu=True), poll_s=0.01)  # the third poll sees the GPU node
+    assert next(seen, None) is None
+    assert "waiting up to 30 s (MAGE_GPU_WAIT_S) for 1 GPU(s)" in capsys.readouterr().out
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    monkeypatch.setenv(ray_init.GPU_WAIT_ENV, "0.05")
+    t0 = time.monotonic()
+    with pytest.raises(ResourceError, match=r"asks for 1 GPU.*after 0.05 s of waiting \(MAGE_GPU_WAIT_S\)"):
+        ray_init.require_gpus(Resources(use_gpu=True, gpus_per_worker=0.5, num_workers=2), poll_s=0.01)
+    assert time.monotonic() - t0 < 5
+    monkeypatch.setattr(ray_init, "_owned_temp_dir", "/tmp/x")  # embedded: no wait at all
+    monkeypatch.setenv(ray_init.GPU_WAIT_ENV, "1000")
+    with pytest.raises(ResourceError, match=r"\(--gpus-per-trial\) asks for 1 GPU.*this machine \(embedded"):
+        ray_init.require_gpus(Resources(use_gpu=True), flag="--gpus-per-trial")
+    ray_init.require_gpus(Resources(use_gpu=None))  # nothing asked for: returns without looking
+
+
+def test_ray_trains_own_sigint_exit_becomes_an_interrupt_and_the_old_handler_returns():
+    """Inside ``ray_train_sigint`` the handler Ray Train installs in ``fit()`` (abort, then ``sys.exit``) ends
+    in a KeyboardInterrupt; afterwards the handler from before is back."""
+    import signal
+
+    from mage.distributed.ray_init import ray_train_sigint
+
+    before = signal.getsignal(signal.SIGINT)
+
+    def rays_handler(signum, frame):  # what DataParallelTrainer._register_sigint_handler does
+        sys.exit(0)
+
+    with pytest.raises(KeyboardInterrupt, match="aborted by Ctrl-C"), ray_train_sigint():
+        signal.signal(signal.SIGINT, rays_handler)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)  # the handler runs here
+    assert signal.getsignal(signal.SIGINT) is before
+    with ray_train_sigint():  # a normal fit: nothing changes
+        signal.signal(signal.SIGINT, rays_handler)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_ray_path_of_mage_train_ends_its_run_killed(store, tiny_maze2d_path, tmp_path):
+    """A real SIGINT to `mage train` while Ray Train trains: exit 130, `interrupted`, the run KILLED."""
+    from mlflow.tracking import MlflowClient
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = [str(REPO / ".venv/bin/mage"), "train", "--preset", "smoke", "--data-path", str(tiny_maze2d_path),
+            "--set", "train.tokenizer_epochs=200"]  # fmt: skip
+    log = tmp_path / "out.log"
+    with log.open("w") as f:
+        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=f, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 150
+        while "train tokenizer" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(1)
+        time.sleep(5)  # the worker group is up and training
+        proc.send_signal(2)
+        rc = proc.wait(timeout=120)
+    out = log.read_text()
+    assert rc == 130 and "mage train: interrupted" in out, out[-3000:]
+    client = MlflowClient(store)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [(r.info.status, r.data.tags.get("mage.error")) for r in runs] == [("KILLED", "interrupted")]

@@ -84,6 +84,31 @@ def test_a_nan_loss_stops_the_stage_naming_stage_epoch_step_and_terms(tmp_path: 
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_a_nan_validation_loss_stops_the_stage_before_its_epoch_is_saved(tmp_path: Path):
+    """Training steps finite, held-out windows NaN (the model is only evaluated there): the epoch is not
+    reported or saved, and the error names the stage, the epoch and the non-finite metric."""
+    overrides = {"train.steps_per_epoch": 2, "train.val_batches": 1, "train.device": "cpu"}
+    cfg = make_config("smoke", overrides)
+    model = nn.Linear(2, 1)
+    reports: list[dict] = []
+
+    def loss_fn(m: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        recon = m(batch["obs_HS"]).pow(2).mean()
+        return {"loss": recon if m.training else recon * float("nan"), "recon": recon}
+
+    loader = torch.utils.data.DataLoader(_Windows(), batch_size=8)
+    with pytest.raises(NonFiniteLossError) as e:
+        run_stage(
+            cfg=cfg, hooks=TrainHooks(device="cpu", report=lambda m, save: reports.append(m)),
+            stage="policy", model=model, loss_fn=loss_fn, train_loader=loader, val_loader=loader,
+            device=torch.device("cpu"), lr=1e-3, epochs=2, prefix="pol", epoch_offset=0,
+            save_fn=lambda d, s: pytest.fail("saved after a NaN"),
+        )  # fmt: skip
+    msg = str(e.value)
+    assert "stage policy: epoch 1/2 ended with non-finite metrics (pol/val_loss=nan)" in msg, msg
+    assert "pol/val_recon" not in msg and reports == []
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Atomic writes: the helper itself
 
@@ -397,3 +422,38 @@ def test_reaper_marks_runs_of_killed_processes_and_leaves_live_ones(tmp_path):
     assert runs.loc["alive", "status"] == "RUNNING"
     assert reap_stale_runs(uri) == []  # idempotent
     alive.end()
+
+
+def test_runs_clean_removes_only_stale_temporaries_of_dead_writers(tmp_path: Path, monkeypatch, capsys):
+    """A SIGKILL mid-write leaves ``<name>.<pid>.<random>.tmp``; `mage runs clean` removes those whose writer
+    is gone and that are old enough, and leaves a live writer's, a young one and ordinary files alone."""
+    from mage.cli import main
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    old_file = data / f"maze2d-umaze-v1.hdf5.{dead_pid}.0123abcd.tmp"
+    old_dir = data / "sub" / f"checkpoint.{dead_pid}.89abcdef.tmp"
+    young = data / f"x.hdf5.{dead_pid}.deadbeef.tmp"
+    live = data / f"y.hdf5.{os.getpid()}.00000000.tmp"
+    keep = data / "maze2d-umaze-v1.hdf5"
+    old_file.write_bytes(b"half")
+    (old_dir / "inner").mkdir(parents=True)
+    (old_dir / "inner" / f"z.{dead_pid}.11111111.tmp").write_text("nested")
+    for p in (young, live, keep):
+        p.write_text("x")
+    for p in (old_file, old_dir, live):
+        os.utime(p, (time.time() - 3600, time.time() - 3600))
+    monkeypatch.setenv("MAGE_DATA_DIR", str(data))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
+    monkeypatch.setenv("MAGE_HOME", str(tmp_path / "home"))
+    assert main(["runs", "clean", "--dry-run"]) == 0
+    assert "would remove 2 stale temporaries" in capsys.readouterr().out and old_file.exists()
+    assert main(["runs", "clean"]) == 0
+    out = capsys.readouterr().out
+    assert "removed 2 stale temporaries" in out and str(old_file) in out and str(old_dir) in out
+    assert not old_file.exists() and not old_dir.exists()
+    assert young.exists() and live.exists() and keep.exists()

@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mage.fsutil import atomic_file
+from mage.fsutil import atomic_file, project_root
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 FLOAT_KEYS = ("observations", "actions", "rewards", "next_observations")
@@ -35,12 +35,6 @@ class DatasetError(ValueError):
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """No file for a dataset name in any of the searched places."""
-
-
-def project_root() -> Path:
-    """``$MAGE_HOME``, else the checkout that holds the ``mage`` package (same rule as mage.tracking.store)."""
-    env = os.environ.get("MAGE_HOME")
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[2]
 
 
 def data_dir() -> Path:

@@ -11,16 +11,21 @@ log to the same store as the driver (ray#36257).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import tempfile
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import ray
 
+from mage.distributed.resources import Resources
 from mage.tracking.store import default_tracking_uri
 
 # Env vars forwarded to every Ray worker when set on the driver.
@@ -44,6 +49,7 @@ _LOCAL_ENV = {
 }
 
 _owned_temp_dir: str | None = None
+GPU_WAIT_ENV = "MAGE_GPU_WAIT_S"  # seconds a joined cluster may take to add the GPUs asked for (default 600)
 
 
 def ensure_auth_token(*, create: bool) -> None:
@@ -180,6 +186,55 @@ def shutdown_ray() -> None:
 
 
 atexit.register(shutdown_ray)
+
+
+def require_gpus(res: Resources, *, flag: str = "--gpus", poll_s: float = 5.0) -> None:
+    """Return once the cluster has the GPUs ``res`` asks for (nothing when it asks for none). The embedded Ray
+    of this machine cannot grow: a :class:`ResourceError` at once. A joined cluster may (an autoscaler adds
+    GPU nodes): a notice, then polling for up to ``$MAGE_GPU_WAIT_S`` seconds, then the same error; never the
+    silent, endless wait of a Ray Train job whose resources will not come."""
+    if not res.use_gpu:
+        return
+    gpus = float(ray.cluster_resources().get("GPU", 0.0))
+    if _owned_temp_dir is not None:  # the embedded Ray that init_ray started on this machine
+        res.check_gpus(gpus, where="this machine (embedded Ray)", flag=flag)
+        return
+    wait = float(os.environ.get(GPU_WAIT_ENV, "600"))
+    deadline = time.monotonic() + wait
+    if gpus < res.gpus_needed():
+        print(
+            f"[ray] waiting up to {wait:g} s ({GPU_WAIT_ENV}) for {res.gpus_needed():g} GPU(s); the cluster has "
+            f"{gpus:g} now (an autoscaler may add GPU nodes; Ctrl-C stops, dropping {flag} trains on CPUs)",
+            flush=True,
+        )
+    while gpus < res.gpus_needed():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            res.check_gpus(
+                gpus, where=f"the Ray cluster after {wait:g} s of waiting ({GPU_WAIT_ENV})", flag=flag
+            )
+        time.sleep(max(0.0, min(poll_s, left)))
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
+
+
+@contextlib.contextmanager
+def ray_train_sigint() -> Iterator[None]:
+    """Around ``TorchTrainer.fit()``. Ray Train installs its own SIGINT handler there (abort the run, then
+    ``sys.exit``) and never puts the previous one back. Inside, its ``SystemExit`` becomes a
+    ``KeyboardInterrupt``, so the MLflow run ends KILLED ("interrupted") and the command exits 130 instead of
+    a FAILED ``SystemExit: 1``; after, the previous handler is back, so a later Ctrl-C (stage 2's set-up, the
+    evaluation) is a plain ``KeyboardInterrupt`` again, not an abort of a finished run's dead controller."""
+    main = threading.current_thread() is threading.main_thread()  # Ray registers only there (not in Tune)
+    prev = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    except SystemExit as e:
+        if not main:
+            raise
+        raise KeyboardInterrupt("Ray Train run aborted by Ctrl-C") from e
+    finally:
+        if main and prev is not None:
+            signal.signal(signal.SIGINT, prev)
 
 
 def cluster_has_gpus() -> bool:

@@ -70,13 +70,14 @@ class Resources:
         """GPUs that training asks for when it is on GPUs (all workers of a stage at once)."""
         return self.num_workers * self.gpus_per_worker
 
-    def check_gpus(self, gpus: float, *, where: str) -> None:
+    def check_gpus(self, gpus: float, *, where: str, flag: str = "--gpus") -> None:
         """Raise :class:`ResourceError` when ``use_gpu=True`` asks for more GPUs than ``gpus`` (what ``where``,
-        a machine or a cluster that cannot grow, has): Ray would otherwise wait for them forever."""
+        a machine or a cluster that cannot grow, has): Ray would otherwise wait for them forever. ``flag``:
+        the setting that asked for them, named in the message."""
         need = self.gpus_needed()
         if self.use_gpu and gpus < need:
             raise ResourceError(
-                f"training on GPUs (--gpus) asks for {need:g} GPU(s) ({self.num_workers} worker(s) x "
-                f"{self.gpus_per_worker:g}) but {where} has {gpus:g}; drop --gpus to train on CPUs, use fewer "
+                f"training on GPUs ({flag}) asks for {need:g} GPU(s) ({self.num_workers} worker(s) x "
+                f"{self.gpus_per_worker:g}) but {where} has {gpus:g}; drop {flag} to train on CPUs, use fewer "
                 "--workers, or send the job to a cluster with GPUs (RAY_ADDRESS)"
             )

@@ -187,7 +187,13 @@ def train_stage(
     from ray.train.torch import TorchTrainer
 
     from mage.distributed.progress import stage_progress
-    from mage.distributed.ray_init import available, cluster_has_gpus, init_ray
+    from mage.distributed.ray_init import (
+        available,
+        cluster_has_gpus,
+        init_ray,
+        ray_train_sigint,
+        require_gpus,
+    )
 
     res = resources or Resources()
     if stage not in STAGES:
@@ -195,7 +201,7 @@ def train_stage(
     if stage == "policy" and not tokenizer:
         raise ValueError("stage 'policy' needs tokenizer= (a stage-1 checkpoint, path or MLflow run id)")
     init_ray()
-    _check_gpus(res)
+    require_gpus(res)
     gpu = cluster_has_gpus() if res.use_gpu is None else bool(res.use_gpu)
     callbacks = [tune_epoch_callback({"mlflow_run_id": run_id})] if under_tune else []
     tc = cfg.train
@@ -226,7 +232,8 @@ def train_stage(
                 callbacks=callbacks,
             ),
         )
-        result = trainer.fit()
+        with ray_train_sigint():
+            result = trainer.fit()
     if result.error is not None:
         raise result.error
     raise_nonfinite(getattr(result, "return_value", None))
@@ -263,26 +270,6 @@ def raise_nonfinite(return_value: Any) -> None:
 
         raise NonFiniteLossError(
             f"{return_value[NONFINITE]} (not retried: a NaN repeats from the checkpoint)"
-        )
-
-
-def _check_gpus(res: Resources) -> None:
-    """GPUs asked for that the cluster lacks: an error on the embedded Ray (this machine cannot grow), a notice
-    on a joined cluster (its autoscaler may add GPU nodes; Ray Train waits for them)."""
-    import ray
-
-    from mage.distributed import ray_init
-
-    if not res.use_gpu:
-        return
-    gpus = float(ray.cluster_resources().get("GPU", 0.0))
-    if ray_init._owned_temp_dir is not None:  # the embedded Ray that init_ray started on this machine
-        res.check_gpus(gpus, where="this machine (embedded Ray)")
-    elif gpus < res.gpus_needed():
-        print(
-            f"[train] waiting for {res.gpus_needed():g} GPU(s); the cluster has {gpus:g} now (an autoscaler "
-            "may add GPU nodes; Ctrl-C stops, dropping --gpus trains on CPUs)",
-            flush=True,
         )
 
 

@@ -10,11 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def project_root() -> Path:
-    """`$MAGE_HOME`, else the checkout that holds the `mage` package."""
-    env = os.environ.get("MAGE_HOME")
-    return Path(env).expanduser().resolve() if env else Path(__file__).resolve().parents[2]
+from mage.fsutil import project_root
 
 
 def default_tracking_uri() -> str:

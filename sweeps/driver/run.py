@@ -69,6 +69,8 @@ def auto_resources(args: argparse.Namespace) -> None:
     with the CPUs a trial holds at its peak (its driver plus its Ray Train workers or rollout actors)."""
     import ray
 
+    from mage.distributed.ray_init import require_gpus
+
     res = ray.cluster_resources()
     gpus, cpus = float(res.get("GPU", 0)), float(res.get("CPU", 1))
     if args.max_concurrent is None:
@@ -76,6 +78,8 @@ def auto_resources(args: argparse.Namespace) -> None:
         args.max_concurrent = max(1, int(gpus) if gpus >= 1 else int(cpus // peak))
     if args.gpus_per_trial is None:
         args.gpus_per_trial = min(1.0, gpus / args.max_concurrent) if gpus else 0.0
+    elif args.gpus_per_trial > 0:  # asked for: one trial must fit, or Tune would wait forever
+        require_gpus(Resources(use_gpu=True, gpus_per_worker=args.gpus_per_trial), flag="--gpus-per-trial")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -262,10 +266,6 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
 
-    # Data first, on the driver: trials on this node then find it; a smoke trial regenerates it if missing.
-    for name in args.datasets:
-        ensure_dataset(name, smoke=args.smoke)
-
     prefix = f"{sweep.name}-smoke" if args.smoke else sweep.name
     if args.resume:
         if getattr(args, "resume_state", None) is None:  # not parsed by SweepParser (which restores settings)
@@ -280,6 +280,10 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
             raise SystemExit(f"{tune_dir} exists; pass --resume to continue it or --name for a new sweep")
     name = tune_dir.rsplit("/", 1)[1]
     reap_at_start(args.tracking_uri)  # runs of killed earlier sweeps become KILLED, not RUNNING forever
+    # Data on the driver, after the store answered (minutes of generation are not wasted on a dead server),
+    # before Ray: trials on this node then find it; a smoke trial regenerates it if missing.
+    for data_name in args.datasets:
+        ensure_dataset(data_name, smoke=args.smoke)
 
     init_ray(args.address)
     auto_resources(args)
