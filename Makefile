@@ -13,7 +13,7 @@ export RAY_AUTH_TOKEN_PATH ?= $(CURDIR)/.ray/auth_token
 export PYTHONDONTWRITEBYTECODE := 1
 RAY_LOG := $(CURDIR)/runs/make-run-ray.log
 
-.PHONY: all venv run sweep-smoke test test-fast lint format bench browser-deps ray-up ray-down ray-submit mlflow-ui clean
+.PHONY: all venv run sweep-smoke test test-fast lint format bench browser-deps ray-up ray-down ray-submit mlflow-ui mlflow-server clean
 
 all: run
 
@@ -85,6 +85,11 @@ ray-submit: venv
 
 mlflow-ui: venv
 	$(BIN)/mage ui
+
+# A tracking server for multi-node sweeps (the sqlite default cannot serve several nodes): runs/mlflow-server,
+# artifacts served through it. `make mlflow-server ACTION=stop|status`; ARGS="--port 5001" etc. (cluster/README.md).
+mlflow-server: venv
+	@bash cluster/local/mlflow-server.sh $(or $(ACTION),start) $(ARGS)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache ray_results analysis/out

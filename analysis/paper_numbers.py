@@ -147,7 +147,7 @@ SUITES: dict[str, tuple[QuotedRow, ...]] = {"maze2d": MAZE2D, "multi2d": MULTI2D
 
 # The MAGE paper's ablation table (shared/spec/method.md §10.3, a secondary source [S]): Adroit pen-expert and
 # door-cloned, datasets this platform does not run (ours are Maze2D), so a report marks them as other datasets.
-# Keyed by our row name (sweeps/ablations.py); "a_cql" (A + CQL) belongs to the baselines there. The states-only
+# Keyed by our row name (sweeps/ablations.py; "a_cql" is our reading of A + CQL, mage.eval.critic). The states-only
 # and actions-only rows were not retrieved.
 ABLATION_SOURCE = "MAGE paper (ICLR 2026), ablation table [S] (shared/spec/method.md §10.3)"
 ABLATION_DATASETS = ("pen-expert", "door-cloned")

@@ -235,6 +235,11 @@ class EvalConfig(ConfigBase):
     )
     hold: bool = False  # privileged: within 0.5 of the goal, drive to (goal, v=0) (not rtg_update=hold)
     track_lookahead: int = 1  # acting=track follows the plan's state this many steps ahead (Diffuser: 1)
+    # "A + CQL" (paper ablation): a d3rlpy Q-learning baseline trained on the same data picks, per env and step,
+    # the best of `critic_candidates` sampled plans' actions (mage.eval.critic; the critic is <checkpoint>/critic).
+    critic: str | None = None  # baseline whose Q-function selects actions (cql, iql, td3bc, ...); None = off
+    critic_candidates: int = 16  # sampled plans per env and step scored by the critic
+    critic_steps: int | None = None  # the critic's gradient steps when a sweep trains it (None: its config's)
 
     section = "eval."
 
@@ -247,6 +252,13 @@ class EvalConfig(ConfigBase):
         self._require("rtg_percentile", 0, 100, none_ok=True, hint="a percentile of dataset returns")
         self._require("temperature", 0, lo_open=True)
         self._require("top_k", 0, hint="0 keeps all codes")
+        self._require("critic_candidates", 1)
+        self._require("critic_steps", 1, none_ok=True)
+        if self.critic is not None and self.sampling == "greedy":
+            raise ConfigError(
+                f"eval.critic={self.critic!r} selects among sampled plans, but eval.sampling='greedy' makes all "
+                f"{self.critic_candidates} candidates identical; set eval.sampling=sample (and a temperature)"
+            )
 
 
 @dataclass

@@ -16,10 +16,13 @@ tests/test_ablations.py proves each row acts (gradients, loss terms, outputs); d
 | no_cond_decoder     | w/o D'                | tokenizer.cond_decoder=false (L_cond goes with D')       |
 | no_rtg_later_scales | w/o RTG in m_{k>1}    | transformer.rtg_scales=first                             |
 | no_l_cond           | w/o L_cond            | tokenizer.lambda_cond=0, policy.lambda_cond=0            |
+| a_cql               | A + CQL               | scheme_a + eval.critic=cql, eval.sampling=sample         |
 
 Scheme A has no L_cond (its reconstruction has no R or s channel to tie to (R_0, s_0)), so "A only" cannot
-keep it; the row changes nothing else, and "no_l_cond" is the only row that sets lambda_cond. The paper's
-"A + CQL" row belongs to the baselines, not here. Extra rows (not in the paper's table; run them by name):
+keep it; the row changes nothing else, and "no_l_cond" is the only row that sets lambda_cond. "A + CQL" is
+our reading of that row (docs/method.md): MAGE generates the actions (scheme A, generated channel) and a CQL
+critic, d3rlpy's, trained on the same data in the same trial, picks the best of eval.critic_candidates sampled
+plans' first actions each step (mage.eval.critic). Extra rows (not in the paper's table; run them by name):
 
 | row                | what it ablates                          | overrides                          |
 |--------------------|------------------------------------------|------------------------------------|
@@ -54,6 +57,13 @@ PAPER_ROWS: dict[str, dict] = {
     "no_cond_decoder": {"tokenizer.cond_decoder": False},  # w/o the condition-guided decoder D'
     "no_rtg_later_scales": {"transformer.rtg_scales": "first"},  # scales > 1 see s_0 but not R_0
     "no_l_cond": {"tokenizer.lambda_cond": 0.0, "policy.lambda_cond": 0.0},  # w/o L_cond (D' kept)
+    # actions only, generated; a CQL critic picks among sampled plans' actions (mage.eval.critic)
+    "a_cql": {
+        "tokenizer.scheme": "A",
+        "policy.action_source": "generated",
+        "eval.critic": "cql",
+        "eval.sampling": "sample",
+    },
 }
 EXTRA_ROWS: dict[str, dict] = {
     "decoded_actions": {"policy.action_source": "decoded"},  # a0 = f(s0, decoded s1), not the latent head

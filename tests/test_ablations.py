@@ -115,6 +115,7 @@ EXPECTED_CHANGES = {
     "no_cond_decoder": {"tokenizer.cond_decoder"},
     "no_rtg_later_scales": {"transformer.rtg_scales"},
     "no_l_cond": {"tokenizer.lambda_cond", "policy.lambda_cond"},
+    "a_cql": {"tokenizer.scheme", "policy.action_source", "eval.critic", "eval.sampling"},
     "decoded_actions": {"policy.action_source"},
     "no_adaln_condition": {"transformer.cond_every_scale"},
 }
@@ -142,6 +143,7 @@ LOSS_TABLE = {
     "no_cond_decoder": (False, False),  # L_cond is defined on D'
     "no_rtg_later_scales": (True, True),
     "no_l_cond": (True, False),  # stage 1 still measures it, with weight 0 (checked below)
+    "a_cql": (False, False),  # scheme A's model; the critic acts only at evaluation
     "decoded_actions": (True, True),
     "no_adaln_condition": (True, True),
 }

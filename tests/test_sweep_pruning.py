@@ -122,7 +122,11 @@ def test_a_trial_without_its_final_metric_is_pruned_for_optuna() -> None:
     for tid, final in (("a", True), ("b", False)):
         search.suggest(tid)
         search.on_trial_result(tid, {"tune/objective": -1.0, "training_iteration": 1})
-        last = {"tune/objective": 5.0, "eval/norm_score": 5.0} if final else {"tune/objective": -1.0}
+        last = (
+            {"tune/objective": 5.0, "eval/norm_score": 5.0, "mage/final": True}
+            if final
+            else {"tune/objective": -1.0}
+        )
         search.on_trial_complete(tid, result={**last, "training_iteration": 2})
     states = [t.state.name for t in search._ot_study.trials]
     assert states == ["COMPLETE", "PRUNED"]

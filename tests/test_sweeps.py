@@ -269,12 +269,23 @@ def test_search_smoke(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ablations_smoke(tmp_path: Path) -> None:
-    proc = run_sweep_script("ablations.py", tmp_path, "--ablations", "no_cond_decoder")
+    """The A + CQL row end to end: the trial trains CQL (a sibling child run, evaluated as CQL), then MAGE
+    with scheme A, stores the critic in the checkpoint artifact and evaluates with critic selection."""
+    from mlflow.tracking import MlflowClient
+
+    proc = run_sweep_script("ablations.py", tmp_path, "--ablations", "a_cql")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    _, finished = assert_one_sweep(tmp_path, "mage-ablations", "ablations", n_finished=1)
-    row = finished.iloc[0]
-    assert row["tags.mage.ablation"] == "no_cond_decoder"
-    assert str(row["params.tokenizer.cond_decoder"]) == "False"
+    _, finished = assert_one_sweep(tmp_path, "mage-ablations", "ablations", n_finished=2)
+    critic = finished[finished["tags.mage.role"] == "critic"]
+    row = finished[finished["tags.mage.ablation"] == "a_cql"]
+    assert len(critic) == 1 and len(row) == 1
+    critic, row = critic.iloc[0], row.iloc[0]
+    assert critic["tags.mage.method"] == "cql" and int(critic["params.baseline.steps"]) == 20
+    assert row["tags.mage.method"] == "mage" and row["tags.mage.critic_run_id"] == critic["run_id"]
+    assert row["params.eval.critic"] == "cql" and row["params.tokenizer.scheme"] == "A"
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns.db")
+    files = {f.path for f in client.list_artifacts(row["run_id"], "checkpoint/critic")}
+    assert "checkpoint/critic/meta.json" in files
 
 
 @pytest.mark.slow
@@ -323,3 +334,28 @@ def test_ensure_dataset_generates_once_and_maps_multi_tasks(tmp_path: Path, monk
     from mage.data.d4rl_io import load_dataset
 
     assert len(load_dataset(str(path))["observations"]) == SMOKE_DATA_STEPS
+
+
+@pytest.mark.slow
+def test_a_tokenizer_sweep_then_a_sweep_that_reuses_its_tokenizer(tmp_path: Path) -> None:
+    """Two levels: sweeps/tokenizer.py trains stage 1 only (objective -tok/val_rec, no evaluation); a K sweep
+    given --tokenizers-from its parent trains stage 2 only on that tokenizer."""
+    proc = run_sweep_script("tokenizer.py", tmp_path, "--K", "1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    parents, children = sweep_runs(tmp_path, "mage-tokenizer")
+    assert len(parents) == 1 and len(children) == 1
+    tok = children.iloc[0]
+    assert tok["status"] == "FINISHED" and tok["tags.mage.tokenizer_ready"] == "true"
+    assert math.isfinite(tok["metrics.tok/val_rec"]) and "metrics.eval/norm_score" not in children.columns
+    assert "metrics.pol/loss" not in children.columns  # no stage 2
+    assert "tok/val_rec" in proc.stdout  # the results table ranks by it
+
+    proc = run_sweep_script(
+        "hierarchy_depth.py", tmp_path, "--K", "1", "--tokenizers-from", parents.iloc[0]["run_id"]
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _, finished = assert_one_sweep(tmp_path, "mage-hierarchy-depth", "hierarchy-depth", n_finished=1)
+    trial = finished.iloc[0]
+    assert trial["tags.mage.tokenizer_from"] == tok["run_id"]
+    assert trial["tags.mage.tokenizer_key"] == tok["tags.mage.tokenizer_key"]
+    assert "metrics.time/tokenizer_s" not in finished.columns or math.isnan(trial["metrics.time/tokenizer_s"])

@@ -39,6 +39,7 @@ FORWARDED_ENV = (
     "RAY_USAGE_STATS_ENABLED",
     "PYTHONDONTWRITEBYTECODE",
     "CUBLAS_WORKSPACE_CONFIG",
+    "MAGE_LEAN_TRAIN",  # mage.distributed.trainer: read where a stage's fit() runs (a Tune trial's process)
 )
 
 # Loopback-only, no telemetry (spec platform.md §4); set before Ray starts any process.

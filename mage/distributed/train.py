@@ -184,7 +184,6 @@ def train_stage(
     progress: a bar of the stage's optimiser steps (rate, ETA) on the driver's terminal.
     """
     import ray.train
-    from ray.train.torch import TorchTrainer
 
     from mage.distributed.progress import stage_progress
     from mage.distributed.ray_init import (
@@ -194,6 +193,7 @@ def train_stage(
         ray_train_sigint,
         require_gpus,
     )
+    from mage.distributed.trainer import LeanTorchTrainer as TorchTrainer  # Ray's, minus unused actors
 
     res = resources or Resources()
     if stage not in STAGES:
@@ -301,6 +301,7 @@ def run_experiment(
     evaluate: bool = True,
     under_tune: bool = False,
     progress: bool = False,
+    tokenizer_only: bool = False,
 ) -> ExperimentResult:
     """Train MAGE (stage 1 then stage 2 on Ray Train), evaluate it, and record everything in one MLflow run.
 
@@ -321,6 +322,7 @@ def run_experiment(
         (``eval/*`` and the objective = ``eval/norm_score``). Stage 1 is not forwarded (its losses are not the
         objective's, and trials reusing a tokenizer skip it: every trial's epoch n is the same stage-2 epoch).
     progress: a bar per stage (optimiser steps, rate, ETA) on this process's terminal (``mage train``).
+    tokenizer_only: stop after stage 1 (a tokenizer sweep): ``checkpoint_dir`` is the tokenizer's, no evaluation.
 
     Returns ``ExperimentResult(run_id, checkpoint_dir, metrics, tokenizer_dir)``. The MLflow run is
     FINISHED on success and FAILED (error in the tag ``mage.error``) if anything raises.
@@ -330,6 +332,8 @@ def run_experiment(
 
     resources = resources or Resources()
     tracking = tracking or Tracking()
+    if tokenizer_only and tokenizer_from:
+        raise ValueError("tokenizer_only trains stage 1; it cannot reuse a tokenizer (tokenizer_from)")
     init_ray()
     t_start = time.perf_counter()
     run_type = "trial" if (tracking.parent_run_id or under_tune) else "train"
@@ -364,6 +368,10 @@ def run_experiment(
             log_checkpoint(logger, Path(tok_dir), "tokenizer")
             logger.set_tags({"mage.tokenizer_ready": "true"})  # other trials may reuse it (sweep_runs)
             tok_spec = {"checkpoint": r1.checkpoint}
+        if tokenizer_only:
+            metrics["time/total_s"] = time.perf_counter() - t_start
+            logger.log_metrics({k: v for k, v in metrics.items() if k.startswith("time/")})
+            return ExperimentResult(logger.run_id, str(tok_dir), metrics, tok_dir)
         t0 = time.perf_counter()
         r2 = train_stage(
             "policy", cfg, name=f"{name}-policy", tokenizer=tok_spec, under_tune=under_tune, **common

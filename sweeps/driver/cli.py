@@ -13,9 +13,14 @@ from sweeps.driver.state import ResumeError, find_sweep, restore_settings, setti
 
 DEFAULT_DATASETS = ("maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1")
 # Overrides on top of the smoke preset: one rollout batch, tiny data (the preset already shrinks the model).
-SMOKE_OVERRIDES: dict[str, Any] = {"data.max_steps": SMOKE_DATA_STEPS, "eval.episodes": 2, "eval.num_envs": 2}
 # Baseline trials of a --smoke sweep: a few gradient steps on small batches.
 SMOKE_BASELINE_STEPS = 20
+SMOKE_OVERRIDES: dict[str, Any] = {
+    "data.max_steps": SMOKE_DATA_STEPS,
+    "eval.episodes": 2,
+    "eval.num_envs": 2,
+    "eval.critic_steps": SMOKE_BASELINE_STEPS,  # the A + CQL row's critic (inert without eval.critic)
+}
 SMOKE_BASELINE_OVERRIDES: dict[str, Any] = {"baseline.batch_size": 64}
 BASELINE_PREFIX = "baseline."  # --set keys of the baselines' typed configs (not ExperimentConfig keys)
 
@@ -135,6 +140,13 @@ def build_parser(description: str, *, default_experiment: str, sweep: str | None
         action="store_false",
         help="train stage 1 in every MAGE trial (default: a trial whose data, tokenizer and stage-1 settings "
         "match an earlier trial of the sweep reuses that trial's tokenizer)",
+    )
+    p.add_argument(
+        "--tokenizers-from",
+        default=None,
+        metavar="PARENT_RUN_ID",
+        help="also reuse the tokenizers of another sweep (a tokenizer sweep's parent run id, sweeps/tokenizer.py) "
+        "when a trial's stage-1 settings match one of them",
     )
     p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial (FailureConfig)")
     p.add_argument("--address", default=None, help="Ray address (default $RAY_ADDRESS, else an embedded Ray)")

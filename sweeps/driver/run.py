@@ -29,7 +29,7 @@ from mage.tracking.redact import redact_argv, redact_uri
 from sweeps.driver.cli import SMOKE_BASELINE_OVERRIDES, add_baseline_args, build_parser, resolve_defaults
 from sweeps.driver.data import ensure_dataset
 from sweeps.driver.env import sweep_env
-from sweeps.driver.spec import METRIC, OBJECTIVE, Sweep, describe_space, expected_trials, grid_values
+from sweeps.driver.spec import FINAL, OBJECTIVE, Sweep, describe_space, expected_trials, grid_values
 from sweeps.driver.state import find_sweep, join_storage, settings_of, storage_exists, write_state
 from sweeps.driver.trial import TrialContext, check_trials, mark_trial_stopped, trial_fn, trial_name
 
@@ -113,7 +113,7 @@ def unfinished(grid: Any) -> int:
     return sum(
         1
         for r in grid
-        if r.error is None and METRIC not in (r.metrics or {}) and not (r.metrics or {}).get(STOPPED_EARLY)
+        if r.error is None and FINAL not in (r.metrics or {}) and not (r.metrics or {}).get(STOPPED_EARLY)
     )
 
 
@@ -128,12 +128,12 @@ class StoppedTrials(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         # The scheduler's STOP came before this call (done=True); the flag stays in the trial's last result
         # (and the experiment state), so an early-stopped trial is never mistaken for an interrupted one.
-        if result.get("done") and METRIC not in result:
+        if result.get("done") and FINAL not in result:
             result[STOPPED_EARLY] = True
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        if METRIC not in result:
+        if FINAL not in result:
             self.stopped += 1
             mark_trial_stopped(self.tracking_uri, result, self.scheduler)
 
@@ -198,6 +198,8 @@ def trial_context(sweep: Sweep, args: argparse.Namespace, tracking: Tracking) ->
         baseline_steps=getattr(args, "steps", None),
         also=also,
         reuse_tokenizers=getattr(args, "reuse_tokenizers", True),
+        tokenizers_from=getattr(args, "tokenizers_from", None),
+        tokenizer_only=sweep.tokenizer_only,
     )
 
 
@@ -285,7 +287,8 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     for data_name in args.datasets:
         ensure_dataset(data_name, smoke=args.smoke)
 
-    init_ray(args.address)
+    # Workers' default store is the sweep's (--tracking-uri), not the sqlite path under the driver's checkout.
+    init_ray(args.address, env_vars={"MLFLOW_TRACKING_URI": args.tracking_uri})
     auto_resources(args)
     if args.resume:
         parent = resume_parent(parent_run_id, tracking_uri=args.tracking_uri)
@@ -336,7 +339,7 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     # Interrupted (Ctrl-C): trials left unfinished, or not all trials created yet (grids are created lazily).
     interrupted = unfinished(grid) > 0 or len(grid) < expected_trials(sweep)
     parent.log_metrics({"sweep/trials": len(grid), "sweep/errored": n_err, "sweep/wall_s": elapsed})
-    table = results_table(args.tracking_uri, args.experiment, parent_run_id)
+    table = results_table(args.tracking_uri, args.experiment, parent_run_id, metric=sweep.metric)
     print(
         f"\n[sweep] {sweep.name}: {len(grid)} trials, {n_err} errored, {elapsed:.0f} s; parent run {parent_run_id}"
     )

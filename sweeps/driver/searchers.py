@@ -6,7 +6,7 @@ from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch
 
-from sweeps.driver.spec import METRIC
+from sweeps.driver.spec import FINAL
 
 
 class PruningOptunaSearch(OptunaSearch):
@@ -19,7 +19,7 @@ class PruningOptunaSearch(OptunaSearch):
     """
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if result is not None and METRIC not in result:
+        if result is not None and FINAL not in result:
             result = None  # no final evaluation: stopped early (error=False: PRUNED) or failed (FAIL)
         super().on_trial_complete(trial_id, result=result, error=error)
 

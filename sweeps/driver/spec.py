@@ -11,7 +11,19 @@ from mage.tracking.sweep_runs import METRIC
 
 # METRIC (eval/norm_score) selects configs; OBJECTIVE is the Tune metric (TuneConfig, ASHA, Optuna): in every
 # result, -pol/val_loss per stage-2 epoch and METRIC in a trial's last result.
-__all__ = ["METRIC", "OBJECTIVE", "Sweep", "describe_space", "expected_trials", "grid_values"]
+FINAL = "mage/final"  # in a trial's last result: it ran to its end (scored), not stopped early or interrupted
+TOKENIZER_METRIC = "tok/val_rec"  # what a tokenizer sweep (stage 1 only) selects on, lower is better
+
+__all__ = [
+    "FINAL",
+    "METRIC",
+    "OBJECTIVE",
+    "TOKENIZER_METRIC",
+    "Sweep",
+    "describe_space",
+    "expected_trials",
+    "grid_values",
+]
 
 
 @dataclass
@@ -36,6 +48,14 @@ class Sweep:
     # built and validated (e.g. raise the horizon so K scales fit); must be picklable.
     adjust: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
     description: str = ""
+    # Trials train stage 1 only (a tokenizer sweep): objective -TOKENIZER_METRIC, no evaluation; later sweeps
+    # reuse its tokenizers with --tokenizers-from <its parent run id>.
+    tokenizer_only: bool = False
+
+    @property
+    def metric(self) -> str:
+        """The MLflow metric the results table ranks finished trials by."""
+        return TOKENIZER_METRIC if self.tokenizer_only else METRIC
 
 
 def expected_trials(sweep: Sweep) -> int:

@@ -24,7 +24,7 @@ from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
 from sweeps.driver.cli import BASELINE_PREFIX
 from sweeps.driver.data import ensure_dataset, smoke_data_path
-from sweeps.driver.spec import METRIC, OBJECTIVE
+from sweeps.driver.spec import FINAL, METRIC, OBJECTIVE, TOKENIZER_METRIC
 
 MAGE = "mage"  # the method of trials without a "method" key
 
@@ -46,6 +46,8 @@ class TrialContext:
     baseline_steps: int | None = None  # --steps: gradient steps of a baseline trial (None: its config's)
     also: tuple[EvalProtocol, ...] = ()  # more protocols each trained model is evaluated under (--also-hold)
     reuse_tokenizers: bool = True  # a MAGE trial reuses a tokenizer this sweep already trained (same stage 1)
+    tokenizers_from: str | None = None  # another sweep's parent run whose tokenizers may be reused too
+    tokenizer_only: bool = False  # trials train stage 1 only (sweeps/tokenizer.py)
 
 
 def baseline_overrides(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,13 +86,33 @@ def check_trials(ctx: TrialContext, methods: Sequence[str], datasets: Sequence[s
     unknown = [m for m in methods if m != MAGE and m not in METHODS]
     if unknown:
         raise ConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {MAGE}, {', '.join(METHODS)}")
-    if ctx.baseline_overrides and all(m == MAGE for m in methods):
+    critics = any(str(o.get("eval.critic", "none")).lower() != "none" for o in ctx.named_configs.values())
+    if ctx.baseline_overrides and all(m == MAGE for m in methods) and not critics:
         raise ConfigError(f"{', '.join(ctx.baseline_overrides)}: this sweep trains no baseline")
     for m in methods:
         for ds in datasets:
             _, _, cfg = trial_config(ctx, {"method": m, "data.dataset": ds})
             if m != MAGE:
                 prepare_baseline(cfg, m, baseline_overrides(m, ctx.baseline_overrides), ctx.baseline_steps)
+    for name in ctx.named_configs:  # every row validates, and a critic row's critic is a Q-learning method
+        _, _, cfg = trial_config(ctx, {"ablation": name, "data.dataset": datasets[0]})
+        critic = cfg.eval.critic
+        if critic is None:
+            continue
+        from mage.eval.critic import NO_Q_FUNCTION
+
+        if critic not in METHODS or METHODS[critic].algo in NO_Q_FUNCTION or METHODS[critic].goal_conditioned:
+            ok = [m for m, v in METHODS.items() if v.algo not in NO_Q_FUNCTION and not v.goal_conditioned]
+            raise ConfigError(
+                f"eval.critic={critic!r} (row {name}) must be a Q-learning baseline: {', '.join(ok)}"
+            )
+        crit_cfg = replace(cfg, eval=replace(cfg.eval, critic=None, acting="own"))
+        prepare_baseline(
+            crit_cfg,
+            critic,
+            baseline_overrides(critic, ctx.baseline_overrides),
+            cfg.eval.critic_steps or ctx.baseline_steps,
+        )
 
 
 def trial_overrides(ctx: TrialContext, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,6 +134,7 @@ def trial_overrides(ctx: TrialContext, config: Mapping[str, Any]) -> dict[str, A
 
 def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     """Tune function trainable: one experiment (MAGE or a baseline, + evaluation) as a child run."""
+    import ray
     from ray import tune
 
     from mage.tracking.mlflow_logger import standard_tags
@@ -122,6 +145,7 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     attempt_start = time.time()
     method = str(config.get("method", MAGE))
     extra = {"mage.sweep": ctx.sweep, "mage.trial_id": trial_id}
+    extra["mage.node_id"] = ray.get_runtime_context().get_node_id()  # the Ray node it ran on (clusters)
     if config.get("ablation") is not None:
         extra["mage.ablation"] = str(config["ablation"])
     cfg: ExperimentConfig | None = None
@@ -144,14 +168,19 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     except Exception as e:
         mark_trial_failed(tracking, trial_id=trial_id, cfg=cfg, error=e, attempt_start=attempt_start)
         raise
-    score = float(result.metrics.get(METRIC, float("nan")))
+    if ctx.tokenizer_only:  # lower reconstruction error is better; Tune maximises
+        score = -float(result.metrics.get(TOKENIZER_METRIC, float("nan")))
+    else:
+        score = float(result.metrics.get(METRIC, float("nan")))
     # The knobs this trial set (after adjust), so Tune's own results table is readable too.
     flat = cfg.flatten()
     knobs = {
         f"cfg/{k}": flat[k] for k in overrides if k in flat and isinstance(flat[k], (int, float, str, bool))
     }
     final = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
-    report = {**final, METRIC: score, OBJECTIVE: score, "mlflow_run_id": result.run_id, "method": method}
+    report = {**final, OBJECTIVE: score, FINAL: True, "mlflow_run_id": result.run_id, "method": method}
+    if not ctx.tokenizer_only:
+        report[METRIC] = score
     tune.report({**report, **knobs})
 
 
@@ -171,10 +200,18 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
     from mage.tracking.sweep_runs import TOKENIZER_KEY_TAG, find_tokenizer, tokenizer_key
 
     key = tokenizer_key(cfg.flatten())
-    tok_from = None
-    if ctx.reuse_tokenizers and tracking.parent_run_id:
-        tok_from = find_tokenizer(key, tracking.parent_run_id, tracking_uri=tracking.tracking_uri)
     tracking = tracking.with_tags({TOKENIZER_KEY_TAG: key})
+    if ctx.tokenizer_only:
+        return run_experiment(
+            cfg, resources=ctx.resources, tracking=tracking, tokenizer_only=True, under_tune=True
+        )
+    tok_from = None
+    if ctx.reuse_tokenizers:  # this sweep's first, then the named tokenizer sweep's
+        for parent in (tracking.parent_run_id, ctx.tokenizers_from):
+            if parent and tok_from is None:
+                tok_from = find_tokenizer(key, parent, tracking_uri=tracking.tracking_uri)
+    if cfg.eval.critic is not None:
+        return _run_with_critic(cfg, ctx, tracking, tok_from)
     result = run_experiment(
         cfg, resources=ctx.resources, tracking=tracking, tokenizer_from=tok_from, under_tune=True
     )
@@ -186,6 +223,57 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
             result.checkpoint_dir, cfg, MAGE, ctx.also, runner=runner, run_id=result.run_id,
             tracking_uri=tracking.tracking_uri, tags={"mage.seed": cfg.train.seed, **child_tags(tracking.tags)},
         )  # fmt: skip
+    return result
+
+
+def _run_with_critic(
+    cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking, tok_from: str | None
+) -> Any:
+    """The "A + CQL" row (``eval.critic``): train the critic baseline on the trial's data (a sibling child run,
+    tag ``mage.role=critic``, evaluated as that baseline too), train MAGE, put the critic in the checkpoint
+    (``critic/``, also logged under the run's ``checkpoint/critic``) and evaluate MAGE with critic selection."""
+    import shutil
+    from pathlib import Path
+
+    from mage.distributed.baselines import run_baseline
+    from mage.distributed.ray_init import available
+    from mage.distributed.rollouts import actor_runner
+    from mage.distributed.train import run_experiment
+    from mage.eval.critic import CRITIC_DIR
+    from mage.tracking.evaluation import evaluate_with_config
+    from mage.tracking.mlflow_logger import RunLogger, log_checkpoint
+
+    method = str(cfg.eval.critic)
+    own = {k: v for k, v in tracking.tags.items() if k != "mage.ablation"}  # not a row of the table
+    crit_tracking = replace(
+        tracking, run_name=f"{tracking.run_name}-critic", tags={**own, "mage.role": "critic"}
+    )
+    crit_cfg = replace(cfg, eval=replace(cfg.eval, critic=None, acting="own"))
+    critic = run_baseline(
+        crit_cfg, method, overrides=baseline_overrides(method, ctx.baseline_overrides),
+        steps=cfg.eval.critic_steps or ctx.baseline_steps, resources=ctx.resources, tracking=crit_tracking,
+        under_tune=True,
+    )  # fmt: skip
+    tracking = tracking.with_tags({"mage.critic_run_id": critic.run_id})
+    result = run_experiment(
+        cfg,
+        resources=ctx.resources,
+        tracking=tracking,
+        tokenizer_from=tok_from,
+        evaluate=False,
+        under_tune=True,
+    )
+    shutil.copytree(critic.checkpoint_dir, Path(result.checkpoint_dir) / CRITIC_DIR)
+    log_checkpoint(RunLogger.attach(result.run_id, tracking_uri=tracking.tracking_uri), Path(critic.checkpoint_dir),
+                   f"checkpoint/{CRITIC_DIR}")  # fmt: skip
+    runner = actor_runner(
+        ctx.resources.num_actors, actor_cpus=ctx.resources.actor_cpus(available("CPU")), progress=False
+    )
+    ev = evaluate_with_config(
+        result.checkpoint_dir, cfg, runner=runner, method=MAGE, run_id=result.run_id,
+        tracking_uri=tracking.tracking_uri,
+    )  # fmt: skip
+    result.metrics.update(ev.metrics)
     return result
 
 
