@@ -15,10 +15,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     g = sub.add_parser(
         "generate",
-        help="generate a D4RL-format dataset (maze2d: D4RL's recipe; hopper-random-mage: random actions)",
+        help="generate a D4RL-format dataset (maze2d: D4RL's recipe; hopper-random-mage: random actions; "
+        "hopper-{medium,medium-replay,expert}-mage: d3rlpy SAC trained here, resumable)",
     )
     g.add_argument("name", help="task or dataset name, e.g. maze2d-umaze-v1")
-    g.add_argument("--steps", type=int, default=1_000_000, help="steps in the stream (default 1,000,000)")
+    g.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="steps in the stream (default 1,000,000; SAC recipes: rollout steps, none for medium-replay)",
+    )
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--out", default=None, help="output file (default $MAGE_DATA_DIR/NAME.hdf5)")
     g.add_argument("--if-missing", action="store_true", help="do nothing if the dataset file already exists")
@@ -26,6 +32,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--force",
         action="store_true",
         help="replace an existing file even if it holds another recipe (steps, seed, maze), or regenerate it",
+    )
+    sac = g.add_argument_group("SAC recipes (hopper-*-mage but random; mage.data.generate_sac)")
+    sac.add_argument(
+        "--sac-steps",
+        type=int,
+        default=None,
+        help="cap on SAC env steps, rounded up to whole checkpoints (default 1,000,000); resumable",
+    )
+    sac.add_argument(
+        "--target-return",
+        type=float,
+        default=None,
+        help="sampled eval return that picks the medium checkpoint (default D4RL REF_MAX / 3 = 1078.1); "
+        "expert: stop early there (default: train to --sac-steps)",
+    )
+    sac.add_argument(
+        "--work-dir", default=None, help="training run dir (default $MAGE_DATA_DIR/sac/ENV-seedSEED)"
+    )
+    sac.add_argument(
+        "--set",
+        dest="sac_set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="SAC recipe field (mage.data.sac_recipe.SACRecipeConfig), e.g. --set hidden=64,64",
     )
     g.set_defaults(func=_generate)
 
@@ -58,6 +89,23 @@ def _generate(args: argparse.Namespace) -> int:
         spec = get_spec(args.name)
     except KeyError as e:
         raise CliError(e.args[0], 2) from None
+    if str(get_spec(spec.dataset).recipe).startswith("sac-"):
+        return _generate_sac(args)
+    given = [
+        o
+        for o, v in (
+            ("--sac-steps", args.sac_steps),
+            ("--target-return", args.target_return),
+            ("--work-dir", args.work_dir),
+            ("--set", args.sac_set or None),
+        )
+        if v is not None
+    ]
+    if given:
+        raise CliError(
+            f"{', '.join(given)} apply only to the SAC recipes (hopper-medium-mage, ...), not {spec.name}", 2
+        )
+    args.steps = 1_000_000 if args.steps is None else args.steps
     if args.steps < 1:
         raise CliError(f"--steps {args.steps} must be >= 1 (default 1,000,000)", 2)
     if not 0 <= args.seed < 2**32:
@@ -78,6 +126,50 @@ def _generate(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     dt = time.perf_counter() - t0
     print(f"wrote {path} ({args.steps:,} steps, seed {args.seed}) in {dt:.1f} s")
+    return 0
+
+
+def _generate_sac(args: argparse.Namespace) -> int:
+    """Train (or resume) SAC and write one of its datasets; every option is checked before training."""
+    from pathlib import Path
+
+    from mage.config_base import ConfigError, parse_overrides
+    from mage.data.d4rl_io import DatasetError, default_path
+    from mage.data.generate_sac import generate_sac_dataset, sac_spec
+    from mage.data.sac_recipe import SACRecipeConfig
+
+    spec = sac_spec(args.name)
+    if not 0 <= args.seed < 2**32:
+        raise CliError(f"--seed {args.seed} must be in [0, 2**32)", 2)
+    if args.if_missing and Path(args.out or default_path(spec.name)).is_file():
+        print(f"{args.out or default_path(spec.name)} exists; skipping (--if-missing)")
+        return 0
+    replay = spec.recipe == "sac-medium-replay"
+    steps = args.steps if args.steps is not None or replay else 1_000_000
+    try:
+        sets = parse_overrides(args.sac_set)
+        if "seed" in sets:
+            raise ConfigError(
+                "--set seed=... is not a recipe field here; pass --seed (it seeds SAC and rollouts)"
+            )
+        cfg = SACRecipeConfig.from_dict({**sets, "seed": args.seed})
+    except ConfigError as e:
+        raise CliError(str(e), 2) from None
+    t0 = time.perf_counter()
+    try:
+        path = generate_sac_dataset(
+            spec.name,
+            cfg,
+            steps=steps,
+            sac_steps=1_000_000 if args.sac_steps is None else args.sac_steps,
+            target=args.target_return,
+            work_dir=args.work_dir,
+            out=args.out,
+            force=args.force,
+        )
+    except DatasetError as e:
+        raise CliError(str(e)) from None
+    print(f"{path} ready ({spec.name}, seed {args.seed}) after {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -117,6 +209,9 @@ def _info(args: argparse.Namespace) -> int:
 SOURCES = {
     "maze2d-waypoint": "generate (D4RL maze2d recipe)",
     "random-actions": "generate (uniform random actions)",
+    "sac-medium": "generate (SAC medium; hours)",
+    "sac-medium-replay": "generate (SAC replay; hours)",
+    "sac-expert": "generate (SAC expert; hours)",
     None: "D4RL file only",
 }
 
@@ -129,7 +224,7 @@ def _list(args: argparse.Namespace) -> int:
 
     print(
         f"{'task':26s} {'family':10s} {'env id':28s} {'H':>5s} {'term':4s} {'goal':4s} "
-        f"{'dataset':24s} {'source':34s} file"
+        f"{'dataset':26s} {'source':34s} file"
     )
     for s in list_specs():
         try:
@@ -141,7 +236,7 @@ def _list(args: argparse.Namespace) -> int:
                 where = f"missing (put D4RL's {file_names(s.dataset)[-1]} in {d4rl_dataset_dir()})"
         print(
             f"{s.name:26s} {s.family:10s} {s.env_id:28s} {s.horizon:5d} {'yes' if s.terminates else 'no':4s} "
-            f"{'yes' if s.has_goal else 'no':4s} {s.dataset:24s} {SOURCES.get(s.recipe, str(s.recipe)):34s} {where}"
+            f"{'yes' if s.has_goal else 'no':4s} {s.dataset:26s} {SOURCES.get(s.recipe, str(s.recipe)):34s} {where}"
         )
     return 0
 

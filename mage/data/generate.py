@@ -51,6 +51,11 @@ RECIPES = ("maze2d-waypoint", "random-actions")  # the TaskSpec.recipe values th
 def generated_spec(name: str) -> TaskSpec:
     """The spec of the dataset a task name trains on, if we can generate it (else ``DatasetError``)."""
     spec = get_spec(get_spec(name).dataset)
+    if str(spec.recipe).startswith("sac-"):  # hours of SAC training: never started implicitly
+        raise DatasetError(
+            f"{spec.name} is made by training SAC online (mage.data.generate_sac); run "
+            f"`mage data generate {spec.name}` (resumable)"
+        )
     if spec.recipe not in RECIPES:
         raise DatasetError(
             f"{spec.name} is a D4RL dataset we cannot make here (no recipe); put D4RL's file in "

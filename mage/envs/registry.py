@@ -2,10 +2,11 @@
 
 Families: ``maze2d`` (our D4RL-exact point mass: ``maze2d-{umaze,medium,large}-v1`` from D4RL and
 ``maze2d-giant-v1`` on OGBench's giant layout, each with ``-dense`` and Multi2D ``-multi`` variants) and
-``locomotion`` (gymnasium ``Hopper-v5``: ``hopper-random-mage``, made here, and D4RL's ``hopper-*-v2``
-files when a user has them). Each task says how many observation / action dims it has, the action bounds,
-whether its episodes can end before the horizon (``terminates``), its goal size (0: no goal), and how
-its data comes to exist (``recipe``: ``maze2d-waypoint``, ``random-actions``, or None = a D4RL file only).
+``locomotion`` (gymnasium ``Hopper-v5``: ``hopper-{random,medium,medium-replay,expert}-mage``, made here,
+and D4RL's ``hopper-*-v2`` files when a user has them). Each task says how many observation / action dims
+it has, the action bounds, whether its episodes can end before the horizon (``terminates``), its goal size
+(0: no goal), and how its data comes to exist (``recipe``: ``maze2d-waypoint``, ``random-actions``,
+``sac-{medium,medium-replay,expert}``, or None = a D4RL file only).
 
 ``d4rl_ref_*`` are D4RL's REF_MIN / REF_MAX (``d4rl/pointmaze/__init__.py``, ``d4rl/infos.py``; spec
 data.md §9); Multi2D tasks reuse the single-task values (D4RL has none for random goals); maze2d-giant has
@@ -101,6 +102,8 @@ HOPPER_D4RL_REFS = (-20.272305, 3234.3)
 HOPPER_ENV = "Hopper-v5"  # gymnasium; D4RL used mujoco-py Hopper-v3 (differences: docs/benchmarks.md)
 # D4RL's hopper files (load-only: place them in $D4RL_DATASET_DIR); hopper-random-mage is made here.
 HOPPER_D4RL_DATASETS = ("random", "medium", "medium-replay", "medium-expert", "expert")
+# Made here by training d3rlpy's SAC on Hopper-v5 (D4RL's recipe; docs/benchmarks.md): hopper-<kind>-mage.
+HOPPER_SAC_DATASETS = ("medium", "medium-replay", "expert")
 
 
 def _maze_tasks() -> dict[str, TaskSpec]:
@@ -156,6 +159,8 @@ def _hopper_task(name: str, recipe: str | None) -> TaskSpec:
 def _build() -> dict[str, TaskSpec]:
     specs = _maze_tasks()
     specs["hopper-random-mage"] = _hopper_task("hopper-random-mage", "random-actions")
+    for kind in HOPPER_SAC_DATASETS:  # D4RL's SAC recipe made here (mage.data.generate_sac)
+        specs[f"hopper-{kind}-mage"] = _hopper_task(f"hopper-{kind}-mage", f"sac-{kind}")
     for kind in HOPPER_D4RL_DATASETS:
         specs[f"hopper-{kind}-v2"] = _hopper_task(f"hopper-{kind}-v2", None)
     return specs
