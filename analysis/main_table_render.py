@@ -48,6 +48,9 @@ METHOD_TITLES = {
     "bc-goal": "BC-goal",
     "iql-goal": "IQL-goal",
     "dt-goal": "DT-goal",
+    "diffuser": "Diffuser",
+    "hd": "HD",
+    "dd": "DD",
 }
 
 

@@ -138,12 +138,12 @@ def _baseline_agents(names: str) -> dict[str, Any]:
         return {}
     import tempfile
 
-    from mage.baselines.methods import METHODS
-    from mage.baselines.train import train_d3rlpy
+    from mage.baselines.methods import D3RLPY_METHODS
+    from mage.baselines.train import train_baseline
     from mage.data.episodes import split_episodes
     from mage.eval.registry import make_agent
 
-    chosen = [m for m in METHODS if not m.endswith("-goal")] if names == "all" else names.split(",")
+    chosen = [m for m in D3RLPY_METHODS if not m.endswith("-goal")] if names == "all" else names.split(",")
     rng = np.random.default_rng(0)
     n = 2000
     term = np.zeros(n, bool)
@@ -158,7 +158,9 @@ def _baseline_agents(names: str) -> dict[str, Any]:
     )
     out, root = {}, Path(tempfile.mkdtemp(prefix="latency-baselines-"))
     for method in chosen:
-        d = train_d3rlpy(method, {"steps_per_epoch": 10}, eps, out_dir=root / method, steps=10, dataset=TASK)
+        d = train_baseline(
+            method, {"steps_per_epoch": 10}, eps, out_dir=root / method, steps=10, dataset=TASK
+        )
         out[method] = make_agent(method, str(d), TASK, "cpu")
     return out
 

@@ -13,7 +13,8 @@ import pytest
 from mage.baselines.config_base import GoalConfig
 from mage.baselines.configs import CONFIGS, config_for
 from mage.baselines.dataset import flat_arrays, to_mdp_dataset
-from mage.baselines.methods import METHODS, get_method
+from mage.baselines.methods import D3RLPY_METHODS as METHODS  # diffusion: test_diffusion_baselines.py
+from mage.baselines.methods import get_method
 from mage.config import ConfigError, DataConfig
 from mage.data.episodes import Episodes, returns_to_go
 from mage.eval.jobs import ChunkRunner, RolloutJob

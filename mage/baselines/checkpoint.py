@@ -33,15 +33,15 @@ MODEL_FILE = "model.d3"
 class BaselineMeta:
     method: str  # registry name, e.g. iql-goal
     algo: str  # algorithm key, e.g. iql
-    d3rlpy_class: str  # e.g. IQL
-    d3rlpy_version: str  # the version that wrote model.d3
+    d3rlpy_class: str  # e.g. IQL ("" for a diffusion planner)
+    d3rlpy_version: str  # the version that wrote model.d3 ("" for a diffusion planner)
     dataset: str | None  # dataset name the data came from (None: unnamed episodes)
     obs_dim: int  # the env's observation size (without the goal)
     act_dim: int
     goal_dim: int  # 2 when the goal (x, y) is appended to the observation, else 0
     goal_relabel: str | None  # future | episode for -goal variants, else None
     track: str  # R (state + reward) or G (goal given)
-    plans_states: bool  # always False: d3rlpy policies output actions only
+    plans_states: bool  # False for d3rlpy policies (actions only), True for the diffusion planners
     transformer: bool  # Decision Transformer: stateful, return-conditioned
     act_low: list[float]  # per-dim action bounds of the data (actions are clipped to them)
     act_high: list[float]
@@ -55,6 +55,7 @@ class BaselineMeta:
     context_size: int | None = None  # DT
     max_timestep: int | None = None  # DT: timestep embedding size
     target_return: float | None = None  # DT: configured R̂_0 (None: the best episode return)
+    kind: str = "d3rlpy"  # d3rlpy (model.d3) or diffusion (mage.baselines.diffusion, model.pt)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -97,7 +98,7 @@ def read_meta(path: str | Path) -> BaselineMeta:
     p = Path(path) / "meta.json"
     if not p.is_file():
         raise FileNotFoundError(
-            f"{path} is not a baseline directory (no meta.json); train one with train_d3rlpy"
+            f"{path} is not a baseline directory (no meta.json); train one with train_baseline"
         )
     meta = BaselineMeta.from_dict(json.loads(p.read_text()))
     if meta.format_version != FORMAT_VERSION:
@@ -111,6 +112,10 @@ def load_baseline(path: str | Path, device: str = "cpu") -> LoadedBaseline:
 
     root = Path(path)
     meta = read_meta(root)
+    if meta.kind != "d3rlpy":
+        raise ValueError(
+            f"{path} holds the {meta.kind} baseline {meta.method!r}: load it with load_diffusion"
+        )
     saved = json.loads((root / "config.json").read_text())
     cfg = CONFIGS[meta.algo].from_dict(saved["config"])
     algo = d3rlpy.load_learnable(str(root / MODEL_FILE), device=device)

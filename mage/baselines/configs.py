@@ -21,11 +21,14 @@ own episodes, so CORL's numbers are not expected to reproduce exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mage.baselines.config_base import D3rlpyConfig, adam, encoder, plain_fields
 from mage.baselines.methods import get_method
-from mage.config import ConfigError
+from mage.config import ConfigBase, ConfigError
+
+if TYPE_CHECKING:
+    from mage.baselines.diffusion.configs import DiffusionConfig
 
 # Algorithms. Source comments: CORL = the maze2d YAML (or the algorithm file); d3rlpy = reproductions/offline.
 
@@ -355,13 +358,18 @@ def dataset_family(dataset: str | None) -> str | None:
 
 
 def config_for(
-    method: str, dataset: str | None = None, overrides: dict[str, Any] | D3rlpyConfig | None = None
-) -> D3rlpyConfig:
-    """The config of a baseline method (``iql``, ``iql-goal``, ...): defaults, the dataset family's preset,
-    then dotted ``overrides`` (unknown keys raise). A config instance is checked against the method and
-    returned as is."""
-    cls = CONFIGS[get_method(method).algo]
-    if isinstance(overrides, D3rlpyConfig):
+    method: str, dataset: str | None = None, overrides: dict[str, Any] | ConfigBase | None = None
+) -> D3rlpyConfig | DiffusionConfig:
+    """The config of a baseline method (``iql``, ``iql-goal``, ..., ``diffuser``): defaults, the dataset
+    family's preset, then dotted ``overrides`` (unknown keys raise). A config instance is checked against the
+    method and returned as is. Diffusion planners get theirs from ``mage.baselines.diffusion.configs``."""
+    m = get_method(method)
+    if m.kind == "diffusion":
+        from mage.baselines.diffusion.configs import native_config_for
+
+        return native_config_for(m.algo, dataset, overrides)
+    cls = CONFIGS[m.algo]
+    if isinstance(overrides, ConfigBase):
         if not isinstance(overrides, cls):
             raise ConfigError(f"method {method!r} takes a {cls.__name__}, got {type(overrides).__name__}")
         return overrides

@@ -1,8 +1,11 @@
-"""Train one d3rlpy baseline on our episodes and save it: ``train_d3rlpy``.
+"""Train one baseline on our episodes and save it: ``train_baseline`` (any method), ``train_d3rlpy`` (d3rlpy).
 
     eps, task = load_episodes(cfg.data)
-    path = train_d3rlpy("iql", {"batch_size": 256}, eps, steps=1_000_000, seed=0, device="cuda:0",
-                        out_dir="runs/iql-umaze", dataset="maze2d-umaze-v1", log_fn=run_logger.log_metrics)
+    path = train_baseline("iql", {"batch_size": 256}, eps, steps=1_000_000, seed=0, device="cuda:0",
+                          out_dir="runs/iql-umaze", dataset="maze2d-umaze-v1", log_fn=run_logger.log_metrics)
+
+``train_baseline`` sends the diffusion planners (diffuser, hd, dd) to
+``mage.baselines.diffusion.train.train_diffusion`` and the rest to ``train_d3rlpy``.
 
 Nothing here imports ray or mlflow; metrics leave through ``log_fn(metrics, step)`` once per d3rlpy epoch
 (``steps_per_epoch`` gradient steps). d3rlpy itself still prints its structlog lines (config, one line per
@@ -47,6 +50,29 @@ def _max_timestep(data: FlatData, dataset: str | None) -> int:
     return max(longest, horizon) + 1
 
 
+def train_baseline(
+    method: str,
+    cfg_or_overrides: Any,
+    episodes: Episodes,
+    *,
+    out_dir: str | Path,
+    steps: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    log_fn: LogFn | None = None,
+    dataset: str | None = None,
+) -> Path:
+    """Fit and save any baseline ``method`` (same arguments as ``train_d3rlpy``); returns ``out_dir``."""
+    kw: dict[str, Any] = dict(
+        out_dir=out_dir, steps=steps, seed=seed, device=device, log_fn=log_fn, dataset=dataset
+    )
+    if get_method(method).kind == "diffusion":
+        from mage.baselines.diffusion.train import train_diffusion
+
+        return train_diffusion(method, cfg_or_overrides, episodes, **kw)
+    return train_d3rlpy(method, cfg_or_overrides, episodes, **kw)
+
+
 def train_d3rlpy(
     method: str,
     cfg_or_overrides: D3rlpyConfig | Mapping[str, Any] | None,
@@ -65,6 +91,10 @@ def train_d3rlpy(
     import d3rlpy
 
     m = get_method(method)
+    if m.kind != "d3rlpy":
+        raise ValueError(
+            f"{method!r} is a {m.kind} planner, not a d3rlpy algorithm: train it with train_baseline"
+        )
     overrides = dict(cfg_or_overrides) if isinstance(cfg_or_overrides, Mapping) else cfg_or_overrides
     cfg = config_for(method, dataset, overrides)
     n = int(steps if steps is not None else cfg.steps)

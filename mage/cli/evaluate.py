@@ -2,6 +2,7 @@
 
 mage evaluate --run-id <id> --episodes 100 --rtg-percentile 90  # a child eval run of <id>
 mage evaluate --checkpoint DIR --local --protocol paper          # goal given, state tracking, hold
+mage evaluate --method mppi --task maze2d-umaze-v1 --goal given   # a checkpoint-free agent (mppi, waypoint, random)
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--run-id", default=None, help="MLflow run id of a training run")
     src.add_argument("--checkpoint", default=None, help="checkpoint directory")
+    src.add_argument(
+        "--method",
+        choices=SCRIPTED_METHODS,
+        default=None,
+        help="a registered agent without a checkpoint: mppi (MPPI on the true maze2d simulator), waypoint "
+        "(D4RL's controller), random; needs --task; mppi and waypoint need the goal (--goal given)",
+    )
     e.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
     tgt = e.add_mutually_exclusive_group()
     tgt.add_argument("--rtg-percentile", type=float, default=None, help="R̂_0 percentile of dataset returns")
@@ -65,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="agent setting for this evaluation, repeatable: eval.sampling, eval.temperature, eval.top_k, "
-        "eval.rtg_update, eval.goal, eval.acting, eval.hold (same grammar as mage train --set)",
+        "eval.rtg_update, eval.goal, eval.acting, eval.hold; with --method mppi: mppi.horizon, mppi.samples, "
+        "... (mage.baselines.mppi.MPPIConfig) (same grammar as mage train --set)",
     )
     e.add_argument("--no-log", action="store_true", help="print the scores only")
     e.set_defaults(func=cmd_evaluate)
@@ -74,8 +83,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise SystemExit(f"error: --episodes {args.episodes} must be >= 1")
-    agent_kwargs = eval_agent_kwargs(args.overrides, args.rtg_update)  # bad --set: fail before Ray starts
     protocol = eval_protocol(args)
+    if args.method:
+        agent_kwargs = scripted_agent_kwargs(args, protocol)  # bad task / --set / protocol: before Ray
+    else:
+        agent_kwargs = eval_agent_kwargs(args.overrides, args.rtg_update)  # bad --set: fail before Ray starts
     if not args.no_log:
         from mage.tracking.reaper import reap_at_start
 
@@ -104,13 +116,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"protocol: {protocol.label}" + (" (hold is privileged: it reads the goal)" if protocol.hold else "")
     )
     print_scores(res.metrics, str(res.episodes["task"].iloc[0]) if len(res.episodes) else None)
-    print(f"target return: {res.metrics['eval/target_return']:.1f}")
+    if not args.method:
+        print(f"target return: {res.metrics['eval/target_return']:.1f}")
     if res.run_id:
         print(f"MLflow run id: {res.run_id}" + (f" (child of {args.run_id})" if args.run_id else ""))
         print(ui_hint())
     return 0
 
 
+SCRIPTED_METHODS = ("mppi", "waypoint", "random")  # registered agents that need no checkpoint
 AGENT_EVAL_KEYS = (
     "eval.sampling",
     "eval.temperature",
@@ -165,6 +179,40 @@ def eval_agent_kwargs(items: list[str], rtg_update: str | None = None) -> dict[s
     return kw or None
 
 
+def scripted_agent_kwargs(args: argparse.Namespace, protocol: Any) -> dict[str, Any] | None:
+    """``--method``: check the task, the ``--set mppi.*`` settings and the protocol, and build the agent once,
+    so a wrong combination is one clear error before Ray starts; returns the factory kwargs."""
+    from mage.agent import StatePlanner
+    from mage.baselines.mppi import MPPIConfig
+    from mage.config import ConfigError, parse_overrides
+    from mage.eval.jobs import RolloutJob
+    from mage.eval.registry import make_agent
+
+    if not args.task:
+        raise SystemExit(f"error: --method {args.method} needs --task (e.g. --task maze2d-umaze-v1)")
+    try:
+        ov = {k: v for k, v in parse_overrides(args.overrides).items() if k not in PROTOCOL_KEYS}
+        mppi = {k.split(".", 1)[1]: v for k, v in ov.items() if k.startswith("mppi.")}
+        bad = sorted(k for k in ov if not (k.startswith("mppi.") and args.method == "mppi"))
+        if bad or args.rtg_update:
+            raise ConfigError(
+                f"--method {args.method} takes only --set {', '.join(PROTOCOL_KEYS)}"
+                + (", mppi.*" if args.method == "mppi" else "")
+                + f" (got {', '.join(bad) or '--rtg-update'}); eval.sampling, --rtg-update, ... are MAGE's"
+            )
+        kw: dict[str, Any] = {"mppi": MPPIConfig.from_dict(mppi, where="mppi.").to_dict()} if mppi else {}
+        agent = make_agent(args.method, None, args.task, args.device, **kw)
+        RolloutJob(args.method, None, args.task, args.seed, None, args.episodes, kw, protocol)
+        if protocol.acting == "track" and not isinstance(agent, StatePlanner):
+            raise ValueError(f"--method {args.method} plans no states, so acting='track' does not apply; "
+                             "use --acting own (e.g. --goal given --acting own --hold)")  # fmt: skip
+    except (ValueError, KeyError) as e:
+        needs = "goal='given'" in str(e) and protocol.goal != "given"
+        hint = " (mage evaluate: --goal given)" if needs else ""
+        raise SystemExit(f"error: {e.args[0] if isinstance(e, KeyError) else e}{hint}") from None
+    return kw or None
+
+
 def _evaluate(
     args: argparse.Namespace,
     pct: float | None,
@@ -175,9 +223,11 @@ def _evaluate(
     from mage.distributed.rollouts import actor_runner
     from mage.tracking.evaluation import evaluate_checkpoint
 
+    name = f"eval-{args.run_id[:8]}" if args.run_id else f"eval-{args.method}" if args.method else "eval"
     return evaluate_checkpoint(
         args.checkpoint,
         run_id=args.run_id,
+        method=args.method or "mage",
         task=args.task,
         episodes=args.episodes,
         seed=args.seed,
@@ -189,7 +239,7 @@ def _evaluate(
         log=not args.no_log,
         child_run=args.run_id is not None,
         experiment=args.experiment,
-        run_name=f"eval-{args.run_id[:8]}" if args.run_id else "eval",
+        run_name=name,
         tags=tags,
         agent_kwargs=agent_kwargs,
     )

@@ -1,9 +1,10 @@
-"""``run_baseline``: one d3rlpy baseline trained in a Ray worker, evaluated on the rollout actors, one MLflow run.
+"""``run_baseline``: one baseline trained in a Ray worker, evaluated on the rollout actors, one MLflow run.
 
 The counterpart of ``mage.distributed.train.run_experiment`` for the methods of ``mage.baselines`` (the sweeps
 call either). Training is one Ray task (a GPU when the cluster has GPUs, else a CPU share of what is free)
-that runs ``mage.baselines.train.train_d3rlpy`` on the episodes of ``cfg.data`` with ``log_fn`` bound to the
-run's ``RunLogger`` (one MLflow step per d3rlpy epoch), logs the saved directory as the run's ``checkpoint/``
+that runs ``mage.baselines.train.train_baseline`` (d3rlpy, or a diffusion planner of
+``mage.baselines.diffusion``) on the episodes of ``cfg.data`` with ``log_fn`` bound to the run's ``RunLogger``
+(one MLflow step per epoch), logs the saved directory as the run's ``checkpoint/``
 artifact and hands its files back, so the driver needs no storage shared with the worker. The evaluation is
 the one MAGE runs get (``mage.tracking.evaluation.evaluate_with_config``: ``cfg.eval``'s episodes, env seeds,
 R̂_0 and protocol) with the baseline's method; ``also`` evaluates the same model under more protocols, each as
@@ -30,8 +31,9 @@ from mage.tracking.context import Tracking
 
 
 def baseline_eval_config(cfg: ExperimentConfig, method: str) -> ExperimentConfig:
-    """``cfg`` as a baseline is evaluated: a track-G method (``-goal``) always gets the goal (it cannot act
-    without it); ``acting = track`` is refused (d3rlpy policies plan no states)."""
+    """``cfg`` as a baseline is evaluated: a ``-goal`` method always gets the goal (it cannot act without it);
+    ``acting = track`` is refused for a method without a state plan (d3rlpy policies), allowed for the
+    diffusion planners."""
     from mage.baselines.methods import get_method
 
     m = get_method(method)
@@ -50,8 +52,9 @@ def prepare_baseline(
 ) -> tuple[ExperimentConfig, Any, int]:
     """Everything a baseline run checks before any work: ``(evaluation config, the baseline's typed config,
     gradient steps)``; a ``ConfigError`` names the bad key (unknown fields, bad values, steps that are not
-    whole epochs, a protocol that does not apply)."""
+    whole epochs of a d3rlpy method, a protocol that does not apply)."""
     from mage.baselines.configs import config_for
+    from mage.baselines.methods import get_method
 
     cfg = baseline_eval_config(cfg, method)
     try:
@@ -59,7 +62,7 @@ def prepare_baseline(
     except ConfigError as e:
         raise ConfigError(f"baseline {method!r} (--set baseline.KEY=VALUE): {e}") from None
     n = int(steps if steps is not None else bcfg.steps)
-    per_epoch = min(bcfg.steps_per_epoch, n)
+    per_epoch = min(bcfg.steps_per_epoch, n) if get_method(method).kind == "d3rlpy" else 1  # diffusion: any
     if n < 1 or n % per_epoch:
         raise ConfigError(
             f"steps={n} must be a positive multiple of baseline.steps_per_epoch={per_epoch} "
@@ -79,7 +82,7 @@ def _fit_remote(
     tracking_uri: str,
 ) -> dict[str, bytes]:
     """The Ray task: train, log epochs and the ``checkpoint/`` artifact to ``run_id``, return the files."""
-    from mage.baselines.train import train_d3rlpy
+    from mage.baselines.train import train_baseline
     from mage.config import DataConfig
     from mage.data.prepare import load_episodes
     from mage.eval.jobs import pack_dir
@@ -90,7 +93,7 @@ def _fit_remote(
     eps, task = load_episodes(DataConfig.from_dict(data, where="data."))
     with tempfile.TemporaryDirectory(prefix="mage-baseline-") as tmp:
         out = Path(tmp) / "checkpoint"
-        train_d3rlpy(
+        train_baseline(
             method, overrides, eps, out_dir=out, steps=steps, seed=seed, device=device,
             log_fn=logger.log_metrics, dataset=task,
         )  # fmt: skip
@@ -144,8 +147,9 @@ def run_baseline(
     """Train baseline ``method`` on ``cfg.data`` (seed ``cfg.train.seed``) in a Ray task, evaluate it as
     ``cfg.eval`` says (and under ``also``), and record everything in one MLflow run where ``tracking`` says.
 
-    overrides: the baseline's config fields (``mage.baselines.configs``; unknown keys raise before any work).
-    steps: gradient steps (default: the config's ``steps``; a multiple of its ``steps_per_epoch``).
+    overrides: the baseline's config fields (``mage.baselines.configs``, ``mage.baselines.diffusion.configs``;
+        unknown keys raise before any work).
+    steps: gradient steps (default: the config's ``steps``; for d3rlpy a multiple of its ``steps_per_epoch``).
     resources: ``use_gpu`` (None: iff the cluster has GPUs), ``gpus_per_worker`` / ``cpus_per_worker`` of the
         training task, ``num_actors`` rollout actors (0: in this process).
     Returns ``ExperimentResult(run_id, checkpoint_dir, metrics)``: ``eval/*``, ``time/*`` and

@@ -12,6 +12,7 @@ seed>`` (cheap agents with their own RNG), which keeps results independent of th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from mage.agent import Agent
@@ -19,6 +20,7 @@ from mage.baselines.agent import make_d3rlpy_agent
 from mage.baselines.checkpoint import LoadedBaseline, load_baseline
 from mage.baselines.methods import METHODS as BASELINES
 from mage.eval.agents import RandomAgent, WaypointAgent
+from mage.eval.critic import CRITIC_DIR, CriticSelectAgent
 from mage.eval.rtg import resolve_target_return
 from mage.policy.checkpoint import Checkpoint, load_checkpoint
 from mage.policy.mage_agent import MageAgent
@@ -90,7 +92,7 @@ def _mage_factory(
         ckpt.episode_returns, target_return=ec.target_return, rtg_percentile=pct
     )
     samp = SamplingConfig(**sampling) if sampling is not None else None  # None: MageAgent reads cfg.eval
-    return MageAgent(
+    agent = MageAgent(
         ckpt,
         device,
         target_return=default_target,
@@ -99,6 +101,27 @@ def _mage_factory(
         rtg_update=rtg_update,
         track_lookahead=track_lookahead,
     )
+    if ec.critic is None:
+        return agent
+    return CriticSelectAgent(agent, _critic(checkpoint, device, ec.critic), ec.critic_candidates)
+
+
+def _critic(checkpoint: str, device: str, method: str) -> LoadedBaseline:
+    """The ``eval.critic`` baseline stored in ``<checkpoint>/critic`` (loaded once per process)."""
+    path = Path(checkpoint) / CRITIC_DIR
+    if not (path / "meta.json").is_file():
+        raise ValueError(
+            f"eval.critic={method!r}, but {path} holds no trained baseline; sweeps/ablations.py --ablations a_cql "
+            "trains it, or save one there with mage.baselines.train (or set eval.critic=none)"
+        )
+    key = (str(path), str(device))
+    if key not in _BASELINE_CACHE:
+        _BASELINE_CACHE[key] = load_baseline(path, device)
+    if _BASELINE_CACHE[key].meta.method != method:
+        raise ValueError(
+            f"{path} holds baseline {_BASELINE_CACHE[key].meta.method!r}, not eval.critic={method!r}"
+        )
+    return _BASELINE_CACHE[key]
 
 
 def _waypoint_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -> Agent:
@@ -109,13 +132,58 @@ def _random_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -
     return RandomAgent(task=task, **kw)  # the task's action dims and bounds
 
 
+def _mppi_factory(
+    checkpoint: str | None, task: str, device: str, seed: int = 0, mppi: Mapping[str, Any] | None = None
+) -> Agent:
+    """MPPI on the true maze2d simulator (no checkpoint); ``mppi``: MPPIConfig fields (``--set mppi.KEY=V``)."""
+    from mage.baselines.mppi import MPPIAgent, MPPIConfig
+
+    return MPPIAgent(task, MPPIConfig.from_dict(dict(mppi or {}), where="mppi."), seed=seed)
+
+
 _BASELINE_CACHE: dict[tuple[str, str], LoadedBaseline] = {}
+_DIFFUSION_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def _diffusion_factory(method: str) -> AgentFactory:
+    """Factory of one diffusion planner (``mage.baselines.diffusion``): loaded once per process and device;
+    each agent samples with its own generator seeded by ``seed`` (the chunk's). ``replan_every``: None = the
+    trained config's (0: plan once per episode). Return targets do not apply (DD conditions on test_ret)."""
+
+    def factory(
+        checkpoint: str | None,
+        task: str,
+        device: str,
+        seed: int = 0,
+        target_return: float | None = None,
+        rtg_percentile: float | None = None,
+        replan_every: int | None = None,
+    ) -> Agent:
+        from mage.baselines.diffusion.agent import DiffusionAgent
+        from mage.baselines.diffusion.checkpoint import load_diffusion
+
+        if not checkpoint:
+            raise ValueError(
+                f"method {method!r} needs a baseline directory (mage.baselines.train.train_baseline)"
+            )
+        key = (str(checkpoint), str(device))
+        if key not in _DIFFUSION_CACHE:
+            _DIFFUSION_CACHE[key] = load_diffusion(checkpoint, device)
+        loaded = _DIFFUSION_CACHE[key]
+        if loaded.meta.method != method:
+            raise ValueError(f"{checkpoint} holds baseline {loaded.meta.method!r}, not {method!r}")
+        return DiffusionAgent(loaded, device, seed=seed, replan_every=replan_every)
+
+    return factory
 
 
 def _baseline_factory(method: str) -> AgentFactory:
-    """Factory of one d3rlpy baseline (``mage.baselines``): its directory is loaded once per process. DT's
+    """Factory of one baseline (``mage.baselines``): its directory is loaded once per process. DT's
     default R̂_0 is ``target_return``, else the trained config's, else the ``rtg_percentile`` (100 if unset)
-    of the episode returns it trained on (a job's target_return overrides it at reset)."""
+    of the episode returns it trained on (a job's target_return overrides it at reset). Diffusion planners:
+    ``_diffusion_factory``."""
+    if BASELINES[method].kind == "diffusion":
+        return _diffusion_factory(method)
 
     def factory(
         checkpoint: str | None,
@@ -126,7 +194,9 @@ def _baseline_factory(method: str) -> AgentFactory:
         rtg_percentile: float | None = None,
     ) -> Agent:
         if not checkpoint:
-            raise ValueError(f"method {method!r} needs a baseline directory (mage.baselines.train_d3rlpy)")
+            raise ValueError(
+                f"method {method!r} needs a baseline directory (mage.baselines.train.train_baseline)"
+            )
         key = (str(checkpoint), str(device))
         if key not in _BASELINE_CACHE:
             _BASELINE_CACHE[key] = load_baseline(checkpoint, device)
@@ -148,5 +218,6 @@ def _baseline_factory(method: str) -> AgentFactory:
 register_agent("mage", _mage_factory, per_chunk=True)
 register_agent("waypoint", _waypoint_factory, per_chunk=True, needs_goal=True)
 register_agent("random", _random_factory, per_chunk=True)
-for _b in BASELINES.values():  # bc, cql, ..., dt; bc-goal, iql-goal, dt-goal (track G: need the goal)
+register_agent("mppi", _mppi_factory, per_chunk=True, needs_goal=True)
+for _b in BASELINES.values():  # bc, ..., dt; bc-goal, iql-goal, dt-goal (need the goal); diffuser, hd, dd
     register_agent(_b.name, _baseline_factory(_b.name), per_chunk=True, needs_goal=_b.goal_conditioned)

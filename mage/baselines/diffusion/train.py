@@ -1,0 +1,143 @@
+"""Train one diffusion planner (diffuser, hd, dd) on our episodes and save it: ``train_diffusion``.
+
+One loop for the three (Diffuser's ``utils/training.py`` Trainer, written anew): per optimiser step,
+``grad_accumulate`` batches of full windows (``batches.Windows``; HD samples one batch per level) and
+``planner.loss``; AdamW (weight decay 0 = the sources' Adam); every ``ema_every`` steps the EMA copy is
+updated, or set to the weights before ``ema_start``. The EMA weights are what is saved and what plans. If a run
+ends before ``ema_start`` the saved weights are the final ones (the EMA would copy them at its next update).
+
+Metrics leave through ``log_fn(metrics, step)`` every ``steps_per_epoch`` steps and at the last step:
+``loss`` (the mean over those steps) and ``time_step`` (seconds per optimiser step).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mage.baselines.checkpoint import BaselineMeta
+from mage.baselines.diffusion.batches import PlanNormalizers, Windows, discounted_returns
+from mage.baselines.diffusion.checkpoint import build_planner, save_diffusion
+from mage.baselines.diffusion.configs import DDConfig, DiffusionConfig, native_config_for
+from mage.baselines.methods import get_method
+from mage.config import ConfigError
+from mage.data.episodes import Episodes
+
+LogFn = Callable[[dict[str, float], int], None]
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1.0 - decay)
+
+
+def training_windows(
+    planner: nn.Module, cfg: DiffusionConfig, episodes: Episodes, norm: PlanNormalizers, device: str
+) -> tuple[dict[str, Windows], DiffusionConfig]:
+    """The planner's windows by name, and ``cfg`` with DD's ``returns_scale`` resolved from the data."""
+    returns_N = None
+    if isinstance(cfg, DDConfig):  # the return condition, as a fraction of the best one
+        g_N = discounted_returns(episodes, cfg.discount)
+        scale = cfg.returns_scale or max(float(g_N.max(initial=0.0)), 1e-6)
+        cfg = replace(cfg, returns_scale=scale)
+        returns_N = g_N / scale
+    wins = {k: Windows(episodes, norm, n, device, returns_N) for k, n in planner.windows().items()}
+    return wins, cfg
+
+
+def train_diffusion(
+    method: str,
+    cfg_or_overrides: DiffusionConfig | Mapping[str, Any] | None,
+    episodes: Episodes,
+    *,
+    out_dir: str | Path,
+    steps: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    log_fn: LogFn | None = None,
+    dataset: str | None = None,
+) -> Path:
+    """Fit the planner ``method`` for ``steps`` optimiser steps (default: the config's) and save it to
+    ``out_dir`` (``mage.baselines.diffusion.checkpoint``). ``dataset``: the dataset name, for the per-maze
+    defaults. Returns ``out_dir``."""
+    m = get_method(method)
+    if m.kind != "diffusion":
+        raise ValueError(
+            f"{method!r} is a {m.kind} baseline: train it with mage.baselines.train.train_baseline"
+        )
+    overrides = dict(cfg_or_overrides) if isinstance(cfg_or_overrides, Mapping) else cfg_or_overrides
+    cfg = native_config_for(m.algo, dataset, overrides)
+    n = int(steps if steps is not None else cfg.steps)
+    if n < 1:
+        raise ConfigError(f"steps={n} must be >= 1")
+    seed_all(seed)
+    norm = PlanNormalizers.fit(episodes, cfg.normalizer)
+    planner = build_planner(m.algo, cfg, episodes.obs_dim, episodes.act_dim).to(device)
+    wins, cfg = training_windows(planner, cfg, episodes, norm, device)
+    ema = copy.deepcopy(planner).requires_grad_(False)
+    opt = torch.optim.AdamW(planner.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    planner.train()
+    t0 = t_log = time.perf_counter()
+    loss_sum, since = 0.0, 0
+    for step in range(n):
+        for _ in range(cfg.grad_accumulate):
+            loss = planner.loss({k: w.sample(cfg.batch_size) for k, w in wins.items()}) / cfg.grad_accumulate
+            loss.backward()
+            loss_sum += float(loss.detach())
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        since += 1
+        if step % cfg.ema_every == 0:
+            if step < cfg.ema_start:
+                ema.load_state_dict(planner.state_dict())
+            else:
+                ema_update(ema, planner, cfg.ema_decay)
+        if log_fn is not None and ((step + 1) % cfg.steps_per_epoch == 0 or step + 1 == n):
+            now = time.perf_counter()
+            log_fn({"loss": loss_sum / since, "time_step": (now - t_log) / since}, step + 1)
+            loss_sum, since, t_log = 0.0, 0, now
+    if n - 1 < cfg.ema_start:
+        ema.load_state_dict(planner.state_dict())
+    train_s = time.perf_counter() - t0
+    first = next(iter(wins.values()))
+    meta = BaselineMeta(
+        method=m.name,
+        algo=m.algo,
+        d3rlpy_class="",
+        d3rlpy_version="",
+        dataset=dataset,
+        obs_dim=episodes.obs_dim,
+        act_dim=episodes.act_dim,
+        goal_dim=0,
+        goal_relabel=None,
+        track=m.track,
+        plans_states=m.plans_states,
+        transformer=False,
+        act_low=episodes.act_NA.min(0).astype(float).tolist(),
+        act_high=episodes.act_NA.max(0).astype(float).tolist(),
+        observation_scaler=cfg.normalizer,
+        reward_scaler="none",
+        steps=n,
+        seed=seed,
+        episodes=first.episodes,
+        transitions=len(first),
+        train_s=round(train_s, 3),
+        kind="diffusion",
+    )
+    return save_diffusion(out_dir, ema, cfg, meta, norm, episodes.returns_E)
