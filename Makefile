@@ -55,7 +55,7 @@ browser-deps:
 
 test: venv browser-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow"
