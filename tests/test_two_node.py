@@ -41,9 +41,15 @@ def two_nodes() -> Iterator[dict]:
     from ray.cluster_utils import Cluster
 
     tmp = Path(tempfile.mkdtemp(prefix="tn-", dir="/tmp"))  # short: unix socket paths stay < 108 bytes
-    token = tmp / "token"
-    token.write_text(secrets.token_hex(32))
-    token.chmod(0o600)
+    # Ray caches the auth token per process: when an earlier test of this session started Ray here, it read
+    # $RAY_AUTH_TOKEN_PATH, and a cluster with another token would refuse this process. Reuse that file.
+    given = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", "/nonexistent"))
+    if given.is_file() and given.stat().st_size > 0:
+        token = given
+    else:
+        token = tmp / "token"
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
     (tmp / "ray").mkdir()  # $RAY_TMPDIR/ray: where Cluster writes its ray_current_cluster file
     (port,) = free_ports(1)
     # The server starts while the raylets come up (both take seconds on a busy 2-core box).
