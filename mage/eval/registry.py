@@ -106,6 +106,29 @@ def _mage_factory(
     return CriticSelectAgent(agent, _critic(checkpoint, device, ec.critic), ec.critic_candidates)
 
 
+def _load_once(
+    cache: dict[tuple[str, str], Any],
+    loader: Callable[[str, str], Any],
+    checkpoint: str | None,
+    device: str,
+    method: str,
+    what: str | None = None,
+) -> Any:
+    """``loader(checkpoint, device)`` once per process and device; the directory must hold ``method`` (``what``
+    names it in the error, default ``'method'``)."""
+    if not checkpoint:
+        raise ValueError(
+            f"method {method!r} needs a baseline directory (mage.baselines.train.train_baseline)"
+        )
+    key = (str(checkpoint), str(device))
+    if key not in cache:
+        cache[key] = loader(checkpoint, device)
+    loaded = cache[key]
+    if loaded.meta.method != method:
+        raise ValueError(f"{checkpoint} holds baseline {loaded.meta.method!r}, not {what or repr(method)}")
+    return loaded
+
+
 def _critic(checkpoint: str, device: str, method: str) -> LoadedBaseline:
     """The ``eval.critic`` baseline stored in ``<checkpoint>/critic`` (loaded once per process)."""
     path = Path(checkpoint) / CRITIC_DIR
@@ -114,14 +137,7 @@ def _critic(checkpoint: str, device: str, method: str) -> LoadedBaseline:
             f"eval.critic={method!r}, but {path} holds no trained baseline; sweeps/ablations.py --ablations a_cql "
             "trains it, or save one there with mage.baselines.train (or set eval.critic=none)"
         )
-    key = (str(path), str(device))
-    if key not in _BASELINE_CACHE:
-        _BASELINE_CACHE[key] = load_baseline(path, device)
-    if _BASELINE_CACHE[key].meta.method != method:
-        raise ValueError(
-            f"{path} holds baseline {_BASELINE_CACHE[key].meta.method!r}, not eval.critic={method!r}"
-        )
-    return _BASELINE_CACHE[key]
+    return _load_once(_BASELINE_CACHE, load_baseline, str(path), device, method, f"eval.critic={method!r}")
 
 
 def _waypoint_factory(checkpoint: str | None, task: str, device: str, **kw: Any) -> Agent:
@@ -162,16 +178,7 @@ def _diffusion_factory(method: str) -> AgentFactory:
         from mage.baselines.diffusion.agent import DiffusionAgent
         from mage.baselines.diffusion.checkpoint import load_diffusion
 
-        if not checkpoint:
-            raise ValueError(
-                f"method {method!r} needs a baseline directory (mage.baselines.train.train_baseline)"
-            )
-        key = (str(checkpoint), str(device))
-        if key not in _DIFFUSION_CACHE:
-            _DIFFUSION_CACHE[key] = load_diffusion(checkpoint, device)
-        loaded = _DIFFUSION_CACHE[key]
-        if loaded.meta.method != method:
-            raise ValueError(f"{checkpoint} holds baseline {loaded.meta.method!r}, not {method!r}")
+        loaded = _load_once(_DIFFUSION_CACHE, load_diffusion, checkpoint, device, method)
         return DiffusionAgent(loaded, device, seed=seed, replan_every=replan_every)
 
     return factory
@@ -193,16 +200,7 @@ def _baseline_factory(method: str) -> AgentFactory:
         target_return: float | None = None,
         rtg_percentile: float | None = None,
     ) -> Agent:
-        if not checkpoint:
-            raise ValueError(
-                f"method {method!r} needs a baseline directory (mage.baselines.train.train_baseline)"
-            )
-        key = (str(checkpoint), str(device))
-        if key not in _BASELINE_CACHE:
-            _BASELINE_CACHE[key] = load_baseline(checkpoint, device)
-        loaded = _BASELINE_CACHE[key]
-        if loaded.meta.method != method:
-            raise ValueError(f"{checkpoint} holds baseline {loaded.meta.method!r}, not {method!r}")
+        loaded = _load_once(_BASELINE_CACHE, load_baseline, checkpoint, device, method)
         target = None
         if loaded.meta.transformer:
             target = resolve_target_return(
