@@ -1,6 +1,6 @@
 """Fixed cost per sweep trial: where a trial's wall time goes, for the smoke sweep and a realistic trial.
 
-    .venv/bin/python bench/sweep_overhead.py [--workloads smoke demo] [--variants ray lean] [--repeats 1]
+    .venv/bin/python bench/sweep_overhead.py [--workloads smoke demo] [--variants lean one] [--repeats 1]
         [--demo-epochs 4 8] [--demo-episodes 100] [--cpus 2] [--out runs/bench/sweep_overhead.json]
 
 Each (workload, variant) is a one-trial hierarchy-depth sweep run by this process (the sweep driver of
@@ -9,18 +9,25 @@ temporary sqlite store) on a fresh embedded Ray; runs alternate between variants
 (``hierarchy_depth.py --smoke --K 1``) and ``demo`` (the preset of ``make run``: K = 5 on maze2d-umaze-v1,
 4 x 100 + 8 x 100 optimiser steps, 100 episodes; ``--demo-epochs`` / ``--demo-episodes`` shorten it, and the
 report then also projects the share onto the full preset from the measured per-step and per-epoch times).
-Variants: ``ray`` = Ray Train's defaults (``MAGE_LEAN_TRAIN=0``), ``lean`` = ``mage.distributed.trainer``.
+Variants: ``ray`` = Ray Train's defaults, two fits (``MAGE_LEAN_TRAIN=0 MAGE_ONE_FIT=0``); ``lean`` =
+``mage.distributed.trainer``, two fits (``MAGE_LEAN_TRAIN=1 MAGE_ONE_FIT=0``); ``one`` = lean, both stages in
+one fit (``MAGE_LEAN_TRAIN=1 MAGE_ONE_FIT=1``, the default of ``run_experiment``).
 
-The parts come from the trial's own records: its run's ``time/*`` metrics (stage walls, evaluation), the
+The parts come from the trial's own records: its run's ``time/*`` metrics (fit walls, evaluation), the
 timestamps of its per-epoch metrics (rank 0 logs each epoch as it ends), the loop's ``throughput/windows_per_s``
 (the optimiser steps' own timer) and Ray's actor table (when each controller, Train worker, rollout actor and the
-Tune trial actor came up and ended). Per stage: ``controller start`` (fit() until the TrainController is up),
-``worker start`` (until the RayTrainWorker is up), ``worker setup`` (until its first optimiser step: imports,
-process group, MLflow attach, data loading, model; ``data loading`` is timed again here with ``prepare_data`` on
-the same config), ``steps``, ``epoch extras`` (validation, checkpoint, report, MLflow log per epoch) and
-``teardown`` (last epoch logged until fit() returned). Overhead = everything except steps, epoch extras and
-rollouts, as a share of the trial's wall time (sweep start until the Tune trial actor ended). Stage ends are the
-controllers' end times (Ray's, +-0.1 s).
+Tune trial actor came up and ended). The shape follows the number of TrainControllers. Two fits (``ray``,
+``lean``), per stage: ``controller start`` (fit() until the TrainController is up), ``worker start`` (until the
+RayTrainWorker is up), ``worker setup`` (until its first optimiser step: imports, process group, MLflow attach,
+data loading, model; ``data loading`` is timed again here with ``prepare_data`` on the same config), ``steps``,
+``epoch extras`` (validation, checkpoint, report, MLflow log per epoch) and ``teardown`` (last epoch logged until
+fit() returned); fit walls = ``time/{stage}_s``. One fit (``one``; wall = ``time/train_s``): ``train:
+controller start``, ``train: worker start``, ``train: worker setup`` (until the first stage-1 step), stage 1's
+``steps`` and ``epoch extras``, ``tokenizer publish (in-worker, between stages)`` (last stage-1 epoch logged
+until the first stage-2 step: stage 1's last checkpoint, the ``tokenizer/`` artifact and tag, stage-2 setup),
+stage 2's ``steps`` and ``epoch extras``, and ``train: teardown`` (last stage-2 epoch logged until fit()
+returned). Overhead = everything except steps, epoch extras and rollouts, as a share of the trial's wall time
+(sweep start until the Tune trial actor ended). Fit ends are the controllers' end times (Ray's, +-0.1 s).
 """
 
 from __future__ import annotations
@@ -39,12 +46,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 STAGES = (("tokenizer", "tok/loss"), ("policy", "pol/loss"))
 WORK = {"steps", "epoch extras", "rollouts + eval log"}  # everything else is overhead
-ORDER = [
+PUBLISH = "tokenizer publish (in-worker, between stages)"  # one fit only
+VARIANTS = {"ray": ("0", "0"), "lean": ("1", "0"), "one": ("1", "1")}  # (MAGE_LEAN_TRAIN, MAGE_ONE_FIT)
+TRIAL_PARTS = (  # the trial's own parts, outside the fits (same in both shapes)
     "sweep start + trial actor up",
     "trial start (imports, data check, run)",
-    *[f"{s}: {p}" for s, _ in STAGES for p in ("controller start", "worker start", "worker setup")],
-    *[f"{s}: {p}" for s, _ in STAGES for p in ("steps", "epoch extras", "teardown")],
+    "eval: rollout actor start",
+    "trial end (log, Tune report)",
+)
+START_UP = ("controller start", "worker start", "worker setup")
+ORDER = [  # rows of the report; a trial has the two-fit rows (ray, lean) or the one-fit rows (one)
+    *TRIAL_PARTS[:2],
+    *[f"{s}: {p}" for s in ("tokenizer", "policy", "train") for p in START_UP],
+    *[f"tokenizer: {p}" for p in ("steps", "epoch extras", "teardown")],
+    PUBLISH,  # one fit: from stage 1's last epoch log to stage 2's first step
+    *[f"policy: {p}" for p in ("steps", "epoch extras", "teardown")],
+    "train: teardown",
     "MLflow between stages (artifacts)",
+    "MLflow after the fit (checkpoint artifact)",
     "eval: rollout actor start",
     "rollouts + eval log",
     "trial end (log, Tune report)",
@@ -71,6 +90,7 @@ def run_one(workload: str, variant: str, rep: int, tmp: Path, args: argparse.Nam
     import ray
 
     from mage.distributed.ray_init import init_ray, shutdown_ray
+    from mage.distributed.train import ONE_FIT_ENV
     from mage.distributed.trainer import LEAN_ENV
     from mage.tracking.query import get_run, metric_history, search_runs
     from sweeps import hierarchy_depth
@@ -79,7 +99,8 @@ def run_one(workload: str, variant: str, rep: int, tmp: Path, args: argparse.Nam
 
     name = f"{workload}-{variant}-{rep}"
     meter = CpuMeter().__enter__()
-    init_ray(num_cpus=args.cpus, env_vars={LEAN_ENV: "1" if variant == "lean" else "0"})
+    lean, one_fit = VARIANTS[variant]
+    init_ray(num_cpus=args.cpus, env_vars={LEAN_ENV: lean, ONE_FIT_ENV: one_fit})
     parsed = hierarchy_depth.make_parser().parse_args(sweep_argv(workload, tmp, name, args))
     resolve_defaults(parsed)
     t0 = time.time()
@@ -166,10 +187,20 @@ def _by_class(actors: list[dict], cls: str) -> list[dict]:
     return sorted((a for a in actors if a["cls"].rsplit(".", 1)[-1] == cls), key=lambda a: a["start"])
 
 
+def _epochs(hist: list[dict], key: str, thr: dict, windows: float) -> tuple[list[float], list[float], float]:
+    """One stage's epoch-log times (s), optimiser seconds per epoch and mean extras per epoch; the stage's
+    first step is at ``logs[0] - steps[0] - extra``, so steps + extras fill it exactly until ``logs[-1]``."""
+    stamps = sorted(h["timestamp"] for h in hist if h["key"] == key)
+    steps = [windows / thr[t] for t in stamps]  # by the loop's own timer (windows / (windows/s))
+    logs = [t / 1e3 for t in stamps]
+    extras = [max(0.0, b - a - s) for a, b, s in zip(logs, logs[1:], steps[1:], strict=False)]
+    return logs, steps, statistics.mean(extras) if extras else 0.0
+
+
 def parts(rec: dict[str, Any]) -> dict[str, float]:
-    """Seconds per part of one trial (``ORDER``), from its records."""
+    """Seconds per part of one trial (the rows of ``ORDER`` of its shape: two fits or one), from its records."""
     m, act = rec["metrics"], rec["actors"]
-    spe, batch = float(rec["params"]["train.steps_per_epoch"]), float(rec["params"]["train.batch_size"])
+    windows = float(rec["params"]["train.steps_per_epoch"]) * float(rec["params"]["train.batch_size"])
     trials = _by_class(act, "ImplicitFunc")
     if len(trials) != 1:
         raise ValueError(
@@ -177,32 +208,36 @@ def parts(rec: dict[str, Any]) -> dict[str, float]:
         )
     trial = trials[0]
     ctrls, workers = _by_class(act, "TrainController"), _by_class(act, "RayTrainWorker")
+    one = len(ctrls) == 1
+    if len(ctrls) not in (1, 2) or one != ("time/train_s" in m):
+        raise ValueError(f"{len(ctrls)} TrainControllers, time/train_s logged: {'time/train_s' in m}")
     hist = rec["history"]
     thr = {h["timestamp"]: h["value"] for h in hist if h["key"] == "throughput/windows_per_s"}
     out: dict[str, float] = {"sweep start + trial actor up": trial["start"] - rec["t0"]}
-    ends = []
-    for i, (stage, key) in enumerate(STAGES):
-        stamps = sorted(h["timestamp"] for h in hist if h["key"] == key)
-        # Each epoch's optimiser steps, by the loop's own timer (windows / (windows/s)).
-        steps = [spe * batch / thr[t] for t in stamps]
-        logs = [t / 1e3 for t in stamps]
-        extras = [max(0.0, b - a - s) for a, b, s in zip(logs, logs[1:], steps[1:], strict=False)]
-        extra = statistics.mean(extras) if extras else 0.0
-        end = ctrls[i]["end"]
-        start = end - m[f"time/{stage}_s"]
-        first_step = logs[0] - steps[0] - extra
-        out[f"{stage}: controller start"] = ctrls[i]["start"] - start
-        out[f"{stage}: worker start"] = workers[i]["start"] - ctrls[i]["start"]
-        out[f"{stage}: worker setup"] = first_step - workers[i]["start"]
+    fits, first, last = [], {}, {}  # (start, end) per fit; first step and last epoch log per stage
+    for stage, key in STAGES:
+        logs, steps, extra = _epochs(hist, key, thr, windows)
+        first[stage], last[stage] = logs[0] - steps[0] - extra, logs[-1]
         out[f"{stage}: steps"] = sum(steps)
         out[f"{stage}: epoch extras"] = extra * len(steps)
-        out[f"{stage}: teardown"] = end - logs[-1]
-        ends.append((start, end))
+    for i, ctrl in enumerate(ctrls):
+        fit = "train" if one else STAGES[i][0]
+        start = ctrl["end"] - m[f"time/{fit}_s"]
+        worker = min((w for w in workers if w["start"] >= ctrl["start"]), key=lambda w: w["start"])
+        out[f"{fit}: controller start"] = ctrl["start"] - start
+        out[f"{fit}: worker start"] = worker["start"] - ctrl["start"]
+        out[f"{fit}: worker setup"] = first[STAGES[0][0] if one else fit] - worker["start"]
+        out[f"{fit}: teardown"] = ctrl["end"] - last["policy" if one else fit]
+        fits.append((start, ctrl["end"]))
     eval_end = rec["run_start"] + m["time/total_s"]
     eval_start = eval_end - m["time/eval_s"]
     rollout_up = max(a["start"] for a in _by_class(act, "RolloutWorker"))
-    out["trial start (imports, data check, run)"] = ends[0][0] - trial["start"]
-    out["MLflow between stages (artifacts)"] = (ends[1][0] - ends[0][1]) + (eval_start - ends[1][1])
+    out["trial start (imports, data check, run)"] = fits[0][0] - trial["start"]
+    if one:
+        out[PUBLISH] = first["policy"] - last["tokenizer"]
+        out["MLflow after the fit (checkpoint artifact)"] = eval_start - fits[0][1]
+    else:
+        out["MLflow between stages (artifacts)"] = (fits[1][0] - fits[0][1]) + (eval_start - fits[1][1])
     out["eval: rollout actor start"] = rollout_up - eval_start
     out["rollouts + eval log"] = eval_end - rollout_up
     out["trial end (log, Tune report)"] = trial["end"] - eval_end
@@ -256,7 +291,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
     print(
         "\nseconds per part of one trial (mean of", ", ".join(f"{c}: {len(groups[c])}" for c in cols), "runs)"
     )
-    print(f"{'part':44s}" + "".join(f"{c:>16s}" for c in cols))
+    print(f"{'part':48s}" + "".join(f"{c:>16s}" for c in cols))
     totals = [
         "trial wall",
         "unaccounted",
@@ -266,9 +301,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
     ]
     for k in [*ORDER, *totals]:
         tag = "" if k in totals or k.split(": ")[-1] in WORK else " *"
-        print(f"{k + tag:44s}" + "".join(f"{mean[c][k]:16.1f}" for c in cols))
+        cells = [f"{mean[c][k]:16.1f}" if k in mean[c] else f"{'–':>16s}" for c in cols]  # –: other shape
+        if any(k in mean[c] for c in cols):  # two-fit rows (ray, lean), one-fit rows (one)
+            print(f"{k + tag:48s}" + "".join(cells))
     print(
-        f"{'overhead share of trial wall':44s}"
+        f"{'overhead share of trial wall':48s}"
         + "".join(f"{mean[c]['overhead'] / mean[c]['trial wall']:16.1%}" for c in cols)
     )
     for w in args.workloads:
@@ -285,6 +322,15 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
                 f"{w}: overhead lean/ray = {ln['overhead'] / r['overhead']:.2f} ({r['overhead']:.1f} -> "
                 f"{ln['overhead']:.1f} s); Ray Train start-up + teardown saved per stage: "
                 + ", ".join(f"{s} {d:.1f} s" for (s, _), d in zip(STAGES, per_stage, strict=True))
+            )
+        base = "lean" if f"{w}/lean" in mean else "ray"
+        if f"{w}/{base}" in mean and f"{w}/one" in mean:
+            b, o = mean[f"{w}/{base}"], mean[f"{w}/one"]
+            fixed = [x["overhead"] - sum(x[k] for k in TRIAL_PARTS) for x in (b, o)]  # the fits' own
+            print(
+                f"{w}: overhead one/{base} = {o['overhead'] / b['overhead']:.2f} ({b['overhead']:.1f} -> "
+                f"{o['overhead']:.1f} s); training's fixed cost (Ray Train start-up, stage hand-over, "
+                f"teardown, MLflow artifacts): {fixed[0]:.1f} -> {fixed[1]:.1f} s"
             )
     proj = {c: projected_share(mean[c], recs[c], args) for c in cols}
     for c, share in proj.items():
@@ -311,7 +357,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workloads", nargs="+", default=["smoke", "demo"], choices=["smoke", "demo"])
-    p.add_argument("--variants", nargs="+", default=["ray", "lean"], choices=["ray", "lean"])
+    p.add_argument("--variants", nargs="+", default=["lean", "one"], choices=list(VARIANTS))
     p.add_argument("--repeats", type=int, default=1, help="runs of each (workload, variant), alternating")
     p.add_argument("--demo-epochs", nargs=2, type=int, default=[4, 8], metavar=("TOK", "POL"))
     p.add_argument("--demo-episodes", type=int, default=100)

@@ -240,6 +240,10 @@ class EvalConfig(ConfigBase):
     critic: str | None = None  # baseline whose Q-function selects actions (cql, iql, td3bc, ...); None = off
     critic_candidates: int = 16  # sampled plans per env and step scored by the critic
     critic_steps: int | None = None  # the critic's gradient steps when a sweep trains it (None: its config's)
+    # In-training probe (Ray path): every probe_every stage-2 epochs, rank 0 rolls out probe_episodes episodes of the
+    # checkpoint just saved, on env seeds after the final evaluation's, and reports probe/* (Tune's objective then).
+    probe_every: int = 0  # stage-2 epochs between probes (0: no probe)
+    probe_episodes: int = 4  # episodes per probe (one lockstep batch)
 
     section = "eval."
 
@@ -254,6 +258,13 @@ class EvalConfig(ConfigBase):
         self._require("top_k", 0, hint="0 keeps all codes")
         self._require("critic_candidates", 1)
         self._require("critic_steps", 1, none_ok=True)
+        self._require("probe_every", 0, hint="0 turns the probe off")
+        self._require("probe_episodes", 1)
+        if self.probe_every and self.critic is not None:
+            raise ConfigError(
+                f"eval.probe_every={self.probe_every} cannot probe with eval.critic={self.critic!r}: the critic "
+                "joins the checkpoint after training; set eval.probe_every=0 for the A + CQL row"
+            )
         if self.critic is not None and self.sampling == "greedy":
             raise ConfigError(
                 f"eval.critic={self.critic!r} selects among sampled plans, but eval.sampling='greedy' makes all "

@@ -1,7 +1,7 @@
 """mage.distributed on a real embedded Ray (2 CPUs) with a temporary sqlite MLflow store.
 
-The end-to-end run (2 Ray Train workers per stage, 2 rollout actors) is shared by the tests below through a
-module fixture; the resume test reuses its tokenizer by MLflow run id, which also covers `tokenizer_from`.
+The end-to-end run (both stages in one Ray Train fit of 2 workers, 2 rollout actors) is shared by the tests
+below through a module fixture.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from mage.config import make_config
 from mage.distributed.resources import Resources
 from mage.distributed.rollouts import run_jobs
+from mage.distributed.worker import TOKENIZER_METRICS
 from mage.eval.jobs import RolloutJob
 from mage.eval.protocol import EvalProtocol
 from mage.eval.registry import make_agent
@@ -61,7 +62,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 def e2e(local_ray, store, tiny_maze2d_path, tmp_path_factory):
     from mage.distributed.train import run_experiment
 
-    cfg = _cfg(tiny_maze2d_path)
+    cfg = _cfg(
+        tiny_maze2d_path, **{"eval.probe_every": 1, "eval.probe_episodes": 2}
+    )  # probe each stage-2 epoch
     res = run_experiment(
         cfg,
         resources=Resources(
@@ -173,6 +176,8 @@ def test_end_to_end_mlflow_contents(e2e, store) -> None:
     assert by_key["tok/loss"] == [1, 2]  # per epoch, from rank 0 only
     assert by_key["pol/loss"] == [3, 4]  # stage 2 continues the epoch count
     assert by_key["epoch"] == [1, 2, 3, 4]
+    probes = query.metric_history(res.run_id, ["probe/norm_score"], tracking_uri=store)
+    assert probes["step"].tolist() == [3, 4] and np.isfinite(probes["value"]).all()  # eval.probe_every=1
 
     files = query.list_artifacts(res.run_id, tracking_uri=store)
     for f in (
@@ -206,32 +211,80 @@ def test_end_to_end_mlflow_contents(e2e, store) -> None:
 
 
 @pytest.mark.slow
-def test_resume_after_worker_failure_reuses_tokenizer_run(e2e, store, tmp_path) -> None:
+def test_one_fit_trains_what_two_fits_train(e2e, store, tmp_path, monkeypatch) -> None:
+    """The e2e run trained both stages in one Ray Train fit, probing each stage-2 epoch; MAGE_ONE_FIT=0 runs
+    them as two fits (two start-ups), here without probes. Same seeds, same 2 workers: the same losses, epoch by
+    epoch, and the same tokenizer/ artifact (so neither one fit nor the probes change what is trained)."""
+    from mage.distributed.train import ONE_FIT_ENV, run_experiment
+    from mage.tracking import query
+
+    cfg, one = e2e
+    monkeypatch.setenv(ONE_FIT_ENV, "0")
+    two = run_experiment(
+        _cfg(Path(cfg.data.path), **{"eval.probe_every": 0}),
+        resources=Resources(num_workers=2, use_gpu=False, storage_path=str(tmp_path / "ray_results")),
+        tracking=Tracking(tracking_uri=store, experiment="test-two-fits"),
+        evaluate=False,
+    )
+    assert sorted(p.name.rsplit("-", 1)[1] for p in (tmp_path / "ray_results").iterdir()) == [
+        "policy",
+        "tokenizer",
+    ]
+    keys = ["tok/loss", "tok/val_rec", "pol/loss", "pol/val_loss"]
+    h1, h2 = (query.metric_history(r.run_id, keys, tracking_uri=store) for r in (one, two))
+    h1, h2 = (h.sort_values(["key", "step"]).reset_index(drop=True) for h in (h1, h2))
+    assert h1[["key", "step"]].equals(h2[["key", "step"]]) and len(h1) == 8
+    np.testing.assert_allclose(h1["value"], h2["value"], rtol=1e-5)
+    for r in (one, two):  # one fit: tok/* of stage 1's last epoch still reach the result, timed per stage
+        assert r.metrics["tok/loss"] == pytest.approx(h1[h1["key"] == "tok/loss"]["value"].iloc[-1], rel=1e-5)
+        assert r.metrics["time/tokenizer_s"] > 0 and r.metrics["time/policy_s"] > 0
+    assert "time/train_s" in one.metrics and "time/train_s" not in two.metrics
+    t1, t2 = (query.get_run(r.run_id, tracking_uri=store).data.tags for r in (one, two))
+    assert t1["mage.tokenizer_ready"] == t2["mage.tokenizer_ready"] == "true"
+    import torch
+
+    weights = []
+    for r in (one, two):
+        (tmp_path / r.run_id).mkdir()
+        d = query.download_artifacts(r.run_id, "tokenizer", tmp_path / r.run_id, tracking_uri=store)
+        weights.append(torch.load(Path(d) / "tokenizer.pt", map_location="cpu", weights_only=True))
+    assert weights[0].keys() == weights[1].keys()
+    for k in weights[0]:
+        torch.testing.assert_close(weights[0][k], weights[1][k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_one_fit_resumes_stage_two_after_a_worker_failure(e2e, store, tmp_path) -> None:
+    """A worker fails after stage-2 epoch 1 of a one-fit run: the restart resumes stage 2 from its checkpoint
+    (stage 1 is neither retrained nor logged again) and keeps stage 1's tokenizer/ artifact."""
     from mage.distributed.train import train_stage
     from mage.tracking import query
     from mage.tracking.mlflow_logger import RunLogger
 
-    cfg_e2e, res = e2e
+    cfg_e2e, _ = e2e
     cfg = _cfg(Path(cfg_e2e.data.path), **{"train.policy_epochs": 3})
     marker = tmp_path / "fail-once"
     marker.write_text("x")
     run = RunLogger.start(experiment="test-resume", tracking_uri=store)
     result = train_stage(
-        "policy",
+        "both",
         cfg,
         resources=Resources(use_gpu=False, max_failures=1, storage_path=str(tmp_path / "ray_results")),
         run_id=run.run_id,
         tracking_uri=store,
-        tokenizer={"run_id": res.run_id, "tracking_uri": store},  # the e2e run's tokenizer/ artifact
         fail_once={"marker": str(marker), "epoch": 3},  # stage-2 epoch 1 has the global epoch number 3
     )
     run.end()
     assert not marker.exists()  # the failure really happened
     tags = query.get_run(run.run_id, tracking_uri=store).data.tags
     assert int(tags["mage.resumed_from_epoch.policy"]) == 1  # resumed from its checkpoint, not from scratch
+    assert "mage.resumed_from_epoch.tokenizer" not in tags and tags["mage.tokenizer_ready"] == "true"
     assert result.metrics["epoch"] == 5
-    steps = query.metric_history(run.run_id, ["pol/loss"], tracking_uri=store)["step"].tolist()
-    assert steps == [3, 4, 5]  # epoch 1 was not trained (or logged) twice
+    hist = query.metric_history(run.run_id, ["tok/loss", "pol/loss"], tracking_uri=store)
+    by_key = {k: g["step"].tolist() for k, g in hist.groupby("key")}
+    assert by_key == {"tok/loss": [1, 2], "pol/loss": [3, 4, 5]}  # nothing trained (or logged) twice
+    assert "tokenizer/tokenizer.pt" in query.list_artifacts(run.run_id, tracking_uri=store)
+    assert result.return_value[TOKENIZER_METRICS]["tok/loss"] > 0  # stage 1's last epoch, from the restart
 
 
 @pytest.mark.slow

@@ -250,3 +250,39 @@ def test_track_lookahead_moves_the_tracking_target(trained):
     assert not np.allclose(near.plan_next_state(obs), far.plan_next_state(obs))
     with pytest.raises(ValueError, match="track_lookahead"):
         MageAgent(ck, "cpu", target_return=50.0, track_lookahead=ck.cfg.data.horizon)
+
+
+def test_training_probe_rolls_out_on_later_seeds_and_leaves_every_rng_as_it_was(trained):
+    """The Ray workers' in-training probe (eval.probe_every): a few episodes on the env seeds after the final
+    evaluation's, and the RNG streams training draws from afterwards are unchanged."""
+    import random
+
+    from mage.config_base import ConfigError
+    from mage.distributed.worker import _probe_due, probe
+    from mage.tracking.evaluation import evaluate_checkpoint
+
+    ck, d = trained
+    cfg = make_config(
+        "cpu", {**TINY, "data.path": ck.cfg.data.path, "eval.episodes": 3, "eval.probe_episodes": 2}
+    )
+
+    def draw() -> tuple:
+        return torch.rand(3).tolist(), float(np.random.rand()), random.random()
+
+    for seed in (torch.manual_seed, np.random.seed, random.seed):
+        seed(11)
+    expected = draw()
+    for seed in (torch.manual_seed, np.random.seed, random.seed):
+        seed(11)
+    m = probe(cfg, d)
+    assert draw() == expected
+    assert set(m) == {"probe/norm_score", "probe/success_rate", "probe/return_mean"}
+    ev = evaluate_checkpoint(
+        d, task=cfg.data.dataset, episodes=2, seed=3, num_envs=2, log=False, progress=False
+    )
+    assert m["probe/norm_score"] == pytest.approx(ev.metrics["eval/norm_score"])  # env seeds 3, 4
+    every = make_config("cpu", {**TINY, "eval.probe_every": 2, "train.tokenizer_epochs": 3})
+    due = [e for e in range(4, 10) if _probe_due(every, {"epoch": e, "pol/loss": 1.0})]
+    assert due == [5, 7, 9] and not _probe_due(every, {"epoch": 5, "tok/loss": 1.0})
+    with pytest.raises(ConfigError, match="eval.probe_every=2 cannot probe with eval.critic='cql'"):
+        make_config("cpu", {"eval.probe_every": 2, "eval.critic": "cql", "eval.sampling": "sample"})

@@ -107,6 +107,10 @@ def test_epoch_objective_and_no_metric_check_workaround(monkeypatch) -> None:
 
     assert epoch_objective({"pol/val_loss": 2.0, "pol/loss": 3.0}) == -2.0
     assert epoch_objective({"pol/loss": 3.0}) == -3.0 and math.isnan(epoch_objective({}))
+    assert epoch_objective({"pol/val_loss": 2.0, "probe/norm_score": 41.5}) == 41.5  # probe epochs
+    assert (
+        epoch_objective({"tok/loss": 1.0, "tok/val_rec": 0.25, "tok/rec": 0.5}) == -0.25
+    )  # tokenizer sweeps
     monkeypatch.delenv("TUNE_DISABLE_STRICT_METRIC_CHECKING", raising=False)
     sweep_env()
     assert "TUNE_DISABLE_STRICT_METRIC_CHECKING" not in os.environ  # every result carries the objective

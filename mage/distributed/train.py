@@ -1,15 +1,10 @@
 """Ray Train for both MAGE stages, and ``run_experiment``: the one entry point for the CLI and the sweeps.
 
-Stage 1 (tokenizer) and stage 2 (transformer + inverse dynamics) each run as one ``TorchTrainer`` over the
-unchanged single-process stage functions (``mage.tokenizer.fit``, ``mage.policy.fit`` over ``mage.loop``); this module only supplies ``TrainHooks``:
-``ray.train.torch.prepare_model`` (DDP, gloo on CPU / nccl on GPU), ``prepare_data_loader`` (distributed
-sampler), and a ``report`` that every rank calls once per epoch (a barrier): rank 0 writes the checkpoint
-and logs the epoch's metrics to MLflow, other ranks report metrics only. A worker restarted by
-``FailureConfig`` resumes from ``ray.train.get_checkpoint()`` (its ``train_state.pt``).
-
-The stages are linked by checkpoint: stage 2 takes the tokenizer from stage 1's last checkpoint, from a
-checkpoint directory or from an MLflow run's ``tokenizer/`` artifact (``tokenizer_from``), so one tokenizer
-can serve many transformer trials.
+A fit is one ``TorchTrainer`` over ``mage.distributed.worker.train_worker``: stage 1 (tokenizer), stage 2
+(transformer + inverse dynamics) from a given tokenizer, or both in the same workers (the default of
+``run_experiment``: one Ray Train start-up per trial; ``MAGE_ONE_FIT=0`` runs the stages as two fits, as the
+bench compares). Stage 2 takes the tokenizer from stage 1 in memory, from a checkpoint directory or from an
+MLflow run's ``tokenizer/`` artifact (``tokenizer_from``), so one tokenizer can serve many transformer trials.
 """
 
 from __future__ import annotations
@@ -24,130 +19,14 @@ from typing import Any
 
 from mage.config import ExperimentConfig
 from mage.distributed.resources import Resources
+from mage.distributed.worker import JOBS, NONFINITE, STAGE_SECONDS, TOKENIZER_METRICS, StageJob, train_worker
 from mage.tracking.context import Tracking
 from mage.tracking.store import project_root
 
-STAGES = ("tokenizer", "policy")
+ONE_FIT_ENV = "MAGE_ONE_FIT"  # "0": stage 1 and stage 2 as two fits (two Ray Train start-ups per trial)
 # Every result a MAGE trial reports to Tune carries the objective (higher is better): per stage-2 epoch
 # -pol/val_loss (-pol/loss without validation batches), and in the trial's last result its eval/norm_score.
 TUNE_OBJECTIVE = "tune/objective"
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Worker side (runs inside Ray Train workers)
-
-
-def _load_train_state(ckpt: Any) -> dict[str, Any] | None:
-    import torch
-
-    if ckpt is None:
-        return None
-    with ckpt.as_directory() as d:
-        p = Path(d) / "train_state.pt"
-        return torch.load(p, map_location="cpu", weights_only=False) if p.is_file() else None
-
-
-def _resolve_tokenizer_dir(spec: Mapping[str, Any], dst: str) -> str:
-    """Local dir of the stage-1 checkpoint: a Ray checkpoint, a path, or an MLflow run's tokenizer/."""
-    if spec.get("checkpoint") is not None:
-        return spec["checkpoint"].to_directory(dst)
-    if spec.get("path"):
-        return str(spec["path"])
-    from mage.tracking.query import download_artifacts
-
-    return str(download_artifacts(spec["run_id"], "tokenizer", dst, tracking_uri=spec.get("tracking_uri")))
-
-
-@dataclass(frozen=True)
-class StageJob:
-    """What every Ray Train worker of one stage runs (``train_loop_config={"job": StageJob}``)."""
-
-    stage: str  # tokenizer | policy
-    cfg: dict[str, Any]  # ExperimentConfig.to_dict() (plain data across processes)
-    run_id: str | None = None  # MLflow run that rank 0 logs the epochs into (None: no logging)
-    tracking_uri: str | None = None  # the store of run_id
-    # stage 2: {"checkpoint": ray.train.Checkpoint} | {"path": dir} | {"run_id": id, "tracking_uri": uri}
-    tokenizer: Mapping[str, Any] = field(default_factory=dict)
-    fail_once: Mapping[str, Any] | None = None  # test hook: {"marker": file, "epoch": n}
-    progress: Any = None  # mage.distributed.progress.StepPoster: rank 0 posts its step to the driver's bar
-
-
-NONFINITE = "mage.nonfinite_loss"  # key of a worker's return value: the NonFiniteLossError message
-
-
-def _train_worker(config: dict[str, Any]) -> dict[str, str] | None:
-    """``train_loop_per_worker`` for both stages; ``config["job"]`` is the stage's :class:`StageJob`.
-
-    A ``NonFiniteLossError`` is deterministic (a restart from the last checkpoint meets the same NaN), so it is
-    returned, not raised: Ray Train's ``FailureConfig`` retries raised errors only. Every rank sees the same
-    non-finite gradient norm (after the all-reduce) and returns at the same step; ``train_stage`` raises the
-    error on the driver from rank 0's return value."""
-    import ray.train
-    import ray.train.torch
-    from ray.train import Checkpoint
-
-    from mage import loop
-    from mage.data.prepare import prepare_data
-    from mage.policy.checkpoint import load_checkpoint
-    from mage.policy.fit import fit_policy
-    from mage.tokenizer.fit import fit_tokenizer
-    from mage.tracking.fallback import NoopLogger
-    from mage.tracking.mlflow_logger import RunLogger, hardware
-
-    job: StageJob = config["job"]
-    cfg = ExperimentConfig.from_dict(job.cfg)
-    stage = job.stage
-    ctx = ray.train.get_context()
-    rank = ctx.get_world_rank()
-    is_main = rank == 0
-    logger: Any = NoopLogger()
-    if is_main and job.run_id:
-        logger = RunLogger.attach(job.run_id, tracking_uri=job.tracking_uri)
-
-    resume = _load_train_state(ray.train.get_checkpoint())
-    if resume is not None and is_main:
-        # Evidence for the run (and the resume test) that a restart continued instead of starting over.
-        logger.set_tags({f"mage.resumed_from_epoch.{stage}": resume.get("epoch", 0)})
-    if is_main and resume is None:
-        logger.set_tags({"mage.hardware": hardware(), "mage.world_size": ctx.get_world_size()})
-
-    fault = job.fail_once
-
-    def report(metrics: dict[str, float], save_fn: loop.SaveFn) -> None:
-        step = int(metrics.get("epoch", 0))
-        logger.log_metrics(metrics, step=step)
-        if is_main:
-            with tempfile.TemporaryDirectory(prefix="mage-ckpt-") as d:
-                save_fn(Path(d))
-                ray.train.report(metrics, checkpoint=Checkpoint.from_directory(d))
-        else:
-            ray.train.report(metrics)
-        if fault and is_main and step >= fault["epoch"] and os.path.exists(fault["marker"]):
-            os.remove(fault["marker"])
-            raise RuntimeError(f"injected failure after epoch {step} (marker {fault['marker']})")
-
-    hooks = loop.TrainHooks(
-        device=ray.train.torch.get_device(),
-        wrap_model=ray.train.torch.prepare_model,
-        wrap_loader=ray.train.torch.prepare_data_loader,
-        report=report,
-        resume_state=resume,
-        is_main=is_main,
-        on_step=job.progress if is_main else None,
-    )
-    loop.seed_everything(cfg.train.seed + rank)
-    data = prepare_data(cfg)
-    try:
-        if stage == "tokenizer":
-            fit_tokenizer(cfg, data, hooks)
-        else:
-            with tempfile.TemporaryDirectory(prefix="mage-tok-") as tmp:
-                tok_dir = _resolve_tokenizer_dir(job.tokenizer, tmp)
-                tokenizer = load_checkpoint(tok_dir, device=hooks.device).tokenizer
-            fit_policy(cfg, data, tokenizer, hooks)
-    except loop.NonFiniteLossError as e:
-        return {NONFINITE: str(e)}
-    return None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -171,14 +50,18 @@ def train_stage(
     fail_once: Mapping[str, Any] | None = None,
     progress: bool = False,
 ) -> Any:
-    """Run one stage as a ``TorchTrainer`` and return its ``ray.train.Result`` (``.checkpoint`` = last epoch).
+    """Run one fit as a ``TorchTrainer`` and return its ``ray.train.Result`` (``.checkpoint`` = last epoch).
+
+    stage: ``tokenizer``, ``policy`` (needs ``tokenizer``) or ``both`` (stage 1 then stage 2 in the same workers;
+        ``.return_value[TOKENIZER_METRICS]``: stage 1's last epoch; the run gets ``tokenizer/`` when stage 1 ends).
 
     resources: workers, GPUs, CPU share, storage and restarts (default ``Resources()``: one worker, GPUs iff
         the cluster has them, a CPU share of what is free).
     run_id / tracking_uri: the MLflow run rank 0 logs the epochs into (None: no logging).
-    tokenizer (stage 2 only): ``{"checkpoint": ray.train.Checkpoint}``, ``{"path": dir}`` or
+    tokenizer (``policy`` only): ``{"checkpoint": ray.train.Checkpoint}``, ``{"path": dir}`` or
         ``{"run_id": id, "tracking_uri": uri}``.
-    under_tune: forward every epoch's result to the enclosing Tune trial (:func:`tune_epoch_callback`).
+    under_tune: forward the objective's epochs to the enclosing Tune trial (:func:`tune_epoch_callback`): stage
+        1's in a ``tokenizer`` fit, stage 2's otherwise.
     fail_once: test hook, ``{"marker": file, "epoch": n}``: rank 0 raises once after epoch n while the file
         exists (and deletes it), so ``FailureConfig`` restarts the workers from the last checkpoint.
     progress: a bar of the stage's optimiser steps (rate, ETA) on the driver's terminal.
@@ -196,17 +79,19 @@ def train_stage(
     from mage.distributed.trainer import LeanTorchTrainer as TorchTrainer  # Ray's, minus unused actors
 
     res = resources or Resources()
-    if stage not in STAGES:
-        raise ValueError(f"stage={stage!r} must be one of {STAGES}")
+    if stage not in JOBS:
+        raise ValueError(f"stage={stage!r} must be one of {JOBS}")
     if stage == "policy" and not tokenizer:
         raise ValueError("stage 'policy' needs tokenizer= (a stage-1 checkpoint, path or MLflow run id)")
     init_ray()
     require_gpus(res)
     gpu = cluster_has_gpus() if res.use_gpu is None else bool(res.use_gpu)
-    callbacks = [tune_epoch_callback({"mlflow_run_id": run_id})] if under_tune else []
+    stage1 = stage == "tokenizer"  # a tokenizer-only fit forwards its epochs; stage 1 of both does not
+    callbacks = [tune_epoch_callback({"mlflow_run_id": run_id}, stage1=stage1)] if under_tune else []
     tc = cfg.train
-    total = (tc.tokenizer_epochs if stage == "tokenizer" else tc.policy_epochs) * tc.steps_per_epoch
-    with stage_progress(f"train {stage}", total, enabled=progress) as poster:
+    epochs = {"tokenizer": tc.tokenizer_epochs, "policy": tc.policy_epochs}
+    total = (epochs.get(stage) or tc.tokenizer_epochs + tc.policy_epochs) * tc.steps_per_epoch
+    with stage_progress("train" if stage == "both" else f"train {stage}", total, enabled=progress) as poster:
         job = StageJob(
             stage=stage,
             cfg=cfg.to_dict(),
@@ -217,7 +102,7 @@ def train_stage(
             progress=poster,
         )
         trainer = TorchTrainer(
-            _train_worker,
+            train_worker,
             train_loop_config={"job": job},
             scaling_config=ray.train.ScalingConfig(
                 num_workers=res.num_workers,
@@ -242,14 +127,26 @@ def train_stage(
     return result
 
 
+def one_fit_enabled() -> bool:
+    return os.environ.get(ONE_FIT_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def epoch_objective(metrics: Mapping[str, Any]) -> float:
-    """``TUNE_OBJECTIVE`` of one stage-2 epoch: -pol/val_loss (-pol/loss without validation), NaN if neither."""
+    """``TUNE_OBJECTIVE`` of one epoch. Stage 2: its probe's ``probe/norm_score`` on probe epochs
+    (``eval.probe_every``), else -pol/val_loss (-pol/loss without validation). Every trial of a sweep shares
+    ``eval.probe_every``, so a scheduler compares like with like at each epoch. Stage 1 (a tokenizer sweep):
+    -tok/val_rec (-tok/rec without validation), the tokenizer sweep's own objective. NaN if none."""
+    if "tok/loss" in metrics:
+        rec = metrics.get("tok/val_rec", metrics.get("tok/rec"))
+        return -float(rec) if rec is not None else float("nan")
+    if "probe/norm_score" in metrics:
+        return float(metrics["probe/norm_score"])
     loss = metrics.get("pol/val_loss", metrics.get("pol/loss"))
     return -float(loss) if loss is not None else float("nan")
 
 
-def tune_epoch_callback(extra: Mapping[str, Any]) -> Any:
-    """Ray Train callback: each epoch's result (rank 0's) goes to the enclosing Tune trial as it is reported,
+def tune_epoch_callback(extra: Mapping[str, Any], stage1: bool = False) -> Any:
+    """Ray Train callback: each stage-2 epoch's result (``stage1``: each stage-1 epoch's) (rank 0's) goes to the enclosing Tune trial as it is reported,
     with ``TUNE_OBJECTIVE`` and ``extra`` added, through the trial session's queue (``TuneReportCallback``), so
     a scheduler (ASHA) can stop the trial and a searcher (Optuna) sees intermediate values. Call it in a trial.
     """
@@ -257,6 +154,8 @@ def tune_epoch_callback(extra: Mapping[str, Any]) -> Any:
 
     class TuneEpochReport(TuneReportCallback):  # pickled by value (cloudpickle) to the Train controller
         def after_report(self, run_context: Any, metrics: list, checkpoint: Any) -> None:
+            if ("tok/loss" in metrics[0]) != stage1:  # e.g. stage 1 of a one-fit trial: not the objective's
+                return
             first = {**metrics[0], TUNE_OBJECTIVE: epoch_objective(metrics[0]), **extra}
             super().after_report(run_context, [first, *metrics[1:]], checkpoint)
 
@@ -264,7 +163,7 @@ def tune_epoch_callback(extra: Mapping[str, Any]) -> Any:
 
 
 def raise_nonfinite(return_value: Any) -> None:
-    """Raise the ``NonFiniteLossError`` that rank 0 returned (see :func:`_train_worker`), once, unretried."""
+    """Raise the ``NonFiniteLossError`` that rank 0 returned (see :func:`train_worker`), once, unretried."""
     if isinstance(return_value, Mapping) and return_value.get(NONFINITE):
         from mage.loop import NonFiniteLossError
 
@@ -288,7 +187,7 @@ class ExperimentResult:
     checkpoint_dir: str  # local dir of the final (stage 2) checkpoint
     metrics: dict[str, float] = field(default_factory=dict)  # last epoch of each stage + eval/* + timing
     tokenizer_dir: str | None = (
-        None  # local dir of the stage-1 checkpoint (None when tokenizer_from was used)
+        None  # local stage-1 checkpoint of two-fit runs (one fit: the run's tokenizer/)
     )
 
 
@@ -303,7 +202,9 @@ def run_experiment(
     progress: bool = False,
     tokenizer_only: bool = False,
 ) -> ExperimentResult:
-    """Train MAGE (stage 1 then stage 2 on Ray Train), evaluate it, and record everything in one MLflow run.
+    """Train MAGE (stage 1 then stage 2 on Ray Train, in one fit unless ``MAGE_ONE_FIT=0``), evaluate it, and
+    record everything in one MLflow run. ``time/tokenizer_s`` and ``time/policy_s``: each stage's wall in the
+    workers for one fit (``time/train_s``: the fit's wall from the driver), each fit's wall from the driver for two.
 
     cfg: the full ``ExperimentConfig`` (logged flattened as params).
     resources: Ray Train workers per stage (``use_gpu=None``: GPUs iff the cluster has them; CPU share of what
@@ -320,7 +221,8 @@ def run_experiment(
         training goes on, with ``TUNE_OBJECTIVE`` (-pol/val_loss) and ``mlflow_run_id`` added
         (:func:`tune_epoch_callback`), so ASHA can stop a weak trial; the caller reports the final result
         (``eval/*`` and the objective = ``eval/norm_score``). Stage 1 is not forwarded (its losses are not the
-        objective's, and trials reusing a tokenizer skip it: every trial's epoch n is the same stage-2 epoch).
+        objective's, and trials reusing a tokenizer skip it: every trial's epoch n is the same stage-2 epoch),
+        except in ``tokenizer_only`` trials, whose objective is -tok/val_rec.
     progress: a bar per stage (optimiser steps, rate, ETA) on this process's terminal (``mage train``).
     tokenizer_only: stop after stage 1 (a tokenizer sweep): ``checkpoint_dir`` is the tokenizer's, no evaluation.
 
@@ -359,9 +261,10 @@ def run_experiment(
 
                 get_run(tokenizer_from, tracking_uri=uri)  # clear error on a wrong id
                 tok_spec = {"run_id": tokenizer_from, "tracking_uri": uri}
-        else:
+        elif tokenizer_only or not one_fit_enabled():
             t0 = time.perf_counter()
-            r1 = train_stage("tokenizer", cfg, name=f"{name}-tokenizer", **common)
+            tune1 = under_tune and tokenizer_only
+            r1 = train_stage("tokenizer", cfg, name=f"{name}-tokenizer", under_tune=tune1, **common)
             metrics.update(r1.metrics or {})
             metrics["time/tokenizer_s"] = time.perf_counter() - t0
             tok_dir = str(_local_copy(r1.checkpoint))
@@ -373,11 +276,19 @@ def run_experiment(
             logger.log_metrics({k: v for k, v in metrics.items() if k.startswith("time/")})
             return ExperimentResult(logger.run_id, str(tok_dir), metrics, tok_dir)
         t0 = time.perf_counter()
-        r2 = train_stage(
-            "policy", cfg, name=f"{name}-policy", tokenizer=tok_spec, under_tune=under_tune, **common
-        )
+        if tokenizer_from or not one_fit_enabled():
+            r2 = train_stage(
+                "policy", cfg, name=f"{name}-policy", tokenizer=tok_spec, under_tune=under_tune, **common
+            )
+            metrics["time/policy_s"] = time.perf_counter() - t0
+        else:  # one fit, both stages: the worker logs tokenizer/ when stage 1 ends
+            r2 = train_stage("both", cfg, name=f"{name}-train", under_tune=under_tune, **common)
+            done = r2.return_value or {}
+            metrics.update(done.get(TOKENIZER_METRICS) or {})
+            metrics["time/train_s"] = time.perf_counter() - t0
+            for stage, seconds in (done.get(STAGE_SECONDS) or {}).items():
+                metrics[f"time/{stage}_s"] = seconds
         metrics.update(r2.metrics or {})
-        metrics["time/policy_s"] = time.perf_counter() - t0
         ckpt_dir = _local_copy(r2.checkpoint)
         log_checkpoint(logger, ckpt_dir, "checkpoint")
         if evaluate:
