@@ -162,7 +162,9 @@ def sweep_env(root: Path) -> dict[str, str]:
     return env
 
 
-def run_sweep(root: Path, script: str, *args: str) -> str:
+def run_sweep(
+    root: Path, script: str, *args: str, expect_rc: int = 0, log: str | None = None
+) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         str(REPO / "sweeps" / script),
@@ -174,19 +176,34 @@ def run_sweep(root: Path, script: str, *args: str) -> str:
         *args,
     ]
     r = subprocess.run(cmd, cwd=root, env=sweep_env(root), capture_output=True, text=True, timeout=1200)
-    log = r.stdout + r.stderr
-    (root / f"{script}.log").write_text(log)
-    assert r.returncode == 0, f"{script} failed (rc {r.returncode}):\n{log[-4000:]}"
-    return log
+    text = r.stdout + r.stderr
+    (root / f"{log or script}.log").write_text(text)
+    assert r.returncode == expect_rc, (
+        f"{script} {' '.join(args)}: rc {r.returncode}, not {expect_rc}:\n{text[-4000:]}"
+    )
+    return r
+
+
+def smoke_sweep_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "smoke-sweep-store"
 
 
 def build_smoke_sweep_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Run once per pytest session (memoised on disk) so several test modules can share the store."""
-    root = tmp_path_factory.getbasetemp() / "smoke-sweep-store"
+    """Run once per pytest session (memoised on disk) so several test modules can share the store: the
+    hierarchy-depth smoke sweep (K 1, 2) interrupted after its first trial (``hd-first.log``, the runs then in
+    ``hd-after-first.pkl``), resumed (``hd-resume.log``), then the RTG study on its best run. The resume test
+    (tests/test_sweeps.py) and the reports on it (tests/test_analysis.py, tests/test_dashboard.py) share it."""
+    root = smoke_sweep_root(tmp_path_factory)
     done = root / "DONE"
     if not done.exists():
+        from mage.tracking.query import search_runs
+
         root.mkdir(exist_ok=True)
-        run_sweep(root, "hierarchy_depth.py")
+        hd = ("hierarchy_depth.py", "--name", "hd")
+        run_sweep(root, *hd, "--interrupt-after-trials", "1", expect_rc=130, log="hd-first")
+        runs = search_runs("mage-hierarchy-depth", tracking_uri=f"sqlite:///{root / 'mlruns.db'}")
+        runs.to_pickle(root / "hd-after-first.pkl")
+        run_sweep(root, *hd, "--resume", log="hd-resume")
         run_sweep(root, "rtg_generalization.py", "--best-of-experiment", "mage-hierarchy-depth", "--quiet")
         done.write_text("ok")
     return f"sqlite:///{root / 'mlruns.db'}"
