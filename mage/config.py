@@ -25,7 +25,7 @@ __all__ = ["ConfigBase", "ConfigError", "ScheduleError", "parse_overrides", "sca
 @dataclass
 class DataConfig(ConfigBase):
     dataset: str = "maze2d-umaze-v1"  # dataset name from mage.envs.registry
-    path: str | None = None  # explicit D4RL-format HDF5 file; None looks the name up in the data dirs
+    path: str | None = None  # D4RL-format HDF5 file or minari:<id> (a local Minari dataset); None: data dirs
     horizon: int = 128  # window length H in env steps (finest scale covers all of it)
     diffuser_resplit: bool = True  # re-split maze2d streams at goal arrivals, as Diffuser/HD do
     max_steps: int | None = None  # use only the first N dataset steps (smoke runs)
@@ -365,14 +365,22 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # Per-dataset defaults, matched by dataset-name prefix (so -dense and -multi variants share them): Diffuser's
 # plan horizons per maze (maze2d-umaze/medium/large: 128/256/384; giant: 512, our choice, the next step, whose
-# K = 8 schedule is 1, 2, 4, ..., 128). Hopper: no maze re-split (no goal), Diffuser's locomotion horizon 32.
-# Applied under the preset and the overrides.
+# K = 8 schedule is 1, 2, 4, ..., 128). The other families have no maze re-split (``data.diffuser_resplit``
+# needs a maze2d goal). Locomotion: Diffuser's horizon 32. AntMaze: HD's 225 / 255 / 450 (umaze / medium /
+# large) rounded up to multiples of 128 (K = 8). Adroit, Kitchen: no published MAGE / HD value; 32 like
+# locomotion (docs/benchmarks.md). Applied under the preset and the overrides.
+_NO_RESPLIT = {"data.diffuser_resplit": False}
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "maze2d-umaze": {"data.horizon": 128},
     "maze2d-medium": {"data.horizon": 256},
     "maze2d-large": {"data.horizon": 384},
     "maze2d-giant": {"data.horizon": 512},
-    "hopper": {"data.horizon": 32, "data.diffuser_resplit": False},
+    **{env: {"data.horizon": 32, **_NO_RESPLIT} for env in ("hopper", "halfcheetah", "walker2d")},
+    "antmaze-umaze": {"data.horizon": 256, **_NO_RESPLIT},
+    "antmaze-medium": {"data.horizon": 256, **_NO_RESPLIT},
+    "antmaze-large": {"data.horizon": 512, **_NO_RESPLIT},
+    **{f"{hand}-": {"data.horizon": 32, **_NO_RESPLIT} for hand in ("pen", "door", "hammer", "relocate")},
+    "kitchen-": {"data.horizon": 32, **_NO_RESPLIT},
 }
 
 

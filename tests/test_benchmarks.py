@@ -75,7 +75,7 @@ def test_task_specs_of_the_new_families():
     assert np.isnan(normalized_score(HOPPER, 100.0, refs="ours"))  # no controller: no ours max
     assert get_spec("hopper-medium-v2").recipe is None  # D4RL file only
     families = {s.family for s in list_specs()}
-    assert families == {"maze2d", "locomotion"}
+    assert families == {"maze2d", "locomotion", "antmaze", "adroit", "kitchen"}  # see test_families.py
 
 
 def test_d4rl_file_names_for_locomotion():

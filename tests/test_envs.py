@@ -17,10 +17,17 @@ GOAL = EvalProtocol(goal="given")  # the waypoint controller steers to the env's
 
 
 def test_registered_ids_and_horizons():
+    made: set[str] = set()
     for spec in list_specs():
         assert spec.env_id in gym.registry
+        if spec.env_id.startswith("mage/"):
+            assert gym.registry[spec.env_id].max_episode_steps == spec.horizon
+        if spec.env_id in made or spec.family not in ("maze2d", "locomotion"):
+            continue  # one make per env id; the gymnasium-robotics families are made in test_families.py
+        made.add(spec.env_id)
         env = make_env(spec.name)
         assert env.spec.max_episode_steps == spec.horizon
+        env.close()
     assert [get_spec(f"maze2d-{m}-v1").horizon for m in ("umaze", "medium", "large")] == [300, 600, 800]
     assert get_spec("maze2d-large-multi-v1").dataset == "maze2d-large-v1"
     assert get_spec("mage/maze2d-umaze-dense-v1").reward_type == "dense"

@@ -371,17 +371,17 @@ def test_generate_bad_out_fails_before_generating(data_dir: Path, monkeypatch, c
 
 def test_info_rejects_a_file_whose_shapes_fit_no_task(data_dir: Path, capsys):
     n = 40
-    bad = data_dir / "ant.hdf5"
+    bad = data_dir / "odd.hdf5"
     arrays = {
         **_arrays(n, 0.0),
-        "observations": np.zeros((n, 29), np.float32),
-        "actions": np.zeros((n, 8), np.float32),
+        "observations": np.zeros((n, 7), np.float32),  # no task has 7-dim observations and 5-dim actions
+        "actions": np.zeros((n, 5), np.float32),
     }
     write_d4rl_hdf5(bad, arrays)
     assert main(["data", "info", str(bad)]) == 1
     err = capsys.readouterr().err
     assert (
-        "(29,)" in err and "(8,)" in err and "maze2d-umaze-v1" in err and "do not fit any known task" in err
+        "(7,)" in err and "(5,)" in err and "maze2d-umaze-v1" in err and "do not fit any known task" in err
     ), err
     # a file claiming a task whose spaces it does not have
     with h5py.File(bad, "a") as f:

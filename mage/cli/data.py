@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     g = sub.add_parser(
         "generate",
-        help="generate a D4RL-format dataset (maze2d: D4RL's recipe; hopper-random-mage: random actions; "
+        help="generate a D4RL-format dataset (maze2d: D4RL's recipe; {hopper,halfcheetah,walker2d}-random-mage: "
+        "random actions; "
         "hopper-{medium,medium-replay,expert}-mage: d3rlpy SAC trained here, resumable)",
     )
     g.add_argument("name", help="task or dataset name, e.g. maze2d-umaze-v1")
@@ -60,8 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     g.set_defaults(func=_generate)
 
-    i = sub.add_parser("info", help="statistics of a dataset (name or .hdf5 path)")
-    i.add_argument("name", help="dataset name or path to a D4RL .hdf5 file")
+    i = sub.add_parser("info", help="statistics of a dataset (name, .hdf5 path or minari:<id>)")
+    i.add_argument(
+        "name", help="dataset name, path to a D4RL .hdf5 file, or minari:<id> (a local Minari dataset)"
+    )
     i.set_defaults(func=_info)
 
     ls = sub.add_parser("list", help="every task: family, env, horizon, dataset, data source and file status")
@@ -176,13 +179,17 @@ def _generate_sac(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     """Statistics of a dataset; non-zero when it is unreadable or its shapes fit no known task."""
     from mage.data.d4rl_io import DatasetError, find_dataset, load_dataset, matching_tasks, task_shapes
+    from mage.data.minari_io import is_minari
     from mage.data.stats import dataset_stats, format_stats
     from mage.envs.maze2d import Maze2DEnv
     from mage.envs.registry import TASKS, get_spec
 
     try:
         path = find_dataset(args.name)
-        data = load_dataset(path, task=args.name if args.name in TASKS else None)
+        # minari:<id> is read by id (load_minari), a file by its path
+        data = load_dataset(
+            args.name if is_minari(args.name) else path, task=args.name if args.name in TASKS else None
+        )
     except DatasetError as e:
         raise CliError(str(e)) from None
     task = args.name if args.name in TASKS else str(data.get("metadata/task", ""))
@@ -218,15 +225,20 @@ SOURCES = {
 
 def _list(args: argparse.Namespace) -> int:
     """One row per task: family, env id, horizon, whether episodes terminate early, goal, dataset, how its
-    data comes to exist, and the file found (or the command / place that provides it)."""
+    data comes to exist, and the file found (or the command / place that provides it). A task with a known
+    Minari dataset present in the local Minari root also names it (``minari:<id>``, the ``data.path`` that
+    reads it; ``mage.data.minari_io``)."""
     from mage.data.d4rl_io import DatasetError, d4rl_dataset_dir, file_names, find_dataset
+    from mage.data.minari_io import local_ids, minari_dir
     from mage.envs.registry import list_specs
 
+    specs = list_specs()
+    wt, we = max(len(s.name) for s in specs), max(len(s.env_id) for s in specs)
     print(
-        f"{'task':26s} {'family':10s} {'env id':28s} {'H':>5s} {'term':4s} {'goal':4s} "
-        f"{'dataset':26s} {'source':34s} file"
+        f"{'task':{wt}s} {'family':10s} {'env id':{we}s} {'H':>5s} {'term':4s} {'goal':4s} "
+        f"{'dataset':{wt}s} {'source':34s} file"
     )
-    for s in list_specs():
+    for s in specs:
         try:
             where = str(find_dataset(s.dataset))
         except DatasetError:
@@ -234,9 +246,11 @@ def _list(args: argparse.Namespace) -> int:
                 where = f"missing (mage data generate {s.dataset})"
             else:
                 where = f"missing (put D4RL's {file_names(s.dataset)[-1]} in {d4rl_dataset_dir()})"
+        for mid in local_ids(s.name):  # on the task's own line: one row per task
+            where += f"; Minari: data.path=minari:{mid} ({minari_dir(mid)})"
         print(
-            f"{s.name:26s} {s.family:10s} {s.env_id:28s} {s.horizon:5d} {'yes' if s.terminates else 'no':4s} "
-            f"{'yes' if s.has_goal else 'no':4s} {s.dataset:26s} {SOURCES.get(s.recipe, str(s.recipe)):34s} {where}"
+            f"{s.name:{wt}s} {s.family:10s} {s.env_id:{we}s} {s.horizon:5d} {'yes' if s.terminates else 'no':4s} "
+            f"{'yes' if s.has_goal else 'no':4s} {s.dataset:{wt}s} {SOURCES.get(s.recipe, str(s.recipe)):34s} {where}"
         )
     return 0
 

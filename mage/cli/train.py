@@ -25,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate the result and log params, per-epoch metrics, checkpoint and scores to MLflow.",
     )
     p.add_argument("--dataset", default="maze2d-umaze-v1", help="dataset/task name (mage.envs.registry)")
-    p.add_argument("--data-path", default=None, help="explicit D4RL-format HDF5 file (default: data dirs)")
+    p.add_argument(
+        "--data-path",
+        default=None,
+        help="explicit D4RL-format HDF5 file, or minari:<id> (a local Minari dataset; default: data dirs)",
+    )
     p.add_argument(
         "--preset",
         default="cpu",

@@ -9,6 +9,8 @@ Lookup order for a dataset name: explicit path, ``$MAGE_DATA_DIR`` (default ``<p
 name ``<name>.hdf5`` and D4RL's (``maze2d-umaze-sparse-v1.hdf5``, ``hopper_medium-v2.hdf5``). Shapes are checked
 against the task spec's dims (``task_shapes``). Nothing is downloaded, ever. ``d4rl`` is
 used only with ``use_d4rl=True`` and only to parse a file already found locally (its ``get_dataset(h5path=)``).
+``minari:<dataset_id>`` (e.g. ``data.path=minari:mujoco/hopper/medium-v0``) reads a Minari dataset already in
+the local Minari root into the same layout (``mage.data.minari_io``). The checks live in ``mage.data.checks``.
 """
 
 from __future__ import annotations
@@ -22,19 +24,16 @@ from typing import Any
 import h5py
 import numpy as np
 
+from mage.data.checks import (  # noqa: F401  (re-exported: the errors and checks are part of this API)
+    BOOL_KEYS,
+    FLOAT_KEYS,
+    REQUIRED_KEYS,
+    DatasetError,
+    DatasetNotFoundError,
+    task_shapes,
+    validate_dataset,
+)
 from mage.fsutil import atomic_file, project_root
-
-REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
-FLOAT_KEYS = ("observations", "actions", "rewards", "next_observations")
-BOOL_KEYS = ("terminals", "timeouts")
-
-
-class DatasetError(ValueError):
-    """A dataset file is missing or malformed; the message names the file, the key and the fix."""
-
-
-class DatasetNotFoundError(DatasetError, FileNotFoundError):
-    """No file for a dataset name in any of the searched places."""
 
 
 def data_dir() -> Path:
@@ -52,7 +51,8 @@ _D4RL_LOCOMOTION = ("halfcheetah-", "hopper-", "walker2d-", "ant-")
 
 def file_names(name: str) -> list[str]:
     """Our file name, then D4RL's (its dataset_url basename: sparse maze2d files carry ``-sparse``,
-    locomotion files are ``<env>_<dataset>-v2``)."""
+    locomotion files are ``<env>_<dataset>-v2``, the others are ``TaskSpec.d4rl_file``, e.g. antmaze's
+    ``Ant_maze_u-maze_noisy_multistart_False_multigoal_False_sparse_fixed.hdf5``)."""
     names = [f"{name}.hdf5"]
     if name.startswith("maze2d-") and "-dense-" not in name and name.endswith("-v1"):
         names.append(name[: -len("-v1")] + "-sparse-v1.hdf5")
@@ -60,6 +60,11 @@ def file_names(name: str) -> list[str]:
     if env is not None and name.endswith("-v2"):
         kind = name[len(env) : -len("-v2")].replace("-", "_")
         names.append(f"{env[:-1]}_{kind}-v2.hdf5")
+    from mage.envs.registry import TASKS
+
+    spec = TASKS.get(name)
+    if spec is not None and spec.d4rl_file is not None and spec.d4rl_file not in names:
+        names.append(spec.d4rl_file)
     return names
 
 
@@ -73,7 +78,17 @@ def search_paths(name: str) -> list[Path]:
 
 
 def find_dataset(name_or_path: str | os.PathLike[str]) -> Path:
-    """An existing file path, or the first file for a dataset name in the data dirs."""
+    """An existing file path, or the first file for a dataset name in the data dirs (``minari:<id>``: the
+    dataset's directory in the local Minari root)."""
+    from mage.data.minari_io import is_minari, minari_dir, minari_present
+
+    if is_minari(name_or_path):
+        dataset_id = str(name_or_path).split(":", 1)[1]
+        if not minari_present(dataset_id):
+            from mage.data.minari_io import load_minari
+
+            load_minari(dataset_id)  # raises the not-in-the-local-root error (or a malformed-id one)
+        return minari_dir(dataset_id)
     p = Path(name_or_path).expanduser()
     if p.suffix in (".hdf5", ".h5") or p.exists() or os.sep in str(name_or_path):
         if not p.is_file():
@@ -163,77 +178,6 @@ def _read_all(path: Path) -> dict[str, Any]:
     return out
 
 
-def _as_bool(path: Path, key: str, arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.bool_:
-        return arr
-    if arr.dtype.kind in "iuf":
-        bad = ~np.isin(arr, (0, 1))
-        if not bad.any():
-            return arr.astype(bool)
-        raise DatasetError(
-            f"{path}: key {key!r} must be boolean (0/1), found value {arr[bad][0]!r}; store it as bool"
-        )
-    raise DatasetError(f"{path}: key {key!r} has dtype {arr.dtype}, expected bool; store it as bool")
-
-
-def validate_dataset(
-    path: Path,
-    raw: dict[str, Any],
-    observation_shape: tuple[int, ...] | None = None,
-    action_shape: tuple[int, ...] | None = None,
-) -> dict[str, Any]:
-    """Check keys, dtypes, lengths, shapes and finiteness; returns the arrays (bool flags as bool)."""
-    for key in REQUIRED_KEYS:
-        if key not in raw:
-            present = ", ".join(sorted(k for k in raw if not k.startswith("metadata/"))) or "none"
-            raise DatasetError(
-                f"{path}: required key {key!r} is missing (present: {present}); a D4RL dataset needs "
-                f"{', '.join(REQUIRED_KEYS)} — regenerate it with `mage data generate NAME`"
-            )
-    data: dict[str, Any] = {}
-    for key, val in raw.items():
-        if key.startswith("metadata/"):
-            data[key] = val.decode() if isinstance(val, bytes) else val
-            continue
-        arr = np.asarray(val)
-        if arr.ndim == 0:
-            raise DatasetError(f"{path}: key {key!r} is a scalar, expected an array with one row per step")
-        if key in FLOAT_KEYS and arr.dtype.kind != "f":
-            raise DatasetError(
-                f"{path}: key {key!r} has dtype {arr.dtype}, expected a float type; store it as float32"
-            )
-        if key in BOOL_KEYS:
-            arr = _as_bool(path, key, arr)
-        data[key] = arr
-    n = len(data["observations"])
-    for key, arr in data.items():
-        if not key.startswith("metadata/") and len(arr) != n:
-            raise DatasetError(
-                f"{path}: key {key!r} has {len(arr)} rows but 'observations' has {n}; every per-step key "
-                f"must have the same length — the file is truncated or mixed, regenerate it"
-            )
-    if data["rewards"].ndim == 2 and data["rewards"].shape[1] == 1:
-        data["rewards"] = data["rewards"][:, 0]
-    for key, nd in (("observations", 2), ("actions", 2), ("rewards", 1), ("terminals", 1)):
-        if data[key].ndim != nd:
-            raise DatasetError(
-                f"{path}: key {key!r} has shape {data[key].shape}, expected {nd} dimension(s) (N{', dim' * (nd - 1)})"
-            )
-    for key, want in (("observations", observation_shape), ("actions", action_shape)):
-        if want is not None and tuple(data[key].shape[1:]) != tuple(want):
-            raise DatasetError(
-                f"{path}: key {key!r} has per-step shape {data[key].shape[1:]}, but the task's space has "
-                f"{tuple(want)}; this file belongs to another task — pass the matching dataset"
-            )
-    for key, arr in data.items():
-        if not key.startswith("metadata/") and arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            row = int(np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)))[0, 0])
-            raise DatasetError(
-                f"{path}: key {key!r} contains NaN or inf (first at row {row}); clean or regenerate the dataset"
-            )
-    return data
-
-
 def read_d4rl_hdf5(
     path: str | os.PathLike[str],
     observation_shape: tuple[int, ...] | None = None,
@@ -242,17 +186,6 @@ def read_d4rl_hdf5(
     """Read and validate one D4RL HDF5 file -> {key: array} (``metadata/*`` values as stored)."""
     p = Path(path)
     return validate_dataset(p, _read_all(p), observation_shape, action_shape)
-
-
-def task_shapes(name: str) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
-    """(observation shape, action shape) of a known task (its TaskSpec dims: maze2d (4,), (2,); hopper
-    (11,), (3,)); (None, None) for any other name."""
-    from mage.envs.registry import TASKS
-
-    spec = TASKS.get(name.removeprefix("mage/"))
-    if spec is not None:
-        return (spec.obs_dim,), (spec.act_dim,)
-    return None, None
 
 
 def matching_tasks(data: Mapping[str, Any]) -> list[str]:
@@ -286,7 +219,12 @@ def load_dataset(
     """Find and read a validated dataset by task/dataset name or file path.
 
     Shapes are checked against the task's spaces when ``task`` (or the name itself) is a known task.
+    ``minari:<dataset_id>`` reads a local Minari dataset (``mage.data.minari_io.load_minari``).
     """
+    from mage.data.minari_io import is_minari, load_minari
+
+    if is_minari(name_or_path):
+        return load_minari(str(name_or_path), task=task)
     path = find_dataset(name_or_path)
     obs_shape, act_shape = task_shapes(task or str(name_or_path))
     if use_d4rl:

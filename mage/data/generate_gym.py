@@ -1,13 +1,13 @@
 """Generate a D4RL-layout dataset on a gymnasium task with uniform random actions (recipe ``random-actions``;
-``hopper-random-mage``): the minimal locomotion recipe, made here, named so nobody takes it for D4RL's
-``hopper-random-v2`` (which rolled out a randomly initialised SAC policy on mujoco-py Hopper-v3).
+``{hopper,halfcheetah,walker2d}-random-mage``): the minimal locomotion recipe, made here, named so nobody takes
+it for D4RL's ``<env>-random-v2`` (which rolled out a randomly initialised SAC policy on mujoco-py ``*-v3``).
 
 - One stream of ``steps`` steps on ``TaskSpec.env_id`` (e.g. ``Hopper-v5``); actions ~ U(act_low, act_high)
   per dim, drawn from ``numpy.random.default_rng(seed)`` in blocks.
 - The env is reset with ``seed`` once; later resets continue its RNG, so (steps, seed) fixes the file.
-- ``terminals[t]``: the env terminated at step t (Hopper: unhealthy); ``timeouts[t]``: the episode reached the
-  task horizon (1000) without terminating. The trailing unfinished episode has neither (D4RL's files do
-  the same at their end).
+- ``terminals[t]``: the env terminated at step t (Hopper, Walker2d: unhealthy; HalfCheetah never);
+  ``timeouts[t]``: the episode reached the task horizon (1000) without terminating. The trailing unfinished
+  episode has neither (D4RL's files do the same at their end).
 - Also ``next_observations`` and ``infos/qpos``, ``infos/qvel`` (the state before the step), as D4RL's files.
 """
 

@@ -2,6 +2,11 @@
 ``BatchedMazeEnv`` (N maze copies, without gymnasium's per-step wrapper overhead) and ``BatchedGymEnv`` (N
 copies of any gymnasium env whose episodes may terminate early); ``make_batched_env`` picks one per task.
 
+``register_envs`` registers our ``mage/`` ids: the maze2d envs and the wrappers that turn gymnasium-robotics
+envs into D4RL's flat-observation eval envs (``mage/antmaze-*-v2``, ``mage/<hand>-v1``, ``mage/kitchen-*-v0``:
+``mage.envs.tasks_robotics.ENV_ENTRIES``). Registering imports nothing heavy: gymnasium-robotics is imported
+when such an env is first made. Every env of a task gives the agent a flat observation of ``obs_dim``.
+
 Both batches share one interface: ``reset(seeds[, goals_BG]) -> (obs_BS, goal_BG)`` (``goal_BG`` is (B, 0)
 for tasks without a goal) and ``step(act_BA) -> (obs_BS, reward_B, done_B, success_B)``; ``t_B`` counts the
 steps of each copy. A copy that is done (terminated, or at the task horizon) stays frozen: its actions are
@@ -16,19 +21,21 @@ import numpy as np
 
 from mage.envs.maze2d import Maze2DEnv
 from mage.envs.registry import get_spec, list_specs
+from mage.envs.tasks_robotics import ENV_ENTRIES
 
 
 def register_envs() -> None:
-    """Register the gymnasium ids ``mage/maze2d-*`` of every task (idempotent)."""
+    """Register the gymnasium ids ``mage/*`` of every task (idempotent): ``mage/maze2d-*`` and the wrappers of
+    the gymnasium-robotics families, each with its task horizon as ``max_episode_steps``."""
     for spec in list_specs():
-        if spec.maze is None or spec.env_id in gym.registry:
+        if not spec.env_id.startswith("mage/") or spec.env_id in gym.registry:
             continue
-        gym.register(
-            id=spec.env_id,
-            entry_point="mage.envs.maze2d:Maze2DEnv",
-            max_episode_steps=spec.horizon,
-            kwargs={"maze": spec.maze, "reward_type": spec.reward_type, "multi_goal": spec.multi},
-        )
+        if spec.maze is not None:
+            entry = "mage.envs.maze2d:Maze2DEnv"
+            kwargs = {"maze": spec.maze, "reward_type": spec.reward_type, "multi_goal": spec.multi}
+        else:
+            entry, kwargs = ENV_ENTRIES[spec.env_id]
+        gym.register(id=spec.env_id, entry_point=entry, max_episode_steps=spec.horizon, kwargs=dict(kwargs))
 
 
 def make_env(task: str, seed: int | None = None, **kw: Any) -> gym.Env:
@@ -97,9 +104,10 @@ class BatchedMazeEnv:
 
 
 class BatchedGymEnv:
-    """``num_envs`` copies of a gymnasium task (``TaskSpec.env_id``, e.g. ``Hopper-v5``) stepped in lockstep.
-    A copy is done when the env terminates or truncates, or at the task horizon; ``terminated_B`` says which
-    copies ended by termination. The tasks have no goal unless the env reports ``info["goal"]``."""
+    """``num_envs`` copies of a gymnasium task (``TaskSpec.env_id``, e.g. ``Hopper-v5``,
+    ``mage/antmaze-umaze-v2``) stepped in lockstep. A copy is done when the env terminates or truncates, or at
+    the task horizon; ``terminated_B`` says which copies ended by termination. Goal tasks report the goal in
+    ``info["goal"]`` on reset (AntMaze); the others have none."""
 
     def __init__(self, task: str, num_envs: int) -> None:
         if num_envs < 1:
@@ -107,7 +115,8 @@ class BatchedGymEnv:
         self.spec = get_spec(task)
         self.num_envs = num_envs
         # unwrapped: the order-enforcing / passive-checker wrappers cost more than a hopper step; the horizon
-        # is counted here instead of by gymnasium's TimeLimit.
+        # is counted here instead of by gymnasium's TimeLimit. For ``mage/`` ids that is our flat wrapper.
+        register_envs()
         self.envs = [gym.make(self.spec.env_id).unwrapped for _ in range(num_envs)]
         obs_shape = self.envs[0].observation_space.shape
         if obs_shape != (self.spec.obs_dim,):

@@ -1,18 +1,41 @@
 """One table of every task: env, spaces, horizon, termination, goal, dataset, data recipe, reference returns.
+``get_spec(name)`` is the single lookup; the rows come from the family modules (``mage.envs.tasks_*``).
 
-Families: ``maze2d`` (our D4RL-exact point mass: ``maze2d-{umaze,medium,large}-v1`` from D4RL and
-``maze2d-giant-v1`` on OGBench's giant layout, each with ``-dense`` and Multi2D ``-multi`` variants) and
-``locomotion`` (gymnasium ``Hopper-v5``: ``hopper-{random,medium,medium-replay,expert}-mage``, made here,
-and D4RL's ``hopper-*-v2`` files when a user has them). Each task says how many observation / action dims
-it has, the action bounds, whether its episodes can end before the horizon (``terminates``), its goal size
-(0: no goal), and how its data comes to exist (``recipe``: ``maze2d-waypoint``, ``random-actions``,
-``sac-{medium,medium-replay,expert}``, or None = a D4RL file only).
+Families (docs/benchmarks.md has each one's status and every difference from D4RL's envs):
 
-``d4rl_ref_*`` are D4RL's REF_MIN / REF_MAX (``d4rl/pointmaze/__init__.py``, ``d4rl/infos.py``; spec
-data.md §9); Multi2D tasks reuse the single-task values (D4RL has none for random goals); maze2d-giant has
-none (not a D4RL task). ``ours_ref_*`` are re-measured on our env with ``mage data refs --episodes 100``
-(random policy = min, D4RL's REF_MAX protocol for the noiseless waypoint controller = max, env seeds
-0..99); docs/results.md and docs/benchmarks.md have the tables and the commands.
+- ``maze2d``: our D4RL-exact point mass, ``maze2d-{umaze,medium,large}-v1`` from D4RL and ``maze2d-giant-v1``
+  on OGBench's giant layout, each with ``-dense`` and Multi2D ``-multi`` variants (rows below).
+- ``locomotion`` (``mage.envs.tasks_locomotion``): gymnasium ``Hopper-v5``, ``HalfCheetah-v5``,
+  ``Walker2d-v5``: D4RL's ``<env>-*-v2`` files when a user has them, ``<env>-random-mage`` made here (uniform
+  random actions) and ``hopper-{medium,medium-replay,expert}-mage`` (D4RL's SAC recipe made here). D4RL used
+  mujoco-py ``*-v3``: v5 gives the healthy reward only while healthy (Hopper, Walker2d), Walker2d-v5's right
+  foot has friction 1.9 (0.9 in v3), and MuJoCo 3 differs from 2.x in solver and contacts. Scores on D4RL's
+  files are therefore approximately, not exactly, comparable with published ones.
+- ``antmaze``, ``adroit``, ``kitchen`` (``mage.envs.tasks_robotics``): D4RL files only, evaluated on
+  gymnasium-robotics 1.3.1 through ``mage/`` wrappers that return D4RL's flat observation vector. AntMaze is
+  gymnasium-robotics' ``AntMaze_*-v4`` re-set to D4RL's eval env: D4RL's start / goal cells and coordinates
+  (its maze rows reversed, so the frames differ by a translation only), D4RL's goal noise, the ant's timestep
+  0.02 and gear 30 (D4RL's ant.xml through its NormalizedBoxEnv; gymnasium's ant has 0.01 and 150), reset
+  noise 0.1, reward 1 within 0.5 of the goal and the episode ends there (gymnasium-robotics: 0.45, and it
+  never ends); what remains is MuJoCo 3 vs 2.x. Adroit: gymnasium-robotics' v1 rewards of door / hammer /
+  relocate carry +0.1 |palm - object| where D4RL has -0.1 (changed in gymnasium-robotics 1.2.1): the wrapper
+  restores D4RL's reward; the pen episode ends when the pen drops (D4RL; gymnasium-robotics never ends it).
+  Kitchen: FrankaKitchen-v1 with D4RL's task lists, observation noise ratio 0.1 (D4RL's; gymnasium-robotics
+  0.01 / 0.0005), the 60-dim vector rebuilt as robot qpos + object qpos + D4RL's task goal; subtasks are
+  judged on the noise-free state (D4RL: on the noisy observation). Normalised scores on these families are
+  approximately comparable with published D4RL numbers (same refs, same reward and termination rules,
+  different simulator versions); AntMaze's refs 0 / 1 make its score 100 x the success rate.
+
+Each task says how many observation / action dims the agent sees, the action bounds, whether its episodes
+can end before the horizon (``terminates``), its goal size (0: no goal), how its data comes to exist
+(``recipe``: ``maze2d-waypoint``, ``random-actions``, ``sac-{medium,medium-replay,expert}``, or None = a D4RL
+file only, named ``d4rl_file`` in D4RL's download table) and the env a ``mage/`` wrapper runs (``base_env``).
+
+``d4rl_ref_*`` are D4RL's REF_MIN / REF_MAX (``d4rl/pointmaze/__init__.py``, ``d4rl/infos.py``,
+``d4rl/kitchen/__init__.py``; spec data.md §9); Multi2D tasks reuse the single-task values (D4RL has none
+for random goals); maze2d-giant has none (not a D4RL task). ``ours_ref_*`` are re-measured on our env with
+``mage data refs --episodes 100`` (random policy = min, D4RL's REF_MAX protocol for the noiseless waypoint
+controller = max, env seeds 0..99); docs/results.md and docs/benchmarks.md have the tables and the commands.
 
     normalized score = 100 * (R - ref_min) / (ref_max - ref_min)
 
@@ -22,46 +45,13 @@ a task without any refs scores NaN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from mage.envs.task_spec import TaskSpec
+from mage.envs.tasks_locomotion import locomotion_tasks
+from mage.envs.tasks_robotics import robotics_tasks
 
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str  # task name, e.g. maze2d-umaze-v1, hopper-random-mage
-    env_id: str  # gymnasium id, e.g. mage/maze2d-umaze-v1, Hopper-v5
-    maze: str | None  # maze layout (umaze | medium | large | giant); None for non-maze tasks
-    horizon: int  # evaluation episode length (TimeLimit); terminating tasks may end earlier
-    reward_type: str  # sparse | dense (maze2d); env (the gymnasium env's own reward)
-    multi: bool  # Multi2D: random goal per episode
-    dataset: str  # dataset name the task trains on (multi tasks use the single-task data)
-    d4rl_ref_min: float | None  # D4RL REF_MIN; None when D4RL has no such task
-    d4rl_ref_max: float | None  # D4RL REF_MAX; None when D4RL has no such task
-    ours_ref_min: float | None  # our measured random return; None when not measured
-    ours_ref_max: float | None  # our measured controller return; None when there is no controller
-    family: str = "maze2d"  # maze2d | locomotion
-    obs_dim: int = 4  # observation size (maze2d: x, y, vx, vy)
-    act_dim: int = 2  # action size
-    act_low: float = -1.0  # lower action bound, every dim
-    act_high: float = 1.0  # upper action bound, every dim
-    terminates: bool = False  # episodes can end before the horizon (env termination)
-    goal_dim: int = 2  # size of info["goal"]; 0: the task has no goal (protocol goal/hold do not apply)
-    recipe: str | None = "maze2d-waypoint"  # how `mage data generate` makes the dataset; None: D4RL file only
-
-    @property
-    def has_goal(self) -> bool:
-        return self.goal_dim > 0
-
-    @property
-    def score_refs(self) -> str:
-        """Which refs ``normalized_score(..., refs="d4rl")`` uses: d4rl, ours (no D4RL refs) or none."""
-        if self.d4rl_ref_min is not None and self.d4rl_ref_max is not None:
-            return "d4rl"
-        if self.ours_ref_min is not None and self.ours_ref_max is not None:
-            return "ours"
-        return "none"
-
+__all__ = ["TASKS", "TaskSpec", "get_spec", "list_specs", "normalized_score"]
 
 _HORIZON = {"umaze": 300, "medium": 600, "large": 800, "giant": 1300}
 # maze2d-giant: D4RL's max_episode_steps scaled to the maze. The noiseless waypoint controller's latest first
@@ -75,9 +65,9 @@ _D4RL_REFS: dict[str, tuple[float, float, float, float] | None] = {
     "large": (6.7, 273.99, 30.569041, 303.4857382709002),
     "giant": None,
 }
-# Measured with `mage data refs --episodes 100 --seed 0` (docs/results.md; giant and hopper in
-# docs/benchmarks.md): (random mean, waypoint mean with D4RL's REF_MAX protocol). On Multi2D the goal
-# changes every episode, so the controller re-plans each time. Hopper has no controller: max is None.
+# Measured with `mage data refs --episodes 100 --seed 0` (docs/results.md; giant in docs/benchmarks.md):
+# (random mean, waypoint mean with D4RL's REF_MAX protocol). On Multi2D the goal changes every episode, so
+# the controller re-plans each time. The other families' refs are in their modules.
 OURS_REFS: dict[str, tuple[float | None, float | None]] = {
     "maze2d-umaze-v1": (32.49, 173.16),
     "maze2d-medium-v1": (20.35, 252.34),
@@ -95,15 +85,7 @@ OURS_REFS: dict[str, tuple[float | None, float | None]] = {
     "maze2d-giant-v1": (12.18, 172.23),
     "maze2d-giant-dense-v1": (25.37, 179.54),
     "maze2d-giant-multi-v1": (11.11, 930.01),
-    "hopper": (17.48, None),  # uniform random actions on Hopper-v5 (D4RL's REF_MIN -20.27: its random policy)
 }
-# D4RL hopper-*-v2 (d4rl/infos.py REF_MIN_SCORE / REF_MAX_SCORE: random-v0 / expert SAC returns).
-HOPPER_D4RL_REFS = (-20.272305, 3234.3)
-HOPPER_ENV = "Hopper-v5"  # gymnasium; D4RL used mujoco-py Hopper-v3 (differences: docs/benchmarks.md)
-# D4RL's hopper files (load-only: place them in $D4RL_DATASET_DIR); hopper-random-mage is made here.
-HOPPER_D4RL_DATASETS = ("random", "medium", "medium-replay", "medium-expert", "expert")
-# Made here by training d3rlpy's SAC on Hopper-v5 (D4RL's recipe; docs/benchmarks.md): hopper-<kind>-mage.
-HOPPER_SAC_DATASETS = ("medium", "medium-replay", "expert")
 
 
 def _maze_tasks() -> dict[str, TaskSpec]:
@@ -134,36 +116,8 @@ def _maze_tasks() -> dict[str, TaskSpec]:
     return specs
 
 
-def _hopper_task(name: str, recipe: str | None) -> TaskSpec:
-    return TaskSpec(
-        name=name,
-        env_id=HOPPER_ENV,
-        maze=None,
-        horizon=1000,  # D4RL / gymnasium max_episode_steps
-        reward_type="env",
-        multi=False,
-        dataset=name,
-        d4rl_ref_min=HOPPER_D4RL_REFS[0],
-        d4rl_ref_max=HOPPER_D4RL_REFS[1],
-        ours_ref_min=OURS_REFS["hopper"][0],
-        ours_ref_max=OURS_REFS["hopper"][1],
-        family="locomotion",
-        obs_dim=11,  # qpos[1:] (5) + qvel (6): gymnasium's default, D4RL's layout
-        act_dim=3,
-        terminates=True,  # unhealthy: falls, or leaves the healthy z / angle / state ranges
-        goal_dim=0,
-        recipe=recipe,
-    )
-
-
 def _build() -> dict[str, TaskSpec]:
-    specs = _maze_tasks()
-    specs["hopper-random-mage"] = _hopper_task("hopper-random-mage", "random-actions")
-    for kind in HOPPER_SAC_DATASETS:  # D4RL's SAC recipe made here (mage.data.generate_sac)
-        specs[f"hopper-{kind}-mage"] = _hopper_task(f"hopper-{kind}-mage", f"sac-{kind}")
-    for kind in HOPPER_D4RL_DATASETS:
-        specs[f"hopper-{kind}-v2"] = _hopper_task(f"hopper-{kind}-v2", None)
-    return specs
+    return {**_maze_tasks(), **locomotion_tasks(), **robotics_tasks()}
 
 
 TASKS: dict[str, TaskSpec] = _build()

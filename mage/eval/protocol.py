@@ -69,7 +69,8 @@ class EvalProtocol:
 
 def check_applies(protocol: EvalProtocol, spec: TaskSpec) -> None:
     """Refuse a protocol whose switches do not apply to the task: ``goal='given'`` and ``hold`` need a task
-    with a goal, ``acting='track'`` needs maze2d's [x, y, vx, vy] observations (Diffuser's tracker)."""
+    with a goal; ``hold`` and ``acting='track'`` need maze2d's [x, y, vx, vy] point mass (Diffuser's tracker
+    drives it; AntMaze has a goal, so ``goal='given'`` applies there, but no hold)."""
     if not spec.has_goal and (protocol.goal == "given" or protocol.hold):
         used = ", ".join(
             s for s, on in (("goal='given'", protocol.goal == "given"), ("hold=true", protocol.hold)) if on
@@ -77,6 +78,11 @@ def check_applies(protocol: EvalProtocol, spec: TaskSpec) -> None:
         raise ValueError(
             f"task {spec.name} has no goal, so protocol {used} does not apply; evaluate it with goal='none', "
             "hold=false (--protocol pure: --goal none, no --hold)"
+        )
+    if protocol.hold and spec.family != "maze2d":
+        raise ValueError(
+            f"hold drives maze2d's point mass to the goal with Diffuser's controller; task {spec.name} is "
+            f"{spec.family}, evaluate it with hold=false (goal='given' still applies to tasks with a goal)"
         )
     if protocol.acting == "track" and spec.family != "maze2d":
         raise ValueError(
