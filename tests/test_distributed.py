@@ -109,6 +109,19 @@ def test_auth_token_created_for_embedded_ray_only(tmp_path, monkeypatch) -> None
     assert token.read_text() == first
 
 
+def test_one_fit_bar_counts_stage_two_on_from_stage_one() -> None:
+    """In one fit the loop counts each stage's steps from 0; the driver's single bar must not jump back."""
+    from mage.distributed.worker import _after_stage_one
+    from mage.loop import TrainHooks
+
+    posted: list[tuple[int, int]] = []
+    stage2 = _after_stage_one(TrainHooks(on_step=lambda s, t: posted.append((s, t))), 400)
+    stage2.on_step(1, 600)
+    stage2.on_step(600, 600)
+    assert posted == [(401, 1000), (1000, 1000)]
+    assert _after_stage_one(TrainHooks(), 400).on_step is None
+
+
 def test_in_process_rollouts_and_summary() -> None:
     job = RolloutJob("waypoint", None, "maze2d-umaze-v1", 5, None, 5, protocol=GOAL)
     df = run_jobs([job], num_actors=0, num_envs=2, progress=False)

@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,15 @@ def _probe_due(cfg: ExperimentConfig, metrics: Mapping[str, float]) -> bool:
     return (int(metrics["epoch"]) - cfg.train.tokenizer_epochs) % every == 0  # stage-2 epochs are offset
 
 
+def _after_stage_one(hooks: Any, steps: int) -> Any:
+    """Stage 2's hooks in ``both``: the driver's one bar counts on from stage 1's ``steps`` (the loop counts
+    each stage's steps from 0)."""
+    if hooks.on_step is None:
+        return hooks
+    post = hooks.on_step
+    return replace(hooks, on_step=lambda step, total: post(step + steps, total + steps))
+
+
 def train_worker(config: dict[str, Any]) -> dict[str, Any]:
     """``train_loop_per_worker`` of every fit; ``config["job"]`` is the fit's :class:`StageJob`.
 
@@ -215,6 +224,7 @@ def train_worker(config: dict[str, Any]) -> dict[str, Any]:
             # A restart inside stage 2 holds stage 2's tokenizer (trained adapters): stage 1's was published.
             if is_main and (resume is None or resume.get("stage") == "tokenizer"):
                 _publish_tokenizer(logger, cfg, data, tokenizer)
+            hooks = _after_stage_one(hooks, cfg.train.tokenizer_epochs * cfg.train.steps_per_epoch)
         else:
             with tempfile.TemporaryDirectory(prefix="mage-tok-") as tmp:
                 tok_dir = _resolve_tokenizer_dir(job.tokenizer, tmp)
