@@ -1,0 +1,6 @@
+set -x
+source .venv/bin/activate
+export MLFLOW_DISABLE_TELEMETRY=true RAY_USAGE_STATS_ENABLED=0 RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=/work/main/.ray/auth_token PYTHONDONTWRITEBYTECODE=1
+time python sweeps/baselines.py --methods dt plas rebrac crr --datasets maze2d-umaze-v1 --seeds 0 \
+  --steps 5000 --also-hold --max-concurrent 1 --set baseline.dt.batch_size=256 --set baseline.dt.warmup_steps=500 \
+  --tracking-uri sqlite:////work/main/runs/baselines.db --storage /work/main/runs/ray_baselines --name baselines-umaze-5k-c
