@@ -388,7 +388,7 @@ def test_ctrl_c_on_the_ray_path_of_mage_train_ends_its_run_killed(store, tiny_ma
     with log.open("w") as f:
         proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=f, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 150
-        while "train tokenizer" not in log.read_text() and time.monotonic() < deadline:
+        while "%|" not in log.read_text() and time.monotonic() < deadline:  # the training bar is up
             time.sleep(1)
         time.sleep(5)  # the worker group is up and training
         proc.send_signal(2)
