@@ -157,7 +157,35 @@ def test_ctrl_c_on_a_sweep_ends_runs_killed_and_state_interrupted(tmp_path: Path
     child = runs[runs["parent_run_id"].notna()].iloc[0]
     assert parent["status"] == "KILLED" and "interrupted" in parent["tags.mage.error"]
     assert "--resume --name cc" in parent["tags.mage.error"]
-    assert child["status"] == "KILLED" and "interrupted" in child["tags.mage.error"]
+    assert child["status"] == "KILLED" and "interrupted" in child["tags.mage.error"], (
+        child["status"],
+        child["tags.mage.error"],
+        text[-3000:],
+    )
     state = json.loads((tmp_path / "ray" / "cc" / PARENT_FILE).read_text())
     assert state["status"] == "interrupted" and "--resume" in state["resume"]
     assert read_state(str(tmp_path / "ray" / "cc"))["settings"]["K"] == [1]
+
+
+def test_an_interrupted_trial_whose_training_raised_first_ends_killed(tmp_path: Path) -> None:
+    """Ctrl-C can make a trial's training raise (its run FAILED) before the driver marks the unfinished runs:
+    those of the trials Tune left unfinished end KILLED too; a trial that failed on its own stays FAILED."""
+    from mage.tracking.mlflow_logger import RunLogger
+    from mage.tracking.query import search_runs
+    from mage.tracking.sweep_runs import mark_stale_children
+
+    uri = f"sqlite:///{tmp_path}/mlruns.db"
+    parent = RunLogger.start(experiment="cc", tracking_uri=uri, run_name="sweep")
+    for trial, status in (("t0", "RUNNING"), ("t1", "FAILED"), ("t2", "FAILED"), ("t3", "FINISHED")):
+        run = RunLogger.start(experiment="cc", tracking_uri=uri, run_name=trial, parent_run_id=parent.run_id)
+        run.set_tags({"mage.trial_id": trial})
+        if status == "FAILED":
+            run.fail(RuntimeError(f"{trial}: training raised"))
+        elif status == "FINISHED":
+            run.end()
+    assert mark_stale_children(uri, "cc", parent.run_id, interrupted_trials=["t0", "t1"]) == 2
+    runs = search_runs("cc", tracking_uri=uri, parent_run_id=parent.run_id).set_index("tags.mage.trial_id")
+    assert runs["status"].to_dict() == {"t0": "KILLED", "t1": "KILLED", "t2": "FAILED", "t3": "FINISHED"}
+    assert "interrupted" in runs.loc["t1", "tags.mage.error"]
+    assert "t1: training raised" in runs.loc["t1", "tags.mage.error_on_interrupt"]
+    assert "t2: training raised" in runs.loc["t2", "tags.mage.error"]

@@ -12,7 +12,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,17 +83,33 @@ def resume_parent(run_id: str, *, tracking_uri: str | None) -> RunLogger:
     return parent
 
 
-def mark_stale_children(tracking_uri: str | None, experiment: str, parent_run_id: str) -> int:
-    """Child runs that an interruption left RUNNING: KILLED (Tune re-runs those trials on --resume)."""
+def mark_stale_children(
+    tracking_uri: str | None,
+    experiment: str,
+    parent_run_id: str,
+    interrupted_trials: Collection[str] = (),
+) -> int:
+    """Child runs that an interruption left RUNNING: KILLED (Tune re-runs those trials on --resume). So are
+    FAILED runs of ``interrupted_trials`` (Tune trial ids the sweep saw unfinished): the interruption stopped
+    their training, which raised before this ran; the error it raised stays in ``mage.error_on_interrupt``."""
     from mage.tracking.mlflow_logger import RunLogger
 
     runs = search_runs(experiment, tracking_uri=tracking_uri, parent_run_id=parent_run_id)
-    stale = runs[runs["status"] == "RUNNING"]["run_id"].tolist() if len(runs) else []
-    for rid in stale:
-        run = RunLogger.attach(rid, tracking_uri=tracking_uri)
-        run.set_tags({"mage.error": "sweep interrupted; --resume re-runs this trial"})
+    if not len(runs):
+        return 0
+    trial = runs.get("tags.mage.trial_id")
+    hit = runs["status"] == "RUNNING"
+    if trial is not None and interrupted_trials:
+        hit |= (runs["status"] == "FAILED") & trial.isin(set(interrupted_trials))
+    for _, row in runs[hit].iterrows():
+        run = RunLogger.attach(row["run_id"], tracking_uri=tracking_uri)
+        before = row.get("tags.mage.error")
+        tags = {"mage.error": "sweep interrupted; --resume re-runs this trial"}
+        if row["status"] == "FAILED" and isinstance(before, str):
+            tags["mage.error_on_interrupt"] = before[:5000]
+        run.set_tags(tags)
         run.end("KILLED")
-    return len(stale)
+    return int(hit.sum())
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -107,14 +107,16 @@ class InterruptAfterTrials(Callback):
 STOPPED_EARLY = "mage/stopped_early"  # in the last Tune result of a trial the scheduler stopped
 
 
-def unfinished(grid: Any) -> int:
-    """Trials of a Tune run that neither finished (the final metric), errored nor were stopped early: after
-    Ctrl-C, Tune marks the trials it stopped TERMINATED, so their status alone does not tell."""
-    return sum(
-        1
+def unfinished(grid: Any, sweep_name: str) -> list[str]:
+    """Ids of the trials of a Tune run that neither finished (the final metric), errored nor were stopped early
+    (after Ctrl-C, Tune marks the trials it stopped TERMINATED, so their status alone does not tell); their dirs
+    are ``<sweep>_<trial id>`` (``trial_name``)."""
+    done = (
+        r.error is not None or FINAL in (r.metrics or {}) or (r.metrics or {}).get(STOPPED_EARLY)
         for r in grid
-        if r.error is None and FINAL not in (r.metrics or {}) and not (r.metrics or {}).get(STOPPED_EARLY)
     )
+    dirs = [os.path.basename(str(r.path).rstrip("/")) for r, d in zip(grid, done, strict=True) if not d]
+    return [d.removeprefix(f"{sweep_name}_") for d in dirs]
 
 
 class StoppedTrials(Callback):
@@ -337,7 +339,8 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     elapsed = time.time() - started
     n_err = grid.num_errors
     # Interrupted (Ctrl-C): trials left unfinished, or not all trials created yet (grids are created lazily).
-    interrupted = unfinished(grid) > 0 or len(grid) < expected_trials(sweep)
+    left = unfinished(grid, sweep.name)
+    interrupted = len(left) > 0 or len(grid) < expected_trials(sweep)
     parent.log_metrics({"sweep/trials": len(grid), "sweep/errored": n_err, "sweep/wall_s": elapsed})
     table = results_table(args.tracking_uri, args.experiment, parent_run_id, metric=sweep.metric)
     print(
@@ -345,7 +348,7 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     )
     print_table(table)
     if interrupted:
-        _interrupted(args, parent, tune_dir, state, hint, "interrupted (Ctrl-C / SIGINT)")
+        _interrupted(args, parent, tune_dir, state, hint, "interrupted (Ctrl-C / SIGINT)", left)
         print(f"[sweep] interrupted; continue with: {hint}", flush=True)
         ray.shutdown()
         return 130
@@ -354,15 +357,15 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
     return 1 if n_err else 0
 
 
-def _interrupted(
-    args: argparse.Namespace, parent: Any, tune_dir: str, state: dict, hint: str, why: str
-) -> None:
+def _interrupted(args: argparse.Namespace, parent: Any, tune_dir: str, state: dict, hint: str, why: str,
+                 trials: list[str] | tuple = ()) -> None:  # fmt: skip
     """An interrupted sweep: unfinished child runs (Tune killed their actors) and the parent end KILLED with the
-    reason in ``mage.error``; the state file says ``interrupted``."""
+    reason in ``mage.error``; the state file says ``interrupted``. ``trials``: the unfinished trials' ids, whose
+    runs end KILLED even when the interruption made their training raise first (FAILED)."""
     from mage.tracking.sweep_runs import mark_stale_children
 
     write_state(tune_dir, {**state, "status": "interrupted", "error": why, "resume": hint})
-    mark_stale_children(args.tracking_uri, args.experiment, parent.run_id)
+    mark_stale_children(args.tracking_uri, args.experiment, parent.run_id, interrupted_trials=trials)
     parent.set_tags({"mage.error": f"{why}; continue with: {hint}"})
     parent.end("KILLED")
 
