@@ -184,3 +184,20 @@ def test_tokenizer_key_follows_stage_one_only_and_a_sweep_finds_a_ready_tokenize
     assert find_tokenizer(base, pid, tracking_uri=store) == done_id  # only the run that logged its tokenizer
     assert find_tokenizer(key(**{"train.seed": 1}), pid, tracking_uri=store) is None
     assert find_tokenizer(base, other_parent.run_id, tracking_uri=store) is None  # scoped to one sweep
+
+
+def test_a_run_its_sweep_already_killed_stays_killed_when_its_training_then_raises(store) -> None:
+    """ASHA (or Ctrl-C) ends a trial's run KILLED, then stopping the trial makes its training raise: the run keeps
+    KILLED and the raised error goes to mage.error_on_interrupt; an ordinary error still ends it FAILED."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store)
+    with pytest.raises(RuntimeError), RunLogger.start(experiment="exp-killed", tracking_uri=store) as run:
+        RunLogger.attach(run.run_id, tracking_uri=store).end("KILLED")  # the sweep's driver, meanwhile
+        raise RuntimeError("training aborted")
+    got = client.get_run(run.run_id)
+    assert got.info.status == "KILLED" and "training aborted" in got.data.tags["mage.error_on_interrupt"]
+    with pytest.raises(RuntimeError), RunLogger.start(experiment="exp-killed", tracking_uri=store) as other:
+        raise RuntimeError("a real failure")
+    got = client.get_run(other.run_id)
+    assert got.info.status == "FAILED" and "a real failure" in got.data.tags["mage.error"]

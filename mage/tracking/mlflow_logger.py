@@ -332,8 +332,16 @@ class RunLogger:
         elif isinstance(exc, KeyboardInterrupt):
             self.set_tags({"mage.error": "interrupted"})
             self.end("KILLED")
+        elif self._killed_meanwhile():  # ended by its sweep (ASHA stop, Ctrl-C): that is why this raised
+            self.set_tags({"mage.error_on_interrupt": _error_text(exc)})
         else:
             self.fail(exc)
+
+    def _killed_meanwhile(self) -> bool:
+        try:
+            return self.status == "KILLED"
+        except Exception:  # an unreachable store: fail() reports that, with the original error
+            return False
 
 
 # ----------------------------------------------------------------------------------------------------------
