@@ -94,7 +94,6 @@ def probe(cfg: ExperimentConfig, ckpt_dir: Path) -> dict[str, float]:
     import torch
 
     from mage.eval.protocol import EvalProtocol
-    from mage.eval.scores import summarize
     from mage.tracking.evaluation import evaluate_checkpoint
 
     ec = cfg.eval
@@ -119,8 +118,8 @@ def probe(cfg: ExperimentConfig, ckpt_dir: Path) -> dict[str, float]:
         torch.set_rng_state(rng[2])
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
-    keep = ("probe/norm_score", "probe/success_rate", "probe/return_mean")
-    return {k: v for k, v in summarize(res.episodes, prefix="probe/").items() if k in keep}
+    keep = ("norm_score", "success_rate", "return_mean")  # evaluate_checkpoint's eval/* summary, renamed
+    return {f"probe/{k}": res.metrics[f"eval/{k}"] for k in keep}
 
 
 def _probe_due(cfg: ExperimentConfig, metrics: Mapping[str, float]) -> bool:
