@@ -356,3 +356,40 @@ def test_a_tokenizer_sweep_then_a_sweep_that_reuses_its_tokenizer(tmp_path: Path
     assert trial["tags.mage.tokenizer_from"] == tok["run_id"]
     assert trial["tags.mage.tokenizer_key"] == tok["tags.mage.tokenizer_key"]
     assert "metrics.time/tokenizer_s" not in finished.columns or math.isnan(trial["metrics.time/tokenizer_s"])
+
+
+def test_cpu_space_fits_the_demo_preset_and_fifo_is_the_control() -> None:
+    from ray.tune.schedulers import ASHAScheduler
+
+    from mage.schedule import scale_schedule
+
+    space = search.search_space(False, "maze2d-umaze-v1", 0, "cpu")
+    for k in space["tokenizer.num_scales"].categories:
+        cfg = make_config("demo", {"tokenizer.num_scales": k})
+        assert len(scale_schedule(cfg.data.horizon, k, cfg.tokenizer.downsample)) == k
+    asha = search.make_sweep(False, "maze2d-umaze-v1", 0, 8, 0, 9, 2, 3, "cpu", "asha")
+    fifo = search.make_sweep(False, "maze2d-umaze-v1", 0, 8, 0, 9, 2, 3, "cpu", "fifo")
+    assert isinstance(asha.scheduler, ASHAScheduler) and fifo.scheduler is None  # None: Tune's FIFO
+    assert asha.param_space.keys() == fifo.param_space.keys()
+
+
+def test_the_same_sampler_seed_proposes_the_same_configs_whatever_the_results() -> None:
+    """analysis/pruning.py pairs an ASHA and a FIFO sweep by config: during TPE's random start-up (10 trials)
+    the proposals depend on the seed only, not on the scores or prunings reported back."""
+    from sweeps.driver.searchers import optuna_search
+    from sweeps.driver.spec import FINAL, OBJECTIVE
+
+    space = search.search_space(False, "maze2d-umaze-v1", 0, "cpu")
+    runs = []
+    for feedback in (False, True):
+        s = optuna_search(0)
+        s.set_search_properties(OBJECTIVE, "max", space)
+        configs = []
+        for i in range(8):
+            configs.append(s.suggest(f"t{i}"))
+            if feedback:  # some trials report and finish, others are stopped after a rung
+                s.on_trial_result(f"t{i}", {OBJECTIVE: float(i), "training_iteration": 1})
+                last = {OBJECTIVE: 10.0 * i, FINAL: True} if i % 2 else {OBJECTIVE: -1.0}  # else: stopped
+                s.on_trial_complete(f"t{i}", last)
+        runs.append(configs)
+    assert runs[0] == runs[1] and len({str(c) for c in runs[0]}) == 8
