@@ -124,13 +124,23 @@ def test_trial_resources_match_what_runs(monkeypatch) -> None:
     auto_resources(args)
     assert args.max_concurrent == 1 and args.gpus_per_trial == 0.0  # a 2-core box: one trial at a time
     res = trial_resources(args)
-    assert res.use_gpu is False and res.cpus_per_worker is None and res.num_actors == 2
-    assert res.per_worker(2.0, gpu=False) == {"CPU": 1.0} and res.per_worker(0.6, gpu=False) == {"CPU": 0.5}
-    assert res.actor_cpus(0.6) == pytest.approx(0.3) and res.storage_path.endswith("/train")
+    # one trial: 1.5 CPUs besides its driver, so one core for its Train worker and 0.75 for each of 2 actors
+    assert res.use_gpu is False and res.cpus_per_worker == 1.0 and res.num_actors == 2
+    assert res.per_worker(0.6, gpu=False) == {
+        "CPU": 1.0
+    }  # fixed at the sweep's start, whatever is free later
+    assert res.actor_cpus(0.6) == pytest.approx(0.75) and res.storage_path.endswith("/train")
+    # --max-concurrent 2 on 2 cores: each trial gets half of what the drivers leave, so both Train workers start
+    args.max_concurrent = 2
+    auto_resources(args)
+    assert args.max_concurrent == 2 and trial_resources(args).per_worker(2.0, gpu=False) == {"CPU": 0.5}
+    args.max_concurrent = 8  # drivers alone would hold 4 of 2 CPUs: only 2 trials fit
+    auto_resources(args)
+    assert args.max_concurrent == 2
     # Only the trial driver runs in the trial's placement group (Train V2 and the rollout actors do not).
     assert trial_placement(args).bundles == [{"CPU": 0.5}]
     # Train workers and actors are counted in the default concurrency: 0.5 + max(1, 2) CPUs per trial.
-    args.max_concurrent = args.gpus_per_trial = None
+    args.max_concurrent = args.gpus_per_trial = args.cpus_per_worker = args.cpus_per_actor = None
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0})
     auto_resources(args)
     assert args.max_concurrent == 6

@@ -17,6 +17,20 @@ def cpu_share(free_cpus: float, n: int, *, quarter_steps: bool = False) -> float
     return min(MAX_CPU_SHARE, max(MIN_CPU_SHARE, share))
 
 
+def concurrent_shares(
+    cpus: float, trials: int, driver_cpus: float, num_workers: int, num_actors: int
+) -> tuple[int, float, float]:
+    """(trials that fit, CPUs of each Ray Train worker, CPUs of each rollout actor) when ``trials`` trials
+    share ``cpus``: each holds ``driver_cpus`` for its driver and splits the rest of its equal part over its
+    workers, then over its actors (training and evaluation run one after the other). Fixed when the sweep
+    starts: trials that start together would otherwise each count the same free cores, and Ray would hold the
+    later trial's Train workers until the first trial's training ended."""
+    floor = driver_cpus + MIN_CPU_SHARE * max(num_workers, num_actors, 1)
+    fit = max(1, min(trials, int(cpus // floor)))
+    budget = cpus / fit - driver_cpus
+    return fit, cpu_share(budget, num_workers, quarter_steps=True), cpu_share(budget, max(num_actors, 1))
+
+
 class ResourceError(ValueError):
     """The experiment asks for resources (GPUs) that the Ray cluster does not have and cannot get."""
 

@@ -21,7 +21,7 @@ from typing import Any
 from ray.tune import Callback
 
 from mage.config import ConfigError, make_config, parse_overrides
-from mage.distributed.resources import Resources
+from mage.distributed.resources import Resources, concurrent_shares
 from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
 from mage.tracking.reaper import reap_at_start
@@ -45,8 +45,9 @@ def trial_resources(args: argparse.Namespace) -> Resources:
         num_workers=args.num_workers,
         use_gpu=gpu,
         gpus_per_worker=args.gpus_per_trial / max(args.num_workers, 1) if gpu else 0.0,
-        cpus_per_worker=1.0 if gpu else None,
+        cpus_per_worker=1.0 if gpu else getattr(args, "cpus_per_worker", None),
         num_actors=args.num_actors,
+        cpus_per_actor=None if gpu else getattr(args, "cpus_per_actor", None),
         storage_path=join_storage(args.storage, "train"),
     )
 
@@ -78,6 +79,13 @@ def auto_resources(args: argparse.Namespace) -> None:
         args.max_concurrent = max(1, int(gpus) if gpus >= 1 else int(cpus // peak))
     if args.gpus_per_trial is None:
         args.gpus_per_trial = min(1.0, gpus / args.max_concurrent) if gpus else 0.0
+    if not gpus:  # fixed CPU shares per trial (concurrent_shares); fewer trials at once if not all fit
+        want = args.max_concurrent
+        args.max_concurrent, args.cpus_per_worker, args.cpus_per_actor = concurrent_shares(
+            cpus, want, args.cpus_per_trial, args.num_workers, args.num_actors
+        )
+        if args.max_concurrent < want:
+            print(f"[sweep] --max-concurrent {want}: {args.max_concurrent} trial(s) fit into {cpus:g} CPUs")
     elif args.gpus_per_trial > 0:  # asked for: one trial must fit, or Tune would wait forever
         require_gpus(Resources(use_gpu=True, gpus_per_worker=args.gpus_per_trial), flag="--gpus-per-trial")
 
@@ -111,10 +119,7 @@ def unfinished(grid: Any, sweep_name: str) -> list[str]:
     """Ids of the trials of a Tune run that neither finished (the final metric), errored nor were stopped early
     (after Ctrl-C, Tune marks the trials it stopped TERMINATED, so their status alone does not tell); their dirs
     are ``<sweep>_<trial id>`` (``trial_name``)."""
-    done = (
-        r.error is not None or FINAL in (r.metrics or {}) or (r.metrics or {}).get(STOPPED_EARLY)
-        for r in grid
-    )
+    done = (r.error is not None or FINAL in (m := r.metrics or {}) or m.get(STOPPED_EARLY) for r in grid)
     dirs = [os.path.basename(str(r.path).rstrip("/")) for r, d in zip(grid, done, strict=True) if not d]
     return [d.removeprefix(f"{sweep_name}_") for d in dirs]
 
