@@ -89,7 +89,7 @@ def measured(runs: pd.DataFrame) -> pd.DataFrame:
                 "column": so[1] if so else dataset,
                 "dataset": dataset,
                 "method": method,
-                **protocol_cell(g, proto),
+                **protocol_cell(g, proto, episode_ci=True),
                 **run_diagnostics(g),
             }
         )
@@ -141,6 +141,7 @@ def build(meas: pd.DataFrame, experiments: list[str]) -> pd.DataFrame:
                 row[maze] = float(hit["mean"].iloc[0]) if len(hit) else math.nan
                 row[f"{maze}_pm"] = float(hit["ci95"].iloc[0]) if len(hit) else None
                 row[f"{maze}_n"] = int(hit["n"].iloc[0]) if len(hit) else None
+                row[f"{maze}_over"] = hit["ci_over"].iloc[0] if len(hit) else "seeds"
                 row[f"{maze}_episodes"] = hit["episodes"].iloc[0] if len(hit) else None
                 for d in DIAGNOSTICS:
                     row[f"{maze}_{d}"] = float(hit[d].iloc[0]) if len(hit) else math.nan
@@ -164,6 +165,7 @@ def long_table(table: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
                     "maze": maze,
                     "score": r[maze],
                     "plus_minus": r[f"{maze}_pm"],
+                    "ci_over": r.get(f"{maze}_over"),
                     "seeds": r.get(f"{maze}_n"),
                     "episodes": r.get(f"{maze}_episodes"),
                     **{d: r.get(f"{maze}_{d}", math.nan) for d in DIAGNOSTICS},
@@ -180,6 +182,7 @@ def long_table(table: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
                 "maze": r["dataset"],
                 "score": r["mean"],
                 "plus_minus": r["ci95"],
+                "ci_over": r["ci_over"],
                 "seeds": r["n"],
                 "episodes": r["episodes"],
                 **{d: r[d] for d in DIAGNOSTICS},

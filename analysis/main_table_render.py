@@ -17,6 +17,7 @@ from analysis.tables import (
     DIAGNOSTIC_TITLES,
     DIAGNOSTICS,
     DIAGNOSTICS_NOTE,
+    EPISODE_CI_MARK,
     diagnostic_cells,
     fmt_diagnostic,
     fmt_pm,
@@ -83,8 +84,8 @@ def _seeds_x_episodes(n: object, episodes: object) -> str:
     return f"{join(n)} × {join(episodes)}"
 
 
-def _cell(v: float, pm: float | None) -> str:
-    return fmt_pm(v, pm if pm is not None else math.nan)
+def _cell(v: float, pm: float | None, over: object = "seeds") -> str:
+    return fmt_pm(v, pm if pm is not None else math.nan, over=over)
 
 
 def diagnostics_rows(meas: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +94,9 @@ def diagnostics_rows(meas: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             **_measured_cells(m),
-            "norm. score (95% CI)": [fmt_pm(a, c) for a, c in zip(m["mean"], m["ci95"])],
+            "norm. score (95% CI)": [
+                fmt_pm(a, c, over=o) for a, c, o in zip(m["mean"], m["ci95"], m["ci_over"])
+            ],
             **diagnostic_cells(m),
         }
     )
@@ -111,7 +114,7 @@ def markdown(table: pd.DataFrame, other: pd.DataFrame, meas: pd.DataFrame | None
                 "track": t["track"],
                 "switches": t["switches"],
                 **{
-                    paper.MAZE_TITLES[m]: [_cell(v, p) for v, p in zip(t[m], t[f"{m}_pm"])]
+                    paper.MAZE_TITLES[m]: [_cell(v, p, o) for v, p, o in zip(t[m], t[f"{m}_pm"], _over(t, m))]
                     for m in paper.MAZES
                 },
                 "avg": [_cell(v, None) for v in t["avg"]],
@@ -125,7 +128,9 @@ def markdown(table: pd.DataFrame, other: pd.DataFrame, meas: pd.DataFrame | None
         shown = pd.DataFrame(
             {
                 **_measured_cells(other),
-                "norm. score (95% CI)": [fmt_pm(m, c) for m, c in zip(other["mean"], other["ci95"])],
+                "norm. score (95% CI)": [
+                    fmt_pm(m, c, over=o) for m, c, o in zip(other["mean"], other["ci95"], other["ci_over"])
+                ],
             }
         )
         parts.append(f"### Other datasets (no paper numbers)\n\n{to_markdown(shown)}")
@@ -136,7 +141,8 @@ def markdown(table: pd.DataFrame, other: pd.DataFrame, meas: pd.DataFrame | None
     note = (
         "Normalised score, D4RL reference returns (100 = expert). *quoted* rows are copied from the papers "
         "(see the source column and analysis/paper_numbers.py), ± is the paper's std; **measured** rows are "
-        "ours, ± is the 95% Student-t CI over seeds. avg is shown only when all three mazes are measured.\n\n"
+        "ours, ± is the 95% Student-t CI over seeds; ᵉ marks a cell of one seed, whose ± is the 95% CI over its "
+        "episodes. avg is shown only when all three mazes are measured.\n\n"
         "Protocol (docs/protocol.md): track R = reward only (state and target return), G = the goal is given "
         "to the agent; switches: own = the agent's own action, track = a controller follows its planned "
         "states, + hold = privileged hold at the goal once there. Rows of different protocols are separate "
@@ -145,6 +151,15 @@ def markdown(table: pd.DataFrame, other: pd.DataFrame, meas: pd.DataFrame | None
         "protocol tags (older runs) are R / own. seeds × episodes: seeds per maze × episodes per seed."
     )
     return note + "\n\n" + "\n\n".join(parts)
+
+
+def _over(t: pd.DataFrame, maze: str) -> list[object]:
+    """Per row, what the ± of ``maze`` is over (quoted rows: not a CI; measured: seeds or episodes)."""
+    return list(t[f"{maze}_over"]) if f"{maze}_over" in t else ["seeds"] * len(t)
+
+
+def _tex_cell(cell: str) -> str:
+    return cell.replace("±", "$\\pm$").replace(EPISODE_CI_MARK, "$^{e}$").replace("—", "--")
 
 
 def _tex(s: str) -> str:
@@ -165,7 +180,8 @@ def latex(table: pd.DataFrame, meas: pd.DataFrame | None = None) -> str:
             "\\begin{table}[t]",
             "\\centering",
             f"\\caption{{{_tex(SUITE_TITLES.get(suite, suite))}: normalised score. Quoted rows (\\textit{{q}}) are "
-            "copied from the papers (± = reported std); bold rows are measured here (± = 95\\% CI over seeds). "
+            "copied from the papers (± = reported std); bold rows are measured here (± = 95\\% CI over seeds; "
+            "$^{e}$: one seed, the CI over its episodes). "
             "Track: R = reward only, G = goal given (G? = not published, ? = not stated); switches: own action "
             "or state tracking, + hold at the goal. Different protocols are never averaged.}",
             "\\begin{tabular}{lll" + "c" * (len(paper.MAZES) + 1) + "}",
@@ -177,7 +193,7 @@ def latex(table: pd.DataFrame, meas: pd.DataFrame | None = None) -> str:
         ]
         for r in t.itertuples(index=False):
             d = r._asdict()
-            cells = [_cell(d[m], d[f"{m}_pm"]).replace("±", "$\\pm$").replace("—", "--") for m in paper.MAZES]
+            cells = [_tex_cell(_cell(d[m], d[f"{m}_pm"], d.get(f"{m}_over"))) for m in paper.MAZES]
             cells.append(_cell(d["avg"], None).replace("—", "--"))
             if r.kind == "measured":
                 name = f"\\textbf{{{_tex(r.method)}}}"
@@ -217,7 +233,7 @@ def _latex_diagnostics(meas: pd.DataFrame) -> str:
             _tex(str(r["switches"])),
             _tex(str(r["dataset"])),
             _tex(_seeds_x_episodes(r["n"], r["episodes"])),
-            fmt_pm(r["mean"], r["ci95"]).replace("±", "$\\pm$").replace("—", "--"),
+            _tex_cell(fmt_pm(r["mean"], r["ci95"], over=r.get("ci_over"))),
         ]
         cells += [_tex(fmt_diagnostic(d, r[d])).replace("—", "--") for d in DIAGNOSTICS]
         lines.append(" & ".join(cells) + " \\\\")
@@ -253,7 +269,7 @@ def plot(table: pd.DataFrame, path: Path) -> Path:
                     capsize=2, label=label, hatch="//" if kind == "quoted" else None,
                     alpha=0.6 if kind == "quoted" else 1.0,
                 )  # fmt: skip
-            pm = "95% CI over seeds" if kind == "measured" else "paper's std"
+            pm = "95% CI over seeds, or episodes with one seed" if kind == "measured" else "paper's std"
             ax.set_title(f"{SUITE_TITLES.get(suite, suite)}: {kind} (± {pm})")
             ax.set_xticks(x, [paper.MAZE_TITLES.get(c, c) for c in cols])
             ax.set_ylabel(plotting.SCORE_LABEL)

@@ -107,11 +107,21 @@ def with_protocol(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def protocol_cell(g: pd.DataFrame, proto: Iterable[object], score: str = "metrics.eval/norm_score") -> dict:
+EPISODE_CI_MARK = "ᵉ"  # a cell of one seed whose ± is the 95 % CI over that seed's episodes
+
+
+def protocol_cell(
+    g: pd.DataFrame, proto: Iterable[object], score: str = "metrics.eval/norm_score", episode_ci: bool = False
+) -> dict:
     """One measured cell of a group of runs (one row × dataset × protocol, as :func:`with_protocol` labels them):
-    the protocol keys, ``switches``, ``protocol``, ``mean``, ``ci95`` (Student-t over runs), ``n`` and the
-    median ``episodes`` per run."""
+    the protocol keys, ``switches``, ``protocol``, ``mean``, ``ci95`` (Student-t over runs), ``n``, the median
+    ``episodes`` per run and ``ci_over`` ("seeds"). With ``episode_ci`` a single run's ``ci95`` is its own
+    ``<score>_ci95`` (the CI over its episodes) and ``ci_over`` says "episodes"."""
     mean, ci, n = mean_ci(g[score])
+    over = "seeds"
+    if episode_ci and n == 1 and f"{score}_ci95" in g:
+        own = float(pd.to_numeric(g[f"{score}_ci95"], errors="coerce").iloc[0])
+        ci, over = (own, "episodes") if math.isfinite(own) else (ci, over)
     eps = g["metrics.eval/episodes"].dropna() if "metrics.eval/episodes" in g else pd.Series(dtype=float)
     return {
         **dict(zip(PROTOCOL_KEYS, proto)),
@@ -121,6 +131,7 @@ def protocol_cell(g: pd.DataFrame, proto: Iterable[object], score: str = "metric
         "ci95": ci,
         "n": n,
         "episodes": int(eps.median()) if len(eps) else None,
+        "ci_over": over,
     }
 
 
@@ -179,13 +190,14 @@ def diagnostic_cells(df: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
-def fmt_pm(mean: float, ci: float, digits: int = 1) -> str:
-    """'12.3 ± 4.5', or '12.3' when the CI is undefined, or '—' when there is no value."""
+def fmt_pm(mean: float, ci: float, digits: int = 1, over: Any = "seeds") -> str:
+    """'12.3 ± 4.5' ('12.3 ± 4.5ᵉ' when ``over`` is "episodes"), or '12.3' when the CI is undefined, or '—'
+    when there is no value."""
     if mean is None or math.isnan(mean):
         return "—"
     if ci is None or math.isnan(ci):
         return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
+    return f"{mean:.{digits}f} ± {ci:.{digits}f}" + (EPISODE_CI_MARK if over == "episodes" else "")
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:

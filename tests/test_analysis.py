@@ -609,7 +609,8 @@ def protocol_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     client = MlflowClient(tracking_uri=uri)
     e = client.create_experiment("mage-proto", artifact_location=f"{(root / 'art').as_uri()}/mage-proto")
     for tags, seed, score, diag in PROTO_RUNS:
-        metrics = {"eval/norm_score": score, "eval/episodes": 4}
+        # every run logs the CI over its episodes; only a cell of one seed shows it (marked)
+        metrics = {"eval/norm_score": score, "eval/episodes": 4, "eval/norm_score_ci95": 9.9}
         metrics.update({f"eval/{k}": v for k, v in diag.items() if k != "abs"})
         if "abs" in diag:
             metrics["eval/norm_score_absorbing"] = diag["abs"]
@@ -655,7 +656,9 @@ def test_two_protocols_two_rows(protocol_store: str, tmp_path: Path) -> None:
     md = (out / "main_table.md").read_text()
     assert "| **MAGE (ours, measured)** | measured | G | track + hold | 155.0 ± " in md
     assert "| **MAGE (ours, measured)** | measured | R | own | 30.0 ± " in md
-    assert "| **MAGE (ours, measured)** | measured | G | own | 70.0 |" in md
+    # one seed: its episodes' CI, marked; several seeds: the CI over seeds, unmarked
+    assert "| **MAGE (ours, measured)** | measured | G | own | 70.0 ± 9.9ᵉ |" in md and "ᵉ marks a cell" in md
+    assert "155.0 ± 9.9" not in md and "ᵉ" not in md.split("| G | track + hold | 155.0 ± ")[1].split("|")[0]
     assert "| 2 × 4 |" in md and "| 3 × 4 |" in md  # seeds × episodes
     assert DIAGNOSTIC_TITLES["norm_score_absorbing"] == "absorbing (diag., not comparable)"
     assert (
@@ -665,6 +668,7 @@ def test_two_protocols_two_rows(protocol_store: str, tmp_path: Path) -> None:
     assert "| 60% | — | — | — |" in md  # no diagnostics logged: blank
     tex = (out / "main_table.tex").read_text()
     assert "\\textbf{MAGE (ours, measured)} & G & track + hold &" in tex
+    assert "70.0 $\\pm$ 9.9$^{e}$" in tex and "ᵉ" not in tex
     assert "absorbing (diag., not comparable)" in tex and "90\\%" in tex
 
 
