@@ -112,3 +112,18 @@ def test_target_return_modes():
     assert resolve_target_return(r) is None
     with pytest.raises(ValueError, match="finite"):
         resolve_target_return(r, target_return=float("nan"))
+
+
+def test_summarize_gives_no_success_rate_on_a_task_without_a_goal():
+    """Locomotion has no goal: '0 % success' would read as a failure, so the summary leaves success out."""
+    import pandas as pd
+
+    for task, has_goal in (("maze2d-umaze-v1", True), ("hopper-medium-mage", False)):
+        rows = [
+            {"norm_score": 10.0, "norm_score_ours": 9.0, "return": 5.0, "success": False, "length": 3,
+             "dataset": task, "first_arrival": -1, "dwell": np.nan, "norm_score_absorbing": np.nan}
+            for _ in range(3)
+        ]  # fmt: skip
+        s = summarize(pd.DataFrame(rows))
+        assert ("eval/success_rate" in s) == has_goal and ("eval/first_arrival_median" in s) == has_goal
+        assert s["eval/norm_score"] == 10.0

@@ -119,7 +119,7 @@ def probe(cfg: ExperimentConfig, ckpt_dir: Path) -> dict[str, float]:
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
     keep = ("norm_score", "success_rate", "return_mean")  # evaluate_checkpoint's eval/* summary, renamed
-    return {f"probe/{k}": res.metrics[f"eval/{k}"] for k in keep}
+    return {f"probe/{k}": res.metrics[f"eval/{k}"] for k in keep if f"eval/{k}" in res.metrics}
 
 
 def _probe_due(cfg: ExperimentConfig, metrics: Mapping[str, float]) -> bool:

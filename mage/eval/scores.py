@@ -24,7 +24,8 @@ def mean_std_ci(x: Sequence[float] | np.ndarray, confidence: float = 0.95) -> tu
 
 def summarize(episodes: pd.DataFrame, prefix: str = "eval/") -> dict[str, float]:
     """The ``eval/*`` metrics (docs/architecture.md) of one evaluation's episode table (one row per episode,
-    the columns of ``eval/episodes.parquet``)."""
+    the columns of ``eval/episodes.parquet``). A task without a goal (locomotion) gets no success rate and no
+    goal diagnostics: "0 % success" would read as a failure."""
     ns_mean, ns_std, ns_ci = mean_std_ci(episodes["norm_score"].to_numpy(dtype=np.float64))
     ret_mean, ret_std, _ = mean_std_ci(episodes["return"].to_numpy(dtype=np.float64))
     out = {
@@ -34,10 +35,12 @@ def summarize(episodes: pd.DataFrame, prefix: str = "eval/") -> dict[str, float]
         f"{prefix}norm_score_ours": float(episodes["norm_score_ours"].mean()),
         f"{prefix}return_mean": ret_mean,
         f"{prefix}return_std": ret_std,
-        f"{prefix}success_rate": float(episodes["success"].astype(float).mean()),
         f"{prefix}length_mean": float(episodes["length"].astype(float).mean()),
         f"{prefix}episodes": float(len(episodes)),
     }
+    if not _has_goal(episodes):
+        return out | _target(episodes, prefix)
+    out[f"{prefix}success_rate"] = float(episodes["success"].astype(float).mean())
     if "first_arrival" in episodes:
         arrived = episodes[episodes["first_arrival"] >= 0]
         nan = float("nan")
@@ -47,6 +50,22 @@ def summarize(episodes: pd.DataFrame, prefix: str = "eval/") -> dict[str, float]
         out[f"{prefix}dwell_mean"] = float(arrived["dwell"].mean()) if len(arrived) else nan
         # Diffusion Veteran's absorbing count: a labelled diagnostic, not comparable with published tables.
         out[f"{prefix}norm_score_absorbing"] = float(episodes["norm_score_absorbing"].mean())
-    if "target_return" in episodes:
-        out[f"{prefix}target_return"] = float(episodes["target_return"].iloc[0])
-    return out
+    return out | _target(episodes, prefix)
+
+
+def _target(episodes: pd.DataFrame, prefix: str) -> dict[str, float]:
+    if "target_return" not in episodes:
+        return {}
+    return {f"{prefix}target_return": float(episodes["target_return"].iloc[0])}
+
+
+def _has_goal(episodes: pd.DataFrame) -> bool:
+    """Whether the episodes' task has a goal (its ``dataset`` column names the task; without it, assume so)."""
+    from mage.envs.registry import get_spec
+
+    if "dataset" not in episodes or not len(episodes):
+        return True
+    try:
+        return get_spec(str(episodes["dataset"].iloc[0])).has_goal
+    except (KeyError, ValueError):
+        return True
