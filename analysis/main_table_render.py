@@ -52,6 +52,7 @@ METHOD_TITLES = {
     "diffuser": "Diffuser",
     "hd": "HD",
     "dd": "DD",
+    "mppi": "MPPI",
 }
 
 
