@@ -7,6 +7,7 @@ below through a module fixture.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -356,3 +357,34 @@ def test_stage_progress_bar_follows_the_steps_a_remote_worker_posts(local_ray) -
     assert "train policy" in text and "50/50" in text
     with stage_progress("off", 5, enabled=False) as poster:
         assert poster is None
+
+
+def test_a_stopped_trials_train_placement_group_is_released(local_ray) -> None:
+    """The id rank 0 reports (``mage/train_pg``) lets the sweep driver remove the placement group of a trial
+    that ASHA stopped: its CPUs come back for the next trials (Ray Train's own cleaner needs the state API)."""
+    import ray
+    from ray.util.placement_group import placement_group, placement_group_table
+
+    from mage.distributed.train import release_train_workers
+    from mage.distributed.worker import TRAIN_PG, _train_pg
+
+    free = ray.available_resources().get("CPU", 0.0)
+    pg = placement_group([{"CPU": 0.5}])
+    ray.get(pg.ready(), timeout=60)
+
+    @ray.remote(num_cpus=0.5)
+    def reported() -> dict:  # what a Train worker adds to its reports, read inside the group
+        return _train_pg()
+
+    strategy = ray.util.scheduling_strategies.PlacementGroupSchedulingStrategy(placement_group=pg)
+    result = ray.get(reported.options(scheduling_strategy=strategy).remote(), timeout=60)
+    assert result == {TRAIN_PG: pg.id.hex()} and _train_pg() == {}  # the driver runs in no group
+    assert ray.available_resources().get("CPU", 0.0) == pytest.approx(free - 0.5)
+    assert release_train_workers({"training_iteration": 2, **result})
+    assert placement_group_table(pg)["state"] == "REMOVED"
+    for _ in range(50):  # the raylet returns the bundle's CPU shortly after
+        if ray.available_resources().get("CPU", 0.0) == pytest.approx(free):
+            break
+        time.sleep(0.1)
+    assert ray.available_resources().get("CPU", 0.0) == pytest.approx(free)
+    assert not release_train_workers(result) and not release_train_workers({"training_iteration": 2})

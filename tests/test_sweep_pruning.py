@@ -80,6 +80,10 @@ def test_asha_stops_the_worse_trial_before_its_last_epoch(tmp_path: Path) -> Non
     bad_iter, bad_n, bad_eval = iters[1e-8]
     assert good_iter == EPOCHS + 1 and good_eval  # every epoch, then the final evaluation
     assert bad_iter < EPOCHS and not bad_eval  # stopped by ASHA at the rung of epoch 2, never evaluated
+    # The stopped trial's Train workers' placement group (named in its reports) went back to the cluster.
+    bad = next(t for t in ea.trials if t.config["train.policy_lr"] == 1e-8)
+    assert ea.trial_dataframes[bad.trial_id]["mage/train_pg"].notna().all()
+    assert f"[sweep] trial {bad.trial_id} stopped: released its Train workers' resources" in proc.stdout
 
     # Optuna saw the intermediate values; the stopped trial is PRUNED, the finished one COMPLETE.
     line = next(x for x in proc.stdout.splitlines() if x.startswith("OPTUNA "))

@@ -122,6 +122,18 @@ def probe(cfg: ExperimentConfig, ckpt_dir: Path) -> dict[str, float]:
     return {f"probe/{k}": res.metrics[f"eval/{k}"] for k in keep if f"eval/{k}" in res.metrics}
 
 
+TRAIN_PG = "mage/train_pg"  # in rank 0's reports: the id of the worker group's placement group
+
+
+def _train_pg() -> dict[str, str]:
+    """``{TRAIN_PG: id}`` of the placement group this worker runs in (the sweep driver releases it when the
+    scheduler stops the trial: see ``mage.distributed.train.release_train_workers``)."""
+    from ray.util import get_current_placement_group
+
+    pg = get_current_placement_group()
+    return {TRAIN_PG: pg.id.hex()} if pg is not None else {}
+
+
 def _probe_due(cfg: ExperimentConfig, metrics: Mapping[str, float]) -> bool:
     every = cfg.eval.probe_every
     if not every or "pol/loss" not in metrics:
@@ -192,7 +204,7 @@ def train_worker(config: dict[str, Any]) -> dict[str, Any]:
                     logger.log_metrics(
                         {k: v for k, v in metrics.items() if k.startswith("probe/")}, step=step
                     )
-                ray.train.report(metrics, checkpoint=Checkpoint.from_directory(d))
+                ray.train.report({**metrics, **_train_pg()}, checkpoint=Checkpoint.from_directory(d))
         else:
             ray.train.report(metrics)
         if fault and is_main and step >= fault["epoch"] and os.path.exists(fault["marker"]):

@@ -22,6 +22,7 @@ from ray.tune import Callback
 
 from mage.config import ConfigError, make_config, parse_overrides
 from mage.distributed.resources import Resources, concurrent_shares
+from mage.distributed.train import release_train_workers
 from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
 from mage.tracking.reaper import reap_at_start
@@ -57,9 +58,8 @@ def trial_placement(args: argparse.Namespace) -> Any:
 
     Ray Train V2 schedules its workers in a placement group of its own, and the rollout actors ask for the
     cluster's default scheduling (``mage.distributed.rollouts``), so neither runs in the trial's bundles:
-    reserving CPUs for them there would hold cores nobody uses. Their CPUs are counted instead in the
-    default ``--max-concurrent`` (:func:`auto_resources`), which bounds how many trials train at once.
-    """
+    reserving CPUs for them there would hold cores nobody uses. Their CPUs are counted in the default
+    ``--max-concurrent`` (:func:`auto_resources`), which bounds how many trials train at once."""
     from ray import tune
 
     return tune.PlacementGroupFactory([{"CPU": args.cpus_per_trial}], strategy="PACK")
@@ -143,6 +143,8 @@ class StoppedTrials(Callback):
         if FINAL not in result:
             self.stopped += 1
             mark_trial_stopped(self.tracking_uri, result, self.scheduler)
+            if release_train_workers(result):  # its Train workers' CPUs/GPUs, for the next trials
+                print(f"[sweep] trial {trial.trial_id} stopped: released its Train workers' resources")
 
 
 def parent_params(args: argparse.Namespace, sweep: Sweep) -> dict[str, Any]:
