@@ -7,6 +7,6 @@ COMMON="--preset demo --space cpu --num-samples 6 --sampler-seed 0 --max-concurr
   --reduction-factor 2 --set eval.probe_every=2 --set eval.probe_episodes=20 \
   --tracking-uri sqlite:////work/main/runs/search.db --storage /work/main/runs/ray_search"
 time python sweeps/search.py $COMMON --scheduler asha --name pruning-asha
-time python sweeps/search.py $COMMON --scheduler fifo --name pruning-fifo
-python analysis/pruning.py --tracking-uri sqlite:////work/main/runs/search.db --asha pruning-asha --fifo pruning-fifo \
-  --out runs/search-pruning --no-cache
+# next session: time python sweeps/search.py $COMMON --scheduler fifo --name pruning-fifo
+# next session: python analysis/pruning.py --tracking-uri sqlite:////work/main/runs/search.db --asha pruning-asha --fifo pruning-fifo \
+#   --out runs/search-pruning --no-cache
