@@ -116,7 +116,7 @@ def head() -> Iterator[dict[str, str]]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=420,  # ray-up.sh's own waits (180 s for the dashboard) end first; a loaded CI box needs them
     )
     assert up.returncode == 0, up.stdout + up.stderr
     state = dict(line.split("=", 1) for line in (tmp / "state/head.env").read_text().split())

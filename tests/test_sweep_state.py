@@ -128,6 +128,39 @@ def test_ray_up_makes_its_temp_dir_private(tmp_path: Path) -> None:
     temp.parent.rmdir()
 
 
+def test_ray_up_gives_the_dashboard_time_on_a_busy_machine(tmp_path: Path) -> None:
+    """`ray start` fails when the dashboard is not up within RAY_DASHBOARD_STARTUP_TIMEOUT_S (Ray: 60 s), which a
+    loaded 2-core box missed: ray-up.sh passes 180 s, MAGE_RAY_READY_TIMEOUT_S changes it, an explicit Ray value
+    wins. A fake ray prints the value it was started with."""
+    fake = tmp_path / "ray"
+    fake.write_text('#!/bin/sh\necho "dashboard timeout=$RAY_DASHBOARD_STARTUP_TIMEOUT_S"\nexit 3\n')
+    fake.chmod(0o755)
+    import tempfile
+
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp")) / "t"
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RAY_DASHBOARD_STARTUP_TIMEOUT_S", "MAGE_RAY_READY_TIMEOUT_S")
+    }
+    base.update(RAY_BIN=str(fake), MAGE_RAY_STATE_DIR=str(tmp_path / "state"), MAGE_RAY_TEMP_DIR=str(temp),
+                RAY_AUTH_TOKEN_PATH=str(tmp_path / "state" / "token"))  # fmt: skip
+
+    def started_with(**extra: str) -> str:
+        proc = subprocess.run(["bash", str(REPO / "cluster/local/ray-up.sh")], env={**base, **extra},
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert proc.returncode == 1 and "ray start failed" in proc.stderr
+        return proc.stderr.split("dashboard timeout=")[1].split()[0]
+
+    try:
+        assert started_with() == "180"
+        assert started_with(MAGE_RAY_READY_TIMEOUT_S="300") == "300"
+        assert started_with(RAY_DASHBOARD_STARTUP_TIMEOUT_S="90") == "90"
+    finally:
+        temp.rmdir()
+        temp.parent.rmdir()
+
+
 @pytest.mark.slow
 def test_ctrl_c_on_a_sweep_ends_runs_killed_and_state_interrupted(tmp_path: Path) -> None:
     """A real SIGINT to a smoke sweep mid-trial: exit 130, the parent and the unfinished child run KILLED with

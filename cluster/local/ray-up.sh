@@ -10,7 +10,8 @@
 #
 # Knobs (env): MAGE_RAY_PORT (6379) MAGE_RAY_DASHBOARD_PORT (8265) MAGE_RAY_CLIENT_PORT (10001)
 #   MAGE_RAY_NUM_CPUS (auto) MAGE_RAY_STATE_DIR (<project>/.ray) MAGE_RAY_TEMP_DIR (short path; sockets < 108 chars)
-#   RAY_BIN (.venv/bin/ray, else ray on PATH). Extra arguments are passed on to `ray start`.
+#   RAY_BIN (.venv/bin/ray, else ray on PATH) MAGE_RAY_READY_TIMEOUT_S (180: how long the dashboard may take to
+#   come up; Ray's own 60 s fails `ray start` on a loaded 2-core box). Extra arguments are passed on to `ray start`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,6 +22,9 @@ export RAY_USAGE_STATS_ENABLED=0
 # Jobs inherit the head's environment: point them at this checkout's data dir and MLflow store, not at the
 # throw-away copy of the working dir that `--working-dir .` unpacks under the temp dir.
 export MAGE_HOME="${MAGE_HOME:-$ROOT}"
+READY_TIMEOUT_S="${MAGE_RAY_READY_TIMEOUT_S:-180}"
+# `ray start` gives up when the dashboard has not registered within this many seconds (Ray's default: 60).
+export RAY_DASHBOARD_STARTUP_TIMEOUT_S="${RAY_DASHBOARD_STARTUP_TIMEOUT_S:-$READY_TIMEOUT_S}"
 
 PORT="${MAGE_RAY_PORT:-6379}"
 DASH_PORT="${MAGE_RAY_DASHBOARD_PORT:-8265}"
@@ -94,12 +98,15 @@ EOF
 # The Jobs API comes up a little after `ray start` returns; wait for it so a submit right after works.
 auth_header=()
 [[ "$RAY_AUTH_MODE" == "token" ]] && auth_header=(-H "Authorization: Bearer $(cat "$RAY_AUTH_TOKEN_PATH")")
-for _ in $(seq 1 60); do
+deadline=$((SECONDS + READY_TIMEOUT_S))
+while (( SECONDS < deadline )); do
   if curl -fsS "${auth_header[@]}" "$DASHBOARD_URL/api/version" >/dev/null 2>&1; then ready=1; break; fi
   sleep 0.5
 done
 if [[ -z "${ready:-}" ]]; then
-  echo "Ray head started but $DASHBOARD_URL/api/version did not answer; logs in $TEMP_DIR/session_latest/logs" >&2
+  echo "Ray head started but $DASHBOARD_URL/api/version did not answer within ${READY_TIMEOUT_S} s; logs in" \
+    "$TEMP_DIR/session_latest/logs. On a busy machine raise MAGE_RAY_READY_TIMEOUT_S; stop the head with" \
+    "ray-down.sh." >&2
   exit 1
 fi
 
