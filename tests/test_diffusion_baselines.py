@@ -185,8 +185,9 @@ def test_hd_low_level_is_conditioned_on_the_high_levels_subgoals() -> None:
     torch.testing.assert_close(other.states_BHS[:, :5], plan.states_BHS[:, :5])  # the first one did not
 
 
-def test_denoising_loss_falls_when_overfitting(tmp_path: Path) -> None:
-    """One short trajectory family, a tiny Diffuser, lr 1e-3: the logged loss drops well below its start."""
+def test_denoising_loss_falls_when_overfitting(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """One short trajectory family, a tiny Diffuser, lr 1e-3: the logged loss drops well below its start, and
+    each logged epoch is also one progress line on stdout (what a sweep's log shows)."""
     t = np.linspace(0, 1, 40, dtype=np.float32)
     base = np.stack([1 + 2 * t, 1 + t**2, np.full_like(t, 2.0), 2 * t], 1)
     obs = np.concatenate([base + 0.01 * k for k in range(4)])
@@ -200,6 +201,9 @@ def test_denoising_loss_falls_when_overfitting(tmp_path: Path) -> None:
     )
     losses = [m["loss"] for _, m in logs]
     assert [s for s, _ in logs] == [20, 40, 60, 80, 100, 120] and losses[-1] < 0.6 * losses[0], losses
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[diffuser] step ")]
+    assert [ln.split()[2] for ln in lines] == ["20/120", "40/120", "60/120", "80/120", "100/120", "120/120"]
+    assert f"loss {losses[-1]:.4f}" in lines[-1] and lines[-1].endswith("about 0 min left")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -108,9 +108,15 @@ def train_diffusion(
                 ema.load_state_dict(planner.state_dict())
             else:
                 ema_update(ema, planner, cfg.ema_decay)
-        if log_fn is not None and ((step + 1) % cfg.steps_per_epoch == 0 or step + 1 == n):
+        if (step + 1) % cfg.steps_per_epoch == 0 or step + 1 == n:
             now = time.perf_counter()
-            log_fn({"loss": loss_sum / since, "time_step": (now - t_log) / since}, step + 1)
+            metrics = {"loss": loss_sum / since, "time_step": (now - t_log) / since}
+            # One line per epoch: a sweep's log shows a 30-minute fit moving (d3rlpy's methods print theirs).
+            eta_min = metrics["time_step"] * (n - step - 1) / 60
+            print(f"[{m.name}] step {step + 1}/{n} loss {metrics['loss']:.4f} "
+                  f"{metrics['time_step']:.2f} s/step, about {eta_min:.0f} min left", flush=True)  # fmt: skip
+            if log_fn is not None:
+                log_fn(metrics, step + 1)
             loss_sum, since, t_log = 0.0, 0, now
     if n - 1 < cfg.ema_start:
         ema.load_state_dict(planner.state_dict())
