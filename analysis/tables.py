@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mage.eval.scores import mean_std_ci
+from mage.eval.scores import mean_std_ci, task_has_goal
 from mage.tracking.query import NoRunsError
 
 
@@ -136,7 +136,11 @@ def protocol_cell(
 
 
 def run_diagnostics(runs: pd.DataFrame) -> dict[str, float]:
-    """The goal diagnostics of a group of runs from their ``eval/*`` metrics (NaN where none has them)."""
+    """The goal diagnostics of a group of runs from their ``eval/*`` metrics (NaN where none has them, and for
+    runs of goal-less tasks, e.g. Hopper, whose older runs logged a success rate of 0)."""
+    tasks = runs["dataset"].dropna().astype(str).unique() if "dataset" in runs else []
+    if len(tasks) and not any(task_has_goal(t) for t in tasks):
+        return dict.fromkeys(DIAGNOSTICS, math.nan)
     out = {}
     for col, (metric, how) in DIAGNOSTICS.items():
         x = (

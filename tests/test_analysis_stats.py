@@ -314,3 +314,19 @@ def test_new_reports_import_no_model_code_torch_or_ray() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1]
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_goal_diagnostics_are_hidden_for_goal_less_tasks_only() -> None:
+    """Older Hopper runs logged success_rate 0 (a task without a goal): the tables show '—' for them, while a
+    maze's 0 % stays 0 %, and a run of an unknown dataset or without one keeps its diagnostics."""
+    from analysis.tables import DIAGNOSTICS, run_diagnostics
+
+    def runs(dataset: str | None) -> pd.DataFrame:
+        df = pd.DataFrame({"metrics.eval/success_rate": [0.0], "metrics.eval/first_arrival_median": [40.0]})
+        return df if dataset is None else df.assign(dataset=[dataset])
+
+    hopper = run_diagnostics(runs("hopper-medium-mage"))
+    assert set(hopper) == set(DIAGNOSTICS) and all(np.isnan(v) for v in hopper.values())
+    for shown in ("maze2d-large-v1", "my-own-maze", None):
+        d = run_diagnostics(runs(shown))
+        assert d["success_rate"] == 0.0 and d["first_arrival_median"] == 40.0, shown

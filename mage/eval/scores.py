@@ -61,11 +61,17 @@ def _target(episodes: pd.DataFrame, prefix: str) -> dict[str, float]:
 
 def _has_goal(episodes: pd.DataFrame) -> bool:
     """Whether the episodes' task has a goal (its ``dataset`` column names the task; without it, assume so)."""
-    from mage.envs.registry import get_spec
-
     if "dataset" not in episodes or not len(episodes):
         return True
+    return task_has_goal(str(episodes["dataset"].iloc[0]))
+
+
+def task_has_goal(task: str) -> bool:
+    """Whether ``task`` (a registered task or dataset name) has a goal, so that success, arrival and dwell mean
+    something; an unknown name counts as having one (its diagnostics are shown, not hidden)."""
+    from mage.envs.registry import get_spec
+
     try:
-        return get_spec(str(episodes["dataset"].iloc[0])).has_goal
+        return get_spec(task).has_goal
     except (KeyError, ValueError):
         return True
