@@ -72,6 +72,45 @@ def test_multi_task_rollout_uses_env_goal():
         protocol=GOAL,
     )
     assert all(r.success for r in res)
+    # each episode records where it started and its goal (the env's, as reset gave them): per-cell diagnostics
+    from mage.envs.make import make_batched_env
+
+    obs_BS, goal_BG = make_batched_env("maze2d-medium-multi-v1", 3).reset([0, 1, 2])
+    assert [(r.start_x, r.start_y, r.goal_x, r.goal_y) for r in res] == [
+        (*map(float, o[:2]), *map(float, g[:2])) for o, g in zip(obs_BS, goal_BG)
+    ]
+    assert len({(r.goal_x, r.goal_y) for r in res}) == 3  # Multi2D: a goal per episode
+
+
+def test_cell_steps_and_cell_breakdown_by_hand():
+    """BFS moves on umaze (a U from (1, 1) round to (3, 1)), and a breakdown of six hand-made episodes."""
+    import pandas as pd
+
+    from mage.envs.maze_layouts import cell_steps, get_maze
+    from mage.eval.scores import cell_breakdown
+
+    d = cell_steps(get_maze("umaze"), (1, 1))
+    assert [d[c] for c in [(1, 1), (1, 2), (1, 3), (2, 3), (3, 3), (3, 2), (3, 1)]] == [0, 1, 2, 3, 4, 5, 6]
+    assert d[0, 0] == -1 and d[2, 1] == -1  # walls
+    assert (cell_steps(get_maze("umaze"), (0, 0)) == -1).all()  # from a wall: nothing reachable
+    # start (x, y), success, first arrival; the goal is (1, 1) (+ noise that rounds to it) in every episode
+    eps = [((1.02, 2.1), False, -1), ((0.9, 1.96), False, -1), ((3.1, 1.0), True, 150), ((2.9, 0.95), True, 170),
+           ((3.0, 3.04), True, 120), ((1.0, 1.1), True, 1)]  # fmt: skip
+    df = pd.DataFrame({"start_x": [e[0][0] for e in eps], "start_y": [e[0][1] for e in eps],
+                       "goal_x": [1.04] * 6, "goal_y": [0.97] * 6, "success": [e[1] for e in eps],
+                       "first_arrival": [e[2] for e in eps]})  # fmt: skip
+    t = cell_breakdown(df, "maze2d-umaze-multi-v1")
+    by_start = t[t["by"] == "start"].set_index("cell")
+    assert by_start.loc["(1, 2)", "episodes"] == 2 and by_start.loc["(1, 2)", "success"] == 0.0
+    assert np.isnan(by_start.loc["(1, 2)", "first_arrival_median"])
+    assert by_start.loc["(3, 1)", "episodes"] == 2 and by_start.loc["(3, 1)", "first_arrival_median"] == 160
+    apart = t[t["by"] == "cells apart"].set_index("cell")
+    assert list(apart.index) == ["0", "1", "4", "6"] and apart.loc["6", "success"] == 1.0
+    assert t[t["by"] == "goal"][["cell", "episodes", "success"]].values.tolist() == [["(1, 1)", 6, 4 / 6]]
+    with pytest.raises(ValueError, match="not a maze2d task"):
+        cell_breakdown(df, "hopper-medium-mage")
+    with pytest.raises(ValueError, match="evaluate the checkpoint again"):
+        cell_breakdown(df.drop(columns=["goal_x"]), "maze2d-umaze-v1")
 
 
 def test_mean_std_ci_arithmetic():

@@ -10,6 +10,7 @@ Tasks without a goal refuse goal='given' and hold (``check_applies``); their goa
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,6 +35,10 @@ class EpisodeResult:
     return_absorbing: float  # diagnostic: every step after the first arrival counts as at the goal
     norm_score_absorbing: float  # the absorbing return normalised (Diffusion Veteran's count: NOT comparable)
     hold_steps: int  # steps on which the hold replaced the agent's action (0 without hold)
+    start_x: float = math.nan  # start position and goal of an episode of a goal task (per-cell diagnostics:
+    start_y: float = math.nan  # mage.eval.scores.cell_breakdown); NaN on tasks without a goal
+    goal_x: float = math.nan
+    goal_y: float = math.nan
 
     def to_row(self) -> dict[str, object]:
         """Row for ``eval/episodes.parquet`` (column ``return``)."""
@@ -97,6 +102,9 @@ def run_episodes(
         venv = venvs[n]
         seeds = [seed + first + i for i in range(n)]
         obs_BS, goal_BG = venv.reset(seeds)
+        where_B4 = np.full((n, 4), np.nan)  # (start x, start y, goal x, goal y)
+        if spec.has_goal:
+            where_B4 = np.concatenate([obs_BS[:, :2], goal_BG[:, :2]], axis=1)
         agent.reset(n, target_return)
         holds_B = np.zeros(n, dtype=np.int64)
         done_B = np.zeros(n, dtype=bool)
@@ -136,6 +144,7 @@ def run_episodes(
                     return_absorbing=float(absorbing_B[i]),
                     norm_score_absorbing=float(absorbing[i]),
                     hold_steps=int(holds_B[i]),
+                    **dict(zip(("start_x", "start_y", "goal_x", "goal_y"), map(float, where_B4[i]))),
                 )
             )
     return results

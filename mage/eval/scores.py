@@ -75,3 +75,57 @@ def task_has_goal(task: str) -> bool:
         return get_spec(task).has_goal
     except (KeyError, ValueError):
         return True
+
+
+CELL_COLUMNS = ("start_x", "start_y", "goal_x", "goal_y")  # written by mage.eval.rollout for goal tasks
+
+
+def cell_breakdown(episodes: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Success and median first arrival of a maze2d evaluation's episodes grouped three ways: by start cell, by
+    goal cell, and by the shortest path between them in cells (moves between free neighbours). Where a maze
+    policy fails is often one corner or one arm, which the pooled success rate hides. Columns: by, cell,
+    episodes, success, first_arrival_median."""
+    from mage.envs.maze_layouts import cell_steps, get_maze
+    from mage.envs.registry import get_spec
+
+    spec = get_spec(task)
+    if spec.maze is None:
+        raise ValueError(f"{task} is not a maze2d task: cells are maze2d grid cells; pass a maze2d-* task")
+    missing = [c for c in CELL_COLUMNS if c not in episodes or episodes[c].isna().all()]
+    if missing:
+        raise ValueError(
+            f"the episodes have no {', '.join(missing)}: they were evaluated before start and goal positions "
+            "were recorded; evaluate the checkpoint again (mage evaluate) to get them"
+        )
+    maze = get_maze(spec.maze)
+    start = np.rint(episodes[["start_x", "start_y"]].to_numpy(dtype=np.float64)).astype(np.int64)
+    goal = np.rint(episodes[["goal_x", "goal_y"]].to_numpy(dtype=np.float64)).astype(np.int64)
+    by_goal: dict[tuple[int, int], np.ndarray] = {}
+    apart = np.empty(len(episodes), dtype=np.int64)
+    for i, (g, s) in enumerate(zip(map(tuple, goal), start)):
+        if g not in by_goal:
+            by_goal[g] = cell_steps(maze, g)
+        apart[i] = by_goal[g][s[0], s[1]]
+    table = pd.DataFrame(
+        {
+            "start": [f"({r}, {c})" for r, c in start],
+            "goal": [f"({r}, {c})" for r, c in goal],
+            "cells apart": apart,
+            "success": episodes["success"].astype(float).to_numpy(),
+            "first_arrival": pd.to_numeric(episodes["first_arrival"]).to_numpy(),
+        }
+    )
+    rows = []
+    for by in ("start", "goal", "cells apart"):
+        for cell, g in table.groupby(by, sort=True):
+            arrived = g["first_arrival"][g["first_arrival"] >= 0]
+            rows.append(
+                {
+                    "by": by,
+                    "cell": str(cell),
+                    "episodes": len(g),
+                    "success": float(g["success"].mean()),
+                    "first_arrival_median": float(arrived.median()) if len(arrived) else math.nan,
+                }
+            )
+    return pd.DataFrame(rows)
