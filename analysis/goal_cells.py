@@ -45,7 +45,8 @@ def render(table: pd.DataFrame) -> str:
 
 def run(run_id: str, tracking_uri: str | None, out: Path) -> pd.DataFrame:
     episodes = load_episodes(run_id, tracking_uri=tracking_uri or default_tracking_uri())
-    tasks = episodes["task"].dropna().unique() if "task" in episodes else []
+    where = "task" if "task" in episodes else "dataset"  # the same maze; older tables have no task column
+    tasks = episodes[where].dropna().unique() if where in episodes else []
     if len(tasks) != 1:
         raise CliError(f"run {run_id} has episodes of {len(tasks)} tasks; pass the run of one evaluation")
     try:

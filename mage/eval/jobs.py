@@ -28,7 +28,8 @@ from mage.eval.protocol import PURE, EvalProtocol, check_applies
 from mage.eval.registry import builds_per_chunk, make_agent, needs_goal
 from mage.eval.rollout import EpisodeResult, run_episodes
 
-# Columns of eval/episodes.parquet (the rows also carry ``task`` and ``job`` in memory).
+# Columns of eval/episodes.parquet (the rows also carry ``job`` in memory). ``task`` differs from ``dataset`` on
+# Multi2D; start and goal positions feed the per-cell diagnostics (mage.eval.scores.cell_breakdown).
 EPISODE_COLUMNS = [
     "episode",
     "env_seed",
@@ -48,6 +49,11 @@ EPISODE_COLUMNS = [
     "hold_steps",
     "return_absorbing",
     "norm_score_absorbing",
+    "task",
+    "start_x",
+    "start_y",
+    "goal_x",
+    "goal_y",
 ]
 ChunkResult = tuple[list[dict[str, Any]], int, float]  # (episode rows, env steps, seconds in run_episodes)
 PackedFetch = Callable[[], Mapping[str, bytes]]  # the checkpoint's files, for a process that cannot see it
