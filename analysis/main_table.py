@@ -80,6 +80,9 @@ def measured(runs: pd.DataFrame) -> pd.DataFrame:
             "no finished runs with eval/norm_score (train/trial runs) in the selected experiment(s)"
         )
     r["method"] = r["method"].fillna("mage")
+    # A goal-conditioned MAGE is another model, not another seed of MAGE: its own row, like the baselines' -goal
+    goal = (r["variant"] == "goal") | (r["use_goal"].astype(str).str.lower() == "true")
+    r.loc[goal & (r["method"] == "mage"), "method"] = "mage-goal"
     rows = []
     for (method, dataset, *proto), g in r.groupby(["method", "dataset", *PROTOCOL_KEYS], sort=True):
         so = suite_of(dataset)

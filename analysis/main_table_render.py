@@ -35,6 +35,7 @@ SUITE_TITLES = {
 # Display names of the methods our runs tag (mage.method); others show as tagged.
 METHOD_TITLES = {
     "mage": "MAGE",
+    "mage-goal": "MAGE-goal",
     "bc": "BC",
     "cql": "CQL",
     "iql": "IQL",
@@ -58,8 +59,8 @@ METHOD_TITLES = {
 
 def _measured_label(method: str) -> str:
     """``MAGE (ours, measured)``; a baseline trained and evaluated here: ``IQL (measured here)``."""
-    if method == "mage":
-        return "MAGE (ours, measured)"
+    if method in ("mage", "mage-goal"):
+        return f"{METHOD_TITLES[method]} (ours, measured)"
     return f"{METHOD_TITLES.get(method, method)} (measured here)"
 
 

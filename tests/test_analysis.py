@@ -354,8 +354,9 @@ def test_short_columns_agree_for_a_logged_run(tmp_path: Path, monkeypatch: pytes
         "track": "G",  # the protocol tags as written (mage.eval.protocol.EvalProtocol.tags)
         "acting": "track",
         "hold": "true",
+        "use_goal": "False",  # a param, as MLflow stores it
     }
-    assert set(expected) | {"rtg_kind", "rtg_value", "source_run_id"} == set(query.COLUMNS)
+    assert set(expected) | {"rtg_kind", "rtg_value", "source_run_id", "variant"} == set(query.COLUMNS)
     searched = query.search_runs("mage-cols", tracking_uri=uri)
     loaded = load_runs("mage-cols", uri, cache_dir=tmp_path / "cache")
     cached = load_runs("mage-cols", uri, cache_dir=tmp_path / "cache")  # the parquet round trip

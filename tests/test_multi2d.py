@@ -261,3 +261,30 @@ def test_goal_conditioned_mage_runs_multi2d_and_single_task_with_the_goal_given(
     np.testing.assert_allclose(agent.goals[0], [FIXED_GOAL])  # single-task: goal = the fixed 'G'
     with pytest.raises(ValueError, match=r"goal-conditioned.*eval.goal=given"):
         run_episodes(agent, "maze2d-umaze-multi-v1", episodes=1, num_envs=1, seed=0, protocol=EvalProtocol())
+
+
+def test_a_goal_conditioned_checkpoint_gets_its_own_table_row(goal_model, tiny_maze2d_path, tmp_path):
+    """Evaluated under one protocol beside a single-task MAGE, a goal model's run is tagged mage.variant=goal
+    and mage.trained_on, and the main table gives it its own row (MAGE-goal) instead of averaging the two models
+    as if they were seeds of one."""
+    from analysis import main_table
+    from mage.eval.protocol import EvalProtocol
+    from mage.pipeline import run_local
+    from mage.tracking.evaluation import evaluate_checkpoint
+    from mage.tracking.query import load_runs
+
+    _, goal_dir, _ = goal_model
+    single = {k: v for k, v in TINY.items() if k not in ("data.goal_relabel", "transformer.use_goal")}
+    single_cfg = make_config(
+        "cpu", {**single, "data.dataset": "maze2d-umaze-v1", "data.path": str(tiny_maze2d_path)}
+    )
+    single_dir = run_local(single_cfg, tmp_path / "single" / "checkpoint")
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    for d in (goal_dir, single_dir):
+        evaluate_checkpoint(d, task="maze2d-umaze-v1", episodes=2, num_envs=2, protocol=EvalProtocol("given"),
+                            experiment="variants", tracking_uri=uri, progress=False)  # fmt: skip
+    runs = load_runs("variants", uri, cache=False).set_index("variant", drop=False)
+    assert runs.loc["goal", "tags.mage.trained_on"] == "maze2d-umaze-multi-v1"
+    assert runs["variant"].isna().sum() == 1  # the single-task model has no variant tag
+    meas = main_table.measured(runs.reset_index(drop=True))
+    assert sorted(meas["method"]) == ["mage", "mage-goal"] and (meas["n"] == 1).all()

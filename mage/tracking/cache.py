@@ -18,7 +18,7 @@ import pandas as pd
 from mage.tracking.store import project_root
 
 # Part of every cache key: bump it when the reader's columns change, so older files are never served.
-SCHEMA = 3
+SCHEMA = 4
 
 
 def default_cache_dir() -> Path:

@@ -99,6 +99,7 @@ def evaluate_checkpoint(
             task = read_config(ckpt).data.dataset
         returns = read_episode_returns(ckpt) if ckpt is not None else None
         target = resolve_target_return(returns, target_return=target_return, rtg_percentile=rtg_percentile)
+        model_tags = _model_tags(method, ckpt)  # before a downloaded checkpoint is removed below
         job = RolloutJob(method, ckpt, task, seed, target, episodes, dict(agent_kwargs or {}), protocol)
         df = (runner or in_process(progress=progress))([job], num_envs)
     finally:
@@ -114,10 +115,29 @@ def evaluate_checkpoint(
             child_run=child_run,
             experiment=experiment,
             run_name=run_name,
-            tags={"mage.method": method, "mage.dataset": task, **protocol.tags(), **(tags or {})},
+            tags={
+                "mage.method": method,
+                "mage.dataset": task,
+                **protocol.tags(),
+                **model_tags,
+                **(tags or {}),
+            },
             tracking_uri=tracking_uri,
         )
     return EvalResult(metrics, df, logged_to, f"runs:/{run_id}/checkpoint" if downloaded else ckpt)
+
+
+def _model_tags(method: str, ckpt: str | None) -> dict[str, str]:
+    """What sets a MAGE checkpoint apart beyond its method: ``mage.variant=goal`` for a goal-conditioned model
+    (tables keep it apart from single-task MAGE) and ``mage.trained_on`` (its dataset, e.g. a Multi2D model
+    evaluated on the single-task env)."""
+    if method != "mage" or ckpt is None:
+        return {}
+    cfg = read_config(ckpt)
+    return {
+        "mage.trained_on": cfg.data.dataset,
+        **({"mage.variant": "goal"} if cfg.transformer.use_goal else {}),
+    }
 
 
 def evaluate_with_config(
