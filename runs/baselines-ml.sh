@@ -5,6 +5,8 @@ export MLFLOW_DISABLE_TELEMETRY=true RAY_USAGE_STATS_ENABLED=0 RAY_ENABLE_WINDOW
 time nice -n 5 python sweeps/baselines.py --methods bc iql --datasets maze2d-medium-v1 maze2d-large-v1 --seeds 0 \
   --steps 5000 --also-hold --max-concurrent 1 \
   --tracking-uri sqlite:////work/main/runs/baselines.db --storage /work/main/runs/ray_baselines --name baselines-ml-5k
+# (this DT command was stopped with Ctrl-C 4 s in, before any run was logged; DT ran as runs/dt-ml.sh medium|large,
+# two sweeps side by side, to fit the session)
 time nice -n 5 python sweeps/baselines.py --methods dt --datasets maze2d-medium-v1 maze2d-large-v1 --seeds 0 \
   --steps 5000 --also-hold --max-concurrent 1 --set baseline.dt.batch_size=64 --set baseline.dt.warmup_steps=500 \
   --tracking-uri sqlite:////work/main/runs/baselines.db --storage /work/main/runs/ray_baselines --name baselines-ml-dt-5k
