@@ -166,3 +166,18 @@ def test_summarize_gives_no_success_rate_on_a_task_without_a_goal():
         s = summarize(pd.DataFrame(rows))
         assert ("eval/success_rate" in s) == has_goal and ("eval/first_arrival_median" in s) == has_goal
         assert s["eval/norm_score"] == 10.0
+
+
+def test_evaluate_by_cell_prints_the_breakdown_and_refuses_a_task_without_a_maze(capsys):
+    """`mage evaluate --by-cell` on D4RL's waypoint controller: one line per grouping, every cell 100 %; on
+    Hopper it stops before any rollout with the reason."""
+    from mage.cli import main
+
+    argv = ["evaluate", "--method", "waypoint", "--task", "maze2d-umaze-multi-v1", "--goal", "given", "--local",
+            "--no-log", "--episodes", "4", "--num-envs", "4", "--by-cell"]  # fmt: skip
+    assert main(argv) == 0
+    lines = {ln.split(":")[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("by ")}
+    assert set(lines) == {"by start", "by goal", "by cells apart"}
+    assert "100% of" in lines["by goal"] and "0% of" not in lines["by goal"].replace("100% of", "")
+    with pytest.raises(SystemExit, match="--by-cell needs a maze2d task"):
+        main([*argv[:4], "hopper-medium-mage", *argv[5:]])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mage.cli.output import print_scores, ui_hint
+from mage.cli.output import print_cells, print_scores, ui_hint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,6 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "... (mage.baselines.mppi.MPPIConfig) (same grammar as mage train --set)",
     )
     e.add_argument("--no-log", action="store_true", help="print the scores only")
+    e.add_argument(
+        "--by-cell",
+        action="store_true",
+        help="maze2d: also print success and first arrival by start cell, goal cell and cells apart",
+    )
     e.set_defaults(func=cmd_evaluate)
 
 
@@ -84,6 +89,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise SystemExit(f"error: --episodes {args.episodes} must be >= 1")
     protocol = eval_protocol(args)
+    if args.by_cell and args.task:
+        _check_by_cell(args.task)
     if args.method:
         agent_kwargs = scripted_agent_kwargs(args, protocol)  # bad task / --set / protocol: before Ray
     else:
@@ -115,13 +122,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"protocol: {protocol.label}" + (" (hold is privileged: it reads the goal)" if protocol.hold else "")
     )
-    print_scores(res.metrics, str(res.episodes["task"].iloc[0]) if len(res.episodes) else None)
+    task = str(res.episodes["task"].iloc[0]) if len(res.episodes) else None
+    print_scores(res.metrics, task)
+    if args.by_cell and task is not None:
+        try:
+            print_cells(res.episodes, task)
+        except ValueError as e:  # a checkpoint's own task that is not a maze: the scores above still stand
+            print(f"--by-cell: {e}")
     if not args.method:
         print(f"target return: {res.metrics['eval/target_return']:.1f}")
     if res.run_id:
         print(f"MLflow run id: {res.run_id}" + (f" (child of {args.run_id})" if args.run_id else ""))
         print(ui_hint())
     return 0
+
+
+def _check_by_cell(task: str) -> None:
+    """--by-cell on a task without a maze fails before any rollout (an unknown task is reported later)."""
+    from mage.envs.registry import get_spec
+
+    try:
+        maze = get_spec(task).maze
+    except (KeyError, ValueError):
+        return
+    if maze is None:
+        raise SystemExit(f"error: --by-cell needs a maze2d task (grid cells); {task} has no maze")
 
 
 SCRIPTED_METHODS = ("mppi", "waypoint", "random")  # registered agents that need no checkpoint

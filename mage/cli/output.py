@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def ui_hint() -> str:
     from mage.tracking.store import default_tracking_uri
@@ -31,3 +36,19 @@ def print_scores(metrics: dict[str, float], task: str | None = None) -> None:
             f"{metrics['eval/dwell_mean']:.2f}; absorbing score {metrics['eval/norm_score_absorbing']:.1f} "
             "(diagnostic, not comparable with published tables)"
         )
+
+
+def print_cells(episodes: pd.DataFrame, task: str) -> None:
+    """``mage evaluate --by-cell``: success and median first arrival by start cell, goal cell and cells apart
+    (``mage.eval.scores.cell_breakdown``), one line per cell."""
+    import math
+
+    from mage.eval.scores import cell_breakdown
+
+    for by, g in cell_breakdown(episodes, task).groupby("by", sort=False):
+        cells = [
+            f"{r.cell}: {r.success:.0%} of {r.episodes}"
+            + ("" if math.isnan(r.first_arrival_median) else f" (arrival {r.first_arrival_median:.0f})")
+            for r in g.itertuples()
+        ]
+        print(f"by {by}: " + "; ".join(cells))
