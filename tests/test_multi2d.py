@@ -263,6 +263,7 @@ def test_goal_conditioned_mage_runs_multi2d_and_single_task_with_the_goal_given(
         run_episodes(agent, "maze2d-umaze-multi-v1", episodes=1, num_envs=1, seed=0, protocol=EvalProtocol())
 
 
+@pytest.mark.slow  # trains a second tiny model (~10 s): the fast suite stays near 3 min
 def test_a_goal_conditioned_checkpoint_gets_its_own_table_row(goal_model, tiny_maze2d_path, tmp_path):
     """Evaluated under one protocol beside a single-task MAGE, a goal model's run is tagged mage.variant=goal
     and mage.trained_on, and the main table gives it its own row (MAGE-goal) instead of averaging the two models
