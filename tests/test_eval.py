@@ -82,17 +82,18 @@ def test_multi_task_rollout_uses_env_goal():
     assert len({(r.goal_x, r.goal_y) for r in res}) == 3  # Multi2D: a goal per episode
 
 
-def test_cell_steps_and_cell_breakdown_by_hand():
+def test_grid_steps_and_cell_breakdown_by_hand():
     """BFS moves on umaze (a U from (1, 1) round to (3, 1)), and a breakdown of six hand-made episodes."""
     import pandas as pd
 
-    from mage.envs.maze_layouts import cell_steps, get_maze
+    from mage.envs.maze_layouts import get_maze
+    from mage.envs.waypoint_controller import GridPlanner
     from mage.eval.scores import cell_breakdown
 
-    d = cell_steps(get_maze("umaze"), (1, 1))
+    d = GridPlanner(get_maze("umaze")).steps_to((1, 1))
     assert [d[c] for c in [(1, 1), (1, 2), (1, 3), (2, 3), (3, 3), (3, 2), (3, 1)]] == [0, 1, 2, 3, 4, 5, 6]
     assert d[0, 0] == -1 and d[2, 1] == -1  # walls
-    assert (cell_steps(get_maze("umaze"), (0, 0)) == -1).all()  # from a wall: nothing reachable
+    assert (GridPlanner(get_maze("umaze")).steps_to((0, 0)) == -1).all()  # from a wall: nothing reachable
     # start (x, y), success, first arrival; the goal is (1, 1) (+ noise that rounds to it) in every episode
     eps = [((1.02, 2.1), False, -1), ((0.9, 1.96), False, -1), ((3.1, 1.0), True, 150), ((2.9, 0.95), True, 170),
            ((3.0, 3.04), True, 120), ((1.0, 1.1), True, 1)]  # fmt: skip

@@ -88,25 +88,3 @@ def goal_cell(maze_str: str) -> np.ndarray:
     if len(cells) != 1:
         raise ValueError(f"maze must have exactly one 'G' cell, found {len(cells)}")
     return cells[0].astype(np.float64)
-
-
-def cell_steps(maze_str: str, cell: tuple[int, int]) -> np.ndarray:
-    """Moves between 4-neighbouring free cells from ``cell`` to every cell (rows, cols); -1 for walls and cells
-    it cannot reach (breadth-first search)."""
-    free_RC = parse_maze(maze_str) != WALL
-    dist_RC = np.full(free_RC.shape, -1, dtype=np.int64)
-    r, c = cell
-    if not (0 <= r < free_RC.shape[0] and 0 <= c < free_RC.shape[1]) or not free_RC[r, c]:
-        return dist_RC
-    dist_RC[r, c] = 0
-    frontier = [(r, c)]
-    while frontier:
-        nxt = []
-        for r, c in frontier:
-            for rr, cc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
-                inside = 0 <= rr < free_RC.shape[0] and 0 <= cc < free_RC.shape[1]
-                if inside and free_RC[rr, cc] and dist_RC[rr, cc] < 0:
-                    dist_RC[rr, cc] = dist_RC[r, c] + 1
-                    nxt.append((rr, cc))
-        frontier = nxt
-    return dist_RC

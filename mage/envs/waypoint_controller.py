@@ -59,6 +59,25 @@ class GridPlanner:
             q_SA = r_S[:, None] + self.discount * v_S[self.next_SA]
         return q_SA
 
+    def steps_to(self, target: tuple[int, int]) -> np.ndarray:
+        """Exact moves from every cell to ``target`` (rows, cols) by breadth-first search over ``next_SA``; -1 for
+        walls and cells that cannot reach it (all -1 when ``target`` is a wall). Moves are symmetric, so this is
+        also the distance from ``target``. Unlike ``path`` it has no iteration or length cap."""
+        dist_S = np.full(self.rows * self.cols, -1, dtype=np.int64)
+        i, j = target
+        if 0 <= i < self.rows and 0 <= j < self.cols and self.arr_RC[i, j] != WALL:
+            dist_S[self.index(i, j)] = 0
+            frontier = [self.index(i, j)]
+            while frontier:
+                nxt = []
+                for s in frontier:
+                    for s2 in self.next_SA[s]:
+                        if dist_S[s2] < 0:
+                            dist_S[s2] = dist_S[s] + 1
+                            nxt.append(s2)
+                frontier = nxt
+        return dist_S.reshape(self.rows, self.cols)
+
     def path(self, start: tuple[int, int], target: tuple[int, int]) -> list[tuple[int, int]]:
         """Cells visited by the greedy rollout from ``start`` (excluded) to ``target`` (included)."""
         key = (*start, *target)

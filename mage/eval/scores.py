@@ -85,8 +85,9 @@ def cell_breakdown(episodes: pd.DataFrame, task: str) -> pd.DataFrame:
     goal cell, and by the shortest path between them in cells (moves between free neighbours). Where a maze
     policy fails is often one corner or one arm, which the pooled success rate hides. Columns: by, cell,
     episodes, success, first_arrival_median."""
-    from mage.envs.maze_layouts import cell_steps, get_maze
+    from mage.envs.maze_layouts import get_maze
     from mage.envs.registry import get_spec
+    from mage.envs.waypoint_controller import GridPlanner
 
     spec = get_spec(task)
     if spec.maze is None:
@@ -97,14 +98,14 @@ def cell_breakdown(episodes: pd.DataFrame, task: str) -> pd.DataFrame:
             f"the episodes have no {', '.join(missing)}: they were evaluated before start and goal positions "
             "were recorded; evaluate the checkpoint again (mage evaluate) to get them"
         )
-    maze = get_maze(spec.maze)
+    grid = GridPlanner(get_maze(spec.maze))
     start = np.rint(episodes[["start_x", "start_y"]].to_numpy(dtype=np.float64)).astype(np.int64)
     goal = np.rint(episodes[["goal_x", "goal_y"]].to_numpy(dtype=np.float64)).astype(np.int64)
     by_goal: dict[tuple[int, int], np.ndarray] = {}
     apart = np.empty(len(episodes), dtype=np.int64)
     for i, (g, s) in enumerate(zip(map(tuple, goal), start)):
         if g not in by_goal:
-            by_goal[g] = cell_steps(maze, g)
+            by_goal[g] = grid.steps_to(g)
         apart[i] = by_goal[g][s[0], s[1]]
     table = pd.DataFrame(
         {
