@@ -161,7 +161,11 @@ def test_controller_reaches_target():
     assert done and np.linalg.norm(obs[:2] - [1, 1]) < 0.1
 
 
-@pytest.mark.parametrize("maze", ["umaze", "medium", "large"])
+# medium / large take ~9 s each: slow, so `make test-fast` stays near 3 min (umaze keeps the check fast)
+@pytest.mark.parametrize(
+    "maze",
+    ["umaze", pytest.param("medium", marks=pytest.mark.slow), pytest.param("large", marks=pytest.mark.slow)],
+)
 def test_waypoint_controller_matches_d4rl_ref_max(maze):
     """D4RL's REF_MAX protocol (one controller reused over 100 sequential episodes) on our env."""
     for variant in ("", "-dense"):
