@@ -14,11 +14,11 @@ import torch.nn.functional as F
 
 from mage.config import TransformerConfig, make_config
 from mage.policy.fit import freeze_for_stage2
-from mage.policy.model import MagePolicy
+from mage.policy.model import MagePolicy, stage2_trains_adapters
 from mage.policy.planner import SamplingConfig, plan
 from mage.tokenizer.fit import tokenizer_losses
 from mage.tokenizer.quantizer import MultiScaleResidualVQ
-from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond
+from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond, masked_mse
 from mage.transformer.model import NextScaleTransformer
 from sweeps.ablations import ABLATIONS, EXTRA_ROWS, PAPER_ROWS
 
@@ -79,7 +79,7 @@ def build(name: str, seed: int = 0, stage1_steps: int = 3):
 def stage2(cfg, tok, pol, steps: int = 3) -> dict[str, torch.Tensor]:
     """A few stage-2 steps with the trainable set of ``fit_policy``; then one more backward, grads kept."""
     tok.zero_grad(set_to_none=True)  # stage 1's
-    freeze_for_stage2(tok, tok.cfg.cond_decoder and cfg.policy.lambda_cond > 0)  # fit_policy's rule
+    freeze_for_stage2(tok, stage2_trains_adapters(tok, cfg.policy))  # fit_policy's rule
     params = [p for p in [*pol.parameters(), *tok.parameters()] if p.requires_grad]
     opt = torch.optim.Adam(params, lr=3e-3)
     batch = synthetic_batch(seed=1)
@@ -166,9 +166,15 @@ def test_row_loss_terms_and_gradients(name):
     s2 = stage2(cfg, tok, pol)
     assert s2["ce"] > 0 and s2["inv"] > 0
     assert (s2["cond"] > 0) if cond2 else (s2["cond"] == 0)
+    pc = cfg.policy
     torch.testing.assert_close(
-        s2["loss"], s2["ce"] + cfg.policy.lambda_inv * s2["inv"] + cfg.policy.lambda_cond * s2["cond"]
+        s2["loss"],
+        s2["ce"]
+        + pc.lambda_inv * s2["inv"]
+        + pc.lambda_cond * s2["cond"]
+        + (pc.lambda_rec * s2["rec"] if stage2_trains_adapters(tok, pc) else 0.0),
     )
+    assert s2["rec"] > 0  # D''s reconstruction of the true codes, measured in every row
 
     # who learns in stage 2
     tr = pol.transformer
@@ -542,3 +548,58 @@ def test_reconstruction_error_does_not_grow_with_k_and_a_non_residual_quantiser_
         flat = [q.lookup(_area(f, lk)) for lk in q.schedule]
         bad = _errors(q, f, flat)
         assert not all(b <= a + 1e-7 for a, b in zip(bad, bad[1:])) and bad[-1] > errs[0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# D' in stage 2: L_cond alone reads only the decoded first step; the reconstruction anchor keeps D' a decoder
+
+
+def test_stage2_reconstruction_anchor_is_stage1_rec_and_reaches_only_the_adapters():
+    cfg, tok, pol = build("ours")
+    freeze_for_stage2(tok, True)
+    batch = synthetic_batch(seed=1)
+    out = pol.losses(tok, batch)
+    x = tok.make_window(batch["obs_HS"], batch["act_HA"], batch["rtg_H"])
+    with torch.no_grad():
+        want = masked_mse(
+            tok(x, make_cond(batch["obs_HS"][:, 0], batch["rtg_H"][:, 0])).rec_BHCi, x, batch["mask_H"]
+        )
+    torch.testing.assert_close(out["rec"], want)  # stage 1's L_rec, on the ground-truth codes
+    out["rec"].backward()
+    assert nonzero_grad(tok.adapter_parameters())
+    assert all(p.grad is None for p in pol.parameters())  # f_gt carries no gradient into the transformer
+    tok.zero_grad(set_to_none=True)
+    freeze_for_stage2(tok, False)  # "w/o L_cond" and "w/o D'": nothing of D' trains, rec is only measured
+    assert pol.losses(tok, batch)["rec"].grad_fn is None
+
+
+def _decoder_error_after_stage2(lambda_rec: float) -> tuple[float, float]:
+    """(masked reconstruction error of D' before, after) 60 stage-2 steps that train only D''s adapters."""
+    cfg, tok, pol = build("ours", stage1_steps=60)
+    pc = replace(cfg.policy, lambda_rec=lambda_rec, lambda_inv=0.0)  # lambda_cond: the default 0.1
+    pol = MagePolicy(cfg.transformer, pc, tok, 0)
+    freeze_for_stage2(tok, True)
+    batch = synthetic_batch(seed=1)
+    x = tok.make_window(batch["obs_HS"], batch["act_HA"], batch["rtg_H"])
+    c = make_cond(batch["obs_HS"][:, 0], batch["rtg_H"][:, 0])
+
+    def err() -> float:
+        with torch.no_grad():
+            return float(masked_mse(tok(x, c).rec_BHCi, x, batch["mask_H"]))
+
+    before = err()
+    opt = torch.optim.Adam(tok.adapter_parameters(), lr=1e-2)
+    for i in range(60):
+        torch.manual_seed(i)
+        out = pol.losses(tok, batch)
+        opt.zero_grad()
+        (pc.lambda_cond * out["cond"] + pc.lambda_rec * out["rec"]).backward()
+        opt.step()
+    return before, err()
+
+
+def test_stage2_without_the_anchor_wrecks_the_decoder_and_with_it_does_not():
+    before, after_off = _decoder_error_after_stage2(0.0)
+    _, after_on = _decoder_error_after_stage2(1.0)
+    assert after_off > 2 * before  # L_cond alone: the adapters fit step 0, the window's error grows
+    assert after_on <= 1.1 * before  # the anchor keeps it

@@ -1,5 +1,6 @@
 """Stage 2: train the next-scale transformer + inverse dynamics (+ the tokenizer's D' adapters) with
-L_CE + lambda_inv L_inv + lambda_cond L_cond; encoder, codebook, phi and decoder backbone stay frozen."""
+L_CE + lambda_inv L_inv + lambda_cond L_cond + lambda_rec L_rec (the last keeps D' a decoder); encoder,
+codebook, phi and decoder backbone stay frozen."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mage.checkpoint import stage_saver
 from mage.config import ExperimentConfig
 from mage.data.prepare import PreparedData
 from mage.loop import TrainHooks, make_loader, resolve_device, run_stage, seed_everything, unwrap
-from mage.policy.model import MagePolicy
+from mage.policy.model import MagePolicy, stage2_trains_adapters
 from mage.tokenizer.vqvae import TrajectoryTokenizer
 
 
@@ -47,7 +48,7 @@ def fit_policy(
     if rs is not None and rs.get("stage") == "policy":
         tokenizer.load_state_dict(rs["tokenizer"])
         policy.load_state_dict(rs["policy"])
-    freeze_for_stage2(tokenizer, tokenizer.cfg.cond_decoder and cfg.policy.lambda_cond > 0)
+    freeze_for_stage2(tokenizer, stage2_trains_adapters(tokenizer, cfg.policy))
     model = hooks.wrap_model(Stage2Model(policy, tokenizer))
     run_stage(
         cfg=cfg,

@@ -10,6 +10,12 @@ Action readouts (``policy.action_source``), all returning a normalised a_0 that 
 - ``generated`` (schemes RSA / A): a_0 = the decoded plan's action channel at t = 0, D'(f_hat, c)[:, 0, a].
   No head of its own; L_inv is the same MSE on this readout of the soft plan (into the transformer through
   the Gumbel tokens, and into D' when its adapters train).
+
+D' in stage 2: its adapters train (``stage2_trains_adapters``) on L_cond, which reads only the decoded first
+step. Alone, that moves the adapters to fit step 0 at the cost of the rest of the window: on maze2d-umaze the
+decoded plan's position error grew from 0.004 to 0.31 (normalised MSE) in 400 steps, worse than repeating s_0,
+and ``acting='track'`` follows that plan (docs/results.md). ``policy.lambda_rec`` keeps stage 1's L_rec on the
+ground-truth codes in the objective, so the adapters stay a decoder; 0 is the L_cond-only objective.
 """
 
 from __future__ import annotations
@@ -21,8 +27,13 @@ from torch import nn
 from mage.config import PolicyConfig, TransformerConfig
 from mage.policy.inverse_dynamics import LatentInverseDynamics, StateInverseDynamics
 from mage.policy.planner import GREEDY, SamplingConfig, plan, plan_fast
-from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond
+from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond, masked_mse
 from mage.transformer.model import NextScaleTransformer
+
+
+def stage2_trains_adapters(tokenizer: TrajectoryTokenizer, pcfg: PolicyConfig) -> bool:
+    """Whether stage 2 trains D''s adapters: there is a D' and L_cond is on (``lambda_cond > 0``)."""
+    return tokenizer.cond_mlp is not None and pcfg.lambda_cond > 0
 
 
 class MagePolicy(nn.Module):
@@ -153,16 +164,22 @@ class MagePolicy(nn.Module):
     def losses(
         self, tokenizer: TrajectoryTokenizer, batch: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        """Stage 2: L_CE (teacher forced, 1/L per token) + lambda_inv L_inv + lambda_cond L_cond.
+        """Stage 2: L_CE (teacher forced, 1/L per token) + lambda_inv L_inv + lambda_cond L_cond
+        + lambda_rec L_rec.
 
         L_inv and L_cond see Gumbel-softmax soft tokens, so their gradients reach the transformer. L_cond is
         an exact 0 where it does not exist (no D', scheme A: ``tokenizer.has_cond_loss``) or lambda_cond = 0.
+        L_rec is stage 1's masked reconstruction of D'(f_gt, c) on the ground-truth codes, reported for every
+        row and in the loss only where the adapters train (``stage2_trains_adapters``), the only parameters
+        its gradient reaches.
         """
         obs_BHS, act_BHA, rtg_BH = batch["obs_HS"], batch["act_HA"], batch["rtg_H"]
         q = tokenizer.quantizer
         with torch.no_grad():
-            idx_list = tokenizer.encode(tokenizer.make_window(obs_BHS, act_BHA, rtg_BH))
+            x_BHCi = tokenizer.make_window(obs_BHS, act_BHA, rtg_BH)
+            idx_list = tokenizer.encode(x_BHCi)
             x_BLC = q.teacher_forcing_inputs(idx_list)
+            f_gt_BCh = q.idx_to_fhat(idx_list)
         cond_tok = make_cond(obs_BHS[:, 0], rtg_BH[:, 0])
         logits_BLV = self.transformer(self.condition(obs_BHS[:, 0], rtg_BH[:, 0], batch.get("goal_G")), x_BLC)
         tgt_BL = torch.cat(idx_list, dim=1)
@@ -178,8 +195,6 @@ class MagePolicy(nn.Module):
         # D'(f_soft, c): the decoded soft plan, once, for the terms that read it
         rec_soft = tokenizer.decode(f_soft_BCh, cond_tok) if use_cond or generated else None
         if self.pcfg.action_source == "latent":
-            with torch.no_grad():
-                f_gt_BCh = q.idx_to_fhat(idx_list)
             # I learns on ground-truth latents (clean targets) and on the soft plan (gradient into the transformer).
             inv = 0.5 * (
                 F.mse_loss(self.inv(f_gt_BCh, s0_BS), a0_BA) + F.mse_loss(self.inv(f_soft_BCh, s0_BS), a0_BA)
@@ -195,5 +210,9 @@ class MagePolicy(nn.Module):
             cond = tokenizer.cond_loss(rec_soft, cond_tok)
         else:
             cond = ce.new_zeros(())
+        # Always measured (``pol/val_rec`` shows whether the plans decode); it trains only D''s adapters.
+        rec = masked_mse(tokenizer.decode(f_gt_BCh, cond_tok), x_BHCi, batch["mask_H"])
         loss = ce + self.pcfg.lambda_inv * inv + self.pcfg.lambda_cond * cond
-        return {"loss": loss, "ce": ce, "inv": inv, "cond": cond, "acc": acc}
+        if stage2_trains_adapters(tokenizer, self.pcfg):
+            loss = loss + self.pcfg.lambda_rec * rec
+        return {"loss": loss, "ce": ce, "inv": inv, "cond": cond, "rec": rec, "acc": acc}

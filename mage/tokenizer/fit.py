@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from mage.checkpoint import stage_saver
 from mage.config import ExperimentConfig
 from mage.data.prepare import PreparedData
 from mage.loop import TrainHooks, make_loader, resolve_device, run_stage, seed_everything, unwrap
-from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond
+from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond, masked_mse
 
 
 def tokenizer_losses(
@@ -20,10 +19,7 @@ def tokenizer_losses(
     x_BHCi = tok.make_window(batch["obs_HS"], batch["act_HA"], batch["rtg_H"])
     cond_BCc = make_cond(batch["obs_HS"][:, 0], batch["rtg_H"][:, 0])
     out = model(x_BHCi, cond_BCc)
-    mask_BH = batch["mask_H"]
-    rec = (
-        F.mse_loss(out.rec_BHCi, x_BHCi, reduction="none").mean(-1) * mask_BH
-    ).sum() / mask_BH.sum().clamp_min(1)
+    rec = masked_mse(out.rec_BHCi, x_BHCi, batch["mask_H"])
     cond = tok.cond_loss(out.rec_BHCi, cond_BCc) if tok.cfg.cond_decoder else rec.new_zeros(())
     loss = rec + out.vq_loss + lambda_cond * cond
     return {"loss": loss, "rec": rec, "vq": out.vq_loss, "cond": cond, "_f": out.f_BCh, "_idx": out.idx_list}

@@ -39,6 +39,13 @@ def make_window(
     return torch.cat(parts[scheme], dim=-1)
 
 
+def masked_mse(rec_BHCi: torch.Tensor, x_BHCi: torch.Tensor, mask_BH: torch.Tensor) -> torch.Tensor:
+    """MSE over the real steps of each window (mask 1; the padding past an episode's end is 0): L_rec of stage
+    1, and the anchor that keeps D' a decoder while stage 2 trains its adapters."""
+    err_BH = F.mse_loss(rec_BHCi, x_BHCi, reduction="none").mean(-1)
+    return (err_BH * mask_BH).sum() / mask_BH.sum().clamp_min(1)
+
+
 def make_cond(obs_BS: torch.Tensor, rtg_B: torch.Tensor) -> torch.Tensor:
     """The condition c = (R_0, s_0), shape (B, 1 + S); shared by the decoder adapters and the transformer."""
     return torch.cat([rtg_B.unsqueeze(-1), obs_BS], dim=-1)
