@@ -248,8 +248,11 @@ def test_track_lookahead_moves_the_tracking_target(trained):
     for ag in (near, far):
         ag.reset(2)
     assert not np.allclose(near.plan_next_state(obs), far.plan_next_state(obs))
+    too_far = MageAgent(ck, "cpu", target_return=50.0, track_lookahead=ck.cfg.data.horizon)
+    too_far.reset(2)  # the agent still acts with its own action; only tracking needs k < H
+    assert too_far.act(obs).shape == (2, 2)
     with pytest.raises(ValueError, match="track_lookahead"):
-        MageAgent(ck, "cpu", target_return=50.0, track_lookahead=ck.cfg.data.horizon)
+        too_far.plan_next_state(obs)
 
 
 def test_training_probe_rolls_out_on_later_seeds_and_leaves_every_rng_as_it_was(trained):

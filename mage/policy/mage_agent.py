@@ -69,10 +69,8 @@ class MageAgent:
             greedy=ec.sampling == "greedy", temperature=ec.temperature, top_k=ec.top_k
         )
         self.track_lookahead = track_lookahead or ec.track_lookahead  # acting=track: follow ŝ_k
-        if not 1 <= self.track_lookahead < self.cfg.data.horizon:
-            raise ValueError(
-                f"track_lookahead={self.track_lookahead} must be in [1, {self.cfg.data.horizon})"
-            )
+        if self.track_lookahead < 1:
+            raise ValueError(f"track_lookahead={self.track_lookahead} must be >= 1")
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.rtg_B = torch.zeros(0, device=self.device)
 
@@ -144,6 +142,11 @@ class MageAgent:
             self.policy.plan_states(self.tokenizer, obs, rtg, goal, self.sampling, self.generator)
         )
         k = self.track_lookahead
+        if k >= self.cfg.data.horizon:
+            raise ValueError(
+                f"eval.track_lookahead={k} must be < data.horizon={self.cfg.data.horizon} (the plan covers H "
+                "steps); pass --set eval.track_lookahead=K with a smaller K"
+            )
         s_BS = torch.as_tensor(obs_BS, dtype=torch.float32, device=self.device) + s_BHS[:, k] - s_BHS[:, 0]
         return s_BS.cpu().numpy()
 
