@@ -231,16 +231,10 @@ class EvalConfig(ConfigBase):
     top_k: int = 0  # keep the k most likely codes when sampling (0 = all)
     rtg_update: Literal["decrement", "hold"] = "decrement"  # R̂ -= r after each step (DT) or keep R̂_0
     # Evaluation protocol (mage.eval.protocol; docs/protocol.md). Default: the paper's text, track R.
-    goal: Literal["none", "given"] = (
-        "none"  # pass the env's goal to the agent: none (track R), given (track G)
-    )
-    acting: Literal["own", "track"] = (
-        "own"  # own action, or track the planned next state (Diffuser's tracker)
-    )
+    goal: Literal["none", "given"] = "none"  # pass the env's goal to the agent: none (track R), given (G)
+    acting: Literal["own", "track"] = "own"  # own action, or track the planned state (Diffuser's tracker)
     hold: bool = False  # privileged: within 0.5 of the goal, drive to (goal, v=0) (not rtg_update=hold)
-    # acting=track follows the plan's state k steps ahead. Diffuser tracks k = 1 of a plan made once; MAGE replans
-    # every step, so k = 1 asks for a near-zero move (umaze: 62.5 at k = 1, 147.1 at k = 8; docs/results.md)
-    track_lookahead: int = 8
+    track_lookahead: int = 8  # acting=track follows ŝ_k; Diffuser's k = 1 barely moves a replanning agent
     # "A + CQL" (paper ablation): a d3rlpy Q-learning baseline trained on the same data picks, per env and step,
     # the best of `critic_candidates` sampled plans' actions (mage.eval.critic; the critic is <checkpoint>/critic).
     critic: str | None = None  # baseline whose Q-function selects actions (cql, iql, td3bc, ...); None = off
