@@ -161,9 +161,7 @@ class PolicyConfig(ConfigBase):
     inv_use_state: bool = True  # concatenate s0 to the latent slice
     lambda_inv: float = 1.0  # weight of L_inv in stage 2
     lambda_cond: float = 0.1  # weight of L_cond in stage 2 (needs tokenizer.cond_decoder)
-    lambda_rec: float = (
-        1.0  # weight of stage 1's L_rec in stage 2, where D' trains: keeps it a decoder (0: off)
-    )
+    lambda_rec: float = 1.0  # weight of stage 1's L_rec in stage 2 where D' trains: keeps it a decoder
     gumbel_tau: float = 1.0  # temperature of the Gumbel-softmax soft tokens in stage 2
     gumbel_hard: bool = True  # straight-through Gumbel: forward uses real codes (as at inference), soft grads
 

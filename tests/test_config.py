@@ -168,8 +168,7 @@ def test_action_readout_must_read_a_generated_channel(overrides, key):
 
 
 def test_track_lookahead_is_checked_against_the_horizon_only_when_tracking():
-    make_config(
-        "smoke", {"data.horizon": 8, "tokenizer.downsample": 2}
-    )  # the default k = 8 does not bind a model that acts on its own
+    # the default k = 8 does not bind a model that acts on its own
+    make_config("smoke", {"data.horizon": 8, "tokenizer.downsample": 2})
     with pytest.raises(ConfigError, match="eval.track_lookahead=8 must be < data.horizon=8"):
         make_config("smoke", {"data.horizon": 8, "tokenizer.downsample": 2, "eval.acting": "track"})

@@ -137,16 +137,16 @@ class MageAgent:
         offset, which the difference cancels. Diffuser tracks k = 1 of a plan made once; an agent that
         replans every step gets a near-zero tracker action from k = 1 (docs/results.md).
         Needs a tokenizer that generates states (scheme RS, RSA or S)."""
-        obs, rtg, goal = self._inputs(obs_BS, goal_BG)
-        s_BHS = self._obs.unnorm(
-            self.policy.plan_states(self.tokenizer, obs, rtg, goal, self.sampling, self.generator)
-        )
         k = self.track_lookahead
-        if k >= self.cfg.data.horizon:
+        if k >= self.cfg.data.horizon:  # before planning: nothing is computed for a plan it cannot follow
             raise ValueError(
                 f"eval.track_lookahead={k} must be < data.horizon={self.cfg.data.horizon} (the plan covers H "
                 "steps); pass --set eval.track_lookahead=K with a smaller K"
             )
+        obs, rtg, goal = self._inputs(obs_BS, goal_BG)
+        s_BHS = self._obs.unnorm(
+            self.policy.plan_states(self.tokenizer, obs, rtg, goal, self.sampling, self.generator)
+        )
         s_BS = torch.as_tensor(obs_BS, dtype=torch.float32, device=self.device) + s_BHS[:, k] - s_BHS[:, 0]
         return s_BS.cpu().numpy()
 
