@@ -241,6 +241,16 @@ def test_goal_conditioned_mage_needs_and_uses_the_goal(tiny_maze2d_path):
     assert not np.allclose(a[0], a[1])  # same state and R̂, other goal: another action
 
 
+def test_an_evaluation_of_a_mage_checkpoint_is_tagged_with_its_k(trained):
+    """A sweep's extra evaluations (``--also-hold``) are child runs that the K report groups by ``mage.K``."""
+    from mage.tracking.evaluation import _model_tags
+
+    ck, d = trained
+    tags = _model_tags("mage", str(d))
+    assert tags["mage.K"] == str(ck.cfg.tokenizer.num_scales) and tags["mage.trained_on"] == ck.cfg.data.dataset
+    assert _model_tags("bc", str(d)) == {}
+
+
 def test_track_lookahead_moves_the_tracking_target(trained):
     ck, _ = trained
     obs = np.array([[1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.5, -0.5]])

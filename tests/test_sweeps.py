@@ -403,3 +403,18 @@ def test_the_same_sampler_seed_proposes_the_same_configs_whatever_the_results() 
                 s.on_trial_complete(f"t{i}", last)
         runs.append(configs)
     assert runs[0] == runs[1] and len({str(c) for c in runs[0]}) == 8
+
+
+def test_every_sweep_can_add_the_hold_evaluation() -> None:
+    """``--also-hold`` is a shared flag: a MAGE sweep (here the K sweep) gets one more protocol per trained
+    model, the sweep's own with the hold on, as the baseline sweeps do."""
+    from sweeps.driver.run import trial_context
+
+    argv = ["--smoke", "--set", "eval.acting=track", "--also-hold"]
+    args = resolve_defaults(hierarchy_depth.make_parser().parse_args(argv))
+    tracking = Tracking(tracking_uri="sqlite:///x.db", experiment="e", parent_run_id="p")
+    sweep = hierarchy_depth.make_sweep([1, 2], args.datasets, args.seeds)
+    (extra,) = trial_context(sweep, args, tracking).also
+    assert (extra.goal, extra.acting, extra.hold) == ("none", "track", True)
+    plain = resolve_defaults(hierarchy_depth.make_parser().parse_args(["--smoke"]))
+    assert trial_context(sweep, plain, tracking).also == ()

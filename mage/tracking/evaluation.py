@@ -129,13 +129,14 @@ def evaluate_checkpoint(
 
 def _model_tags(method: str, ckpt: str | None) -> dict[str, str]:
     """What sets a MAGE checkpoint apart beyond its method: ``mage.variant=goal`` for a goal-conditioned model
-    (tables keep it apart from single-task MAGE) and ``mage.trained_on`` (its dataset, e.g. a Multi2D model
-    evaluated on the single-task env)."""
+    (tables keep it apart from single-task MAGE), ``mage.trained_on`` (its dataset, e.g. a Multi2D model
+    evaluated on the single-task env) and ``mage.K`` (so a sweep's extra evaluations group by K too)."""
     if method != "mage" or ckpt is None:
         return {}
     cfg = read_config(ckpt)
     return {
         "mage.trained_on": cfg.data.dataset,
+        "mage.K": str(cfg.tokenizer.num_scales),
         **({"mage.variant": "goal"} if cfg.transformer.use_goal else {}),
     }
 

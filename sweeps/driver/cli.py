@@ -148,6 +148,12 @@ def build_parser(description: str, *, default_experiment: str, sweep: str | None
         help="also reuse the tokenizers of another sweep (a tokenizer sweep's parent run id, sweeps/tokenizer.py) "
         "when a trial's stage-1 settings match one of them",
     )
+    p.add_argument(
+        "--also-hold",
+        action="store_true",
+        help="also evaluate every trained model with eval.hold=true (a child eval run of its trial run, "
+        "same env seeds): the '+ hold' rows of the tables",
+    )
     p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial (FailureConfig)")
     p.add_argument("--address", default=None, help="Ray address (default $RAY_ADDRESS, else an embedded Ray)")
     # Test hook: behave as if Ctrl-C was pressed once N trials finished (resume tests).
@@ -166,12 +172,6 @@ def add_baseline_args(p: argparse.ArgumentParser, *, methods: str, smoke_methods
         default=None,
         help="gradient steps of every baseline trial (default: its config's steps; "
         f"--smoke: {SMOKE_BASELINE_STEPS}); a multiple of baseline.steps_per_epoch",
-    )
-    p.add_argument(
-        "--also-hold",
-        action="store_true",
-        help="also evaluate every trained model with eval.hold=true (a child eval run of its trial run, "
-        "same env seeds): the '+ hold' rows of the main table",
     )
 
 
