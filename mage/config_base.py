@@ -129,6 +129,8 @@ def _coerce(v: Any, typ: Any, key: str) -> Any:
     if v is None:
         if type(None) in args:
             return None
+        if origin is typing.Literal and "none" in args:  # `--set eval.goal=none` parses `none` as None
+            return "none"
         raise ConfigError(f"config key {key} may not be None")
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         for a in args:

@@ -23,6 +23,18 @@ def test_overrides_and_flatten_round_trip():
         cfg.with_overrides({"tokenizer.nums_scales": 3})
 
 
+def test_the_literal_none_survives_the_set_grammar():
+    """`--set eval.goal=none` reads `none` as None (as for data.rtg_horizon=none); a Literal whose value is the
+    string 'none' takes it, a field that is not Optional still refuses None."""
+    from mage.config import parse_overrides
+
+    over = parse_overrides(["eval.goal=none", "eval.acting=track"])
+    assert over["eval.goal"] is None
+    assert make_config("demo", over).eval.goal == "none" and make_config("demo").eval.goal == "given"
+    with pytest.raises(ConfigError, match="eval.acting may not be None"):
+        make_config("cpu", {"eval.acting": None})
+
+
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_presets_build(preset):
     cfg = make_config(preset)
