@@ -3,7 +3,8 @@
 Reads the trial runs of ``sweeps/hierarchy_depth.py`` (experiment ``mage-hierarchy-depth``; K from the
 ``mage.K`` tag, else the ``tokenizer.num_scales`` param) and writes, under --out:
 ``hierarchy_depth.csv`` / ``.md`` (mean ± 95 % CI over seeds per method × protocol × dataset × K, with the
-goal diagnostics) and ``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands). Each row says its
+goal diagnostics), ``hierarchy_depth_contrast.csv`` (deepest minus shallowest K, paired by seed, and whether
+it clears its CI; also in the .md) and ``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands). Each row says its
 protocol (track R/G and switches, docs/protocol.md; runs without the tags: R / own); protocols are never
 averaged together.
 
@@ -86,6 +87,61 @@ def summarise(tr: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def contrast(tr: pd.DataFrame) -> pd.DataFrame:
+    """The deepest K against the shallowest, per method × dataset × protocol: the score difference paired by
+    seed (seeds with both Ks), mean ± 95 % CI over those seeds, and whether it clears the CI."""
+    rows = []
+    keys = ["method", "dataset", *PROTOCOL_KEYS]
+    for (method, dataset, *proto), g in tr.groupby(keys, sort=True):
+        ks = sorted(g["K"].unique())
+        if len(ks) < 2:
+            continue
+        lo, hi = ks[0], ks[-1]
+        by_seed = g.groupby(["seed", "K"])["metrics.eval/norm_score"].mean().unstack("K")
+        diffs = (by_seed[hi] - by_seed[lo]).dropna()
+        mean, ci, n = mean_ci(diffs)
+        if n < 2:
+            verdict = "one seed: no CI"
+        elif mean - ci > 0:
+            verdict = f"K = {hi} higher beyond the CI"
+        elif mean + ci < 0:
+            verdict = f"K = {lo} higher beyond the CI"
+        else:
+            verdict = "within the CI"
+        rows.append(
+            {
+                "method": method,
+                "dataset": dataset,
+                **dict(zip(PROTOCOL_KEYS, proto)),
+                "protocol": g["protocol"].iloc[0],
+                "K_hi": int(hi),
+                "K_lo": int(lo),
+                "diff_mean": mean,
+                "diff_ci95": ci,
+                "n_seeds": n,
+                "verdict": verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def contrast_markdown(c: pd.DataFrame) -> str:
+    shown = pd.DataFrame(
+        {
+            "method": c["method"],
+            "dataset": c["dataset"],
+            "protocol": c["protocol"],
+            "contrast": [f"K = {h} − K = {lo}" for h, lo in zip(c["K_hi"], c["K_lo"])],
+            "difference (95% CI, paired by seed)": [
+                fmt_pm(m, ci) for m, ci in zip(c["diff_mean"], c["diff_ci95"])
+            ],
+            "seeds": c["n_seeds"],
+            "verdict": c["verdict"],
+        }
+    )
+    return to_markdown(shown)
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     shown = pd.DataFrame(
         {
@@ -148,14 +204,18 @@ def run(
     table = summarise(tr)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{NAME}.csv", index=False)
+    diff = contrast(tr)
+    diff.to_csv(out / f"{NAME}_contrast.csv", index=False)
     md = markdown_table(table)
+    if len(diff):
+        md += "\n\nDeepest against shallowest K, per seed then averaged:\n\n" + contrast_markdown(diff)
     note = (
         "Normalised score with D4RL reference returns; mean ± 95% Student-t CI over seeds. Track R = reward "
         "only, G = goal given; switches: own action or state tracking, + hold (docs/protocol.md).\n\n"
         + DIAGNOSTICS_NOTE
     )
     md_path = report.write_markdown(out / f"{NAME}.md", "Hierarchy depth", experiments, md, note)
-    files = [out / f"{NAME}.csv", md_path, plot(table, out / f"{NAME}.png")]
+    files = [out / f"{NAME}.csv", out / f"{NAME}_contrast.csv", md_path, plot(table, out / f"{NAME}.png")]
     report.announce(md, files)
     if log_to_mlflow:
         sweeps = runs[runs["run_type"] == "sweep"].sort_values("start_time")

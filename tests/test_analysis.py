@@ -467,8 +467,35 @@ def test_hierarchy_depth_report(schema_store: str, tmp_path: Path) -> None:
         assert row.n_seeds == 3 and row.episodes_per_seed == 10
         assert (row.track, row.acting, row.hold, row.switches) == ("R", "own", False, "own")  # untagged runs
         assert math.isnan(row.first_arrival_median)  # no diagnostics logged: blank, not zero
-    assert "absorbing (diag., not comparable)" in (out / "hierarchy_depth.md").read_text()
+    md = (out / "hierarchy_depth.md").read_text()
+    assert "absorbing (diag., not comparable)" in md
     assert_png(out / "hierarchy_depth.png")
+    # K = 4 beats K = 1 by exactly 30 on every seed: +30 with a zero-width CI, paired by seed
+    (c,) = pd.read_csv(out / "hierarchy_depth_contrast.csv").itertuples()
+    assert (c.K_hi, c.K_lo, c.n_seeds, c.diff_mean, c.diff_ci95) == (4, 1, 3, 30.0, 0.0)
+    assert c.verdict == "K = 4 higher beyond the CI" and "| K = 4 − K = 1 |" in md
+
+
+def test_the_k_contrast_pairs_seeds_and_says_when_the_ci_covers_zero() -> None:
+    def tr(scores: dict[tuple[int, int], float]) -> pd.DataFrame:
+        rows = [{"method": "mage", "dataset": "d", "track": "R", "acting": "own", "hold": False,
+                 "protocol": "R / own", "K": k, "seed": s, "metrics.eval/norm_score": v}
+                for (k, s), v in scores.items()]  # fmt: skip
+        return pd.DataFrame(rows)
+
+    # seed effects larger than the K effect: unpaired CIs overlap, the paired difference is +1 on every seed
+    (c,) = hierarchy_depth.contrast(
+        tr({(1, 0): 0, (8, 0): 1, (1, 1): 50, (8, 1): 51, (1, 2): 9})
+    ).itertuples()
+    assert (c.diff_mean, c.diff_ci95, c.n_seeds) == (
+        1.0,
+        0.0,
+        2,
+    ) and c.verdict == "K = 8 higher beyond the CI"
+    (c,) = hierarchy_depth.contrast(tr({(1, 0): 0, (8, 0): 5, (1, 1): 5, (8, 1): 0})).itertuples()
+    assert c.diff_mean == 0.0 and c.verdict == "within the CI"
+    (c,) = hierarchy_depth.contrast(tr({(1, 0): 3, (8, 0): 0})).itertuples()
+    assert c.verdict == "one seed: no CI" and math.isnan(c.diff_ci95)
 
 
 def test_main_table_measured_beside_quoted(schema_store: str, tmp_path: Path) -> None:
