@@ -47,11 +47,14 @@ from analysis.tables import (
     run_diagnostics,
     with_protocol,
 )
+from mage.config import EvalConfig
 from mage.tracking.query import NoRunsError, load_runs
 from mage.tracking.store import default_tracking_uri
 
 EXPERIMENT = "mage-train"
 NAME = "main_table"
+RTG_STUDY_SWEEP = "rtg_generalization"  # the mage.sweep tag of sweeps/rtg_generalization.py's evaluations
+DEFAULT_RTG_PERCENTILE = EvalConfig().rtg_percentile  # R̂_0 of a run that does not say otherwise
 _MAZE_RE = re.compile(r"^maze2d-(umaze|medium|large)(-dense)?(-multi)?-v\d+$")
 __all__ = ["SUITE_TITLES", "build", "diagnostics_rows", "latex", "long_table", "markdown", "measured", "run"]
 
@@ -72,8 +75,11 @@ def measured(runs: pd.DataFrame) -> pd.DataFrame:
     """Long table, one row per method × protocol × dataset: suite, column (maze or dataset), dataset, method,
     track, acting, hold, switches, protocol, mean, ci95, n (seeds), episodes (per seed), the diagnostics."""
     require_columns(runs, ["metrics.eval/norm_score"], "main table")
-    ok = runs["metrics.eval/norm_score"].notna() & (runs["run_type"] != "sweep") & runs["rtg_kind"].isna()
-    ok &= runs["status"] == "FINISHED"
+    # An RTG study's evaluations are not rows; one R̂_0 chosen with `mage evaluate --rtg-percentile` is.
+    study = runs["rtg_kind"].eq("ood") | runs["sweep"].eq(RTG_STUDY_SWEEP)
+    chosen = runs["rtg_kind"].eq("percentile") & ~study
+    ok = runs["metrics.eval/norm_score"].notna() & (runs["run_type"] != "sweep")
+    ok &= (runs["rtg_kind"].isna() | chosen) & (runs["status"] == "FINISHED")
     r = with_protocol(runs[ok])
     if r.empty:
         raise NoRunsError(
@@ -83,6 +89,11 @@ def measured(runs: pd.DataFrame) -> pd.DataFrame:
     # A goal-conditioned MAGE is another model, not another seed of MAGE: its own row, like the baselines' -goal
     goal = (r["variant"] == "goal") | (r["use_goal"].astype(str).str.lower() == "true")
     r.loc[goal & (r["method"] == "mage"), "method"] = "mage-goal"
+    # A non-default R̂_0 makes its own row (``method@p50``): never averaged with the default's runs as a seed.
+    pct = pd.to_numeric(r["rtg_value"], errors="coerce")
+    other = r["rtg_kind"].eq("percentile") & pct.ne(DEFAULT_RTG_PERCENTILE)
+    if other.any():
+        r.loc[other, "method"] = [f"{m}@p{v:g}" for m, v in zip(r.loc[other, "method"], pct[other])]
     rows = []
     for (method, dataset, *proto), g in r.groupby(["method", "dataset", *PROTOCOL_KEYS], sort=True):
         so = suite_of(dataset)

@@ -498,6 +498,28 @@ def test_the_k_contrast_pairs_seeds_and_says_when_the_ci_covers_zero() -> None:
     assert c.verdict == "one seed: no CI" and math.isnan(c.diff_ci95)
 
 
+def test_a_chosen_target_return_is_its_own_row_and_an_rtg_study_is_none(schema_store: str) -> None:
+    """`mage evaluate --rtg-percentile 50` is a row of its own (never a 'seed' of the default R̂_0); an explicit
+    100 is the default; the RTG study's evaluations are never rows."""
+    from analysis.main_table_render import _measured_label
+    from mage.tracking.query import load_runs
+
+    runs = load_runs("mage-train", schema_store, cache=False)
+    base = runs[(runs["dataset"] == "maze2d-umaze-v1") & runs["rtg_kind"].isna()].iloc[[0]]
+    extra = [
+        base.assign(run_id="p50", rtg_kind="percentile", rtg_value=50.0, **{"metrics.eval/norm_score": 7.0}),
+        base.assign(run_id="p100", rtg_kind="percentile", rtg_value=100.0),
+        base.assign(run_id="study", rtg_kind="percentile", rtg_value=90.0, sweep="rtg_generalization"),
+    ]
+    meas = main_table.measured(pd.concat([runs, *extra], ignore_index=True))
+    umaze = meas[meas["dataset"] == "maze2d-umaze-v1"].set_index("method")
+    assert set(umaze.index) == {"mage", "mage@p50"}
+    assert umaze.loc["mage@p50", "n"] == 1 and umaze.loc["mage@p50", "mean"] == 7.0
+    assert umaze.loc["mage", "n"] == 4  # the three seeds and the explicit p100
+    assert _measured_label("mage-goal@p50") == "MAGE-goal (ours, measured, R̂₀ p50)"
+    assert _measured_label("iql") == "IQL (measured here)"
+
+
 def test_main_table_measured_beside_quoted(schema_store: str, tmp_path: Path) -> None:
     out = tmp_path / "mt"
     assert main_table.main(["--tracking-uri", schema_store, "--out", str(out), "--no-cache"]) == 0
