@@ -3,7 +3,8 @@
 Measured rows: every finished run in --experiment (default ``mage-train``; the main table's runs come from
 ``sweeps/main_results.py``: ``--experiment mage-main-results``; baselines alone: ``mage-baselines``) with
 ``eval/norm_score``, except sweep parents and RTG-study evaluations; one row per method (``mage.method``: MAGE
-or a baseline trained here) × protocol; mean ± 95 % CI over runs (seeds) per dataset.
+or a baseline trained here) × protocol; mean ± 95 % CI over runs (seeds) per dataset. An evaluation at a chosen
+R̂_0 other than the default (``mage evaluate --rtg-percentile 50``) is a row of its own (``MAGE (..., R̂₀ p50)``).
 Quoted rows: ``analysis/paper_numbers.py`` (HD Table 1, the track-R numbers of shared/spec/protocol.md §4, MAGE
 averages), each marked "quoted" with its source; their ± is the paper's reported std.
 
