@@ -39,15 +39,14 @@ class DataConfig(ConfigBase):
     goal_min_len: int = 20  # shortest sub-episode of goal_relabel=future (goal = its last xy)
     goal_max_len: int | None = None  # longest sub-episode of goal_relabel=future; None: the task's horizon
     goal_copies: int = 1  # independent future cuts of every episode (goal_relabel=future); data grows xN
+    rest_weight: float = 1.0  # sampling weight of training windows that start at rest (maze2d); 1: uniform
+    rest_speed: float = 0.5  # a window starts at rest when its first state's speed is below this
 
     section = "data."
 
     def validate(self) -> None:
         super().validate()
-        if self.rtg_horizon is not None and self.rtg_horizon < 1:
-            raise ConfigError(
-                f"data.rtg_horizon={self.rtg_horizon} must be >= 1 or None (RTG to episode end)"
-            )
+        self._require("rtg_horizon", 1, none_ok=True, hint="None: RTG to the episode end")
         self._require("horizon", 1)
         self._require("max_steps", 1, none_ok=True, hint="None uses every dataset step")
         self._require("val_fraction", 0, 1, hi_open=True)
@@ -59,6 +58,8 @@ class DataConfig(ConfigBase):
         self._require("goal_min_len", 2, hint="a relabelled sub-episode needs at least two steps")
         self._require("goal_max_len", self.goal_min_len, none_ok=True, hint="goal_max_len >= goal_min_len")
         self._require("goal_copies", 1)
+        self._require("rest_weight", 0, lo_open=True, hint="1: every window alike; N: at-rest starts N x")
+        self._require("rest_speed", 0, lo_open=True, hint="a speed in the data's units (maze2d: 0.5)")
 
 
 @dataclass

@@ -98,7 +98,10 @@ class DeviceBatches:
         return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        if self.shuffle:
+        weight_N = getattr(self.ds, "weight_W", None)
+        if self.shuffle and weight_N is not None:  # a pass of n draws, with replacement, by window weight
+            order_N = torch.multinomial(weight_N, self.n, replacement=True, generator=self.gen)
+        elif self.shuffle:
             order_N = torch.randperm(self.n, generator=self.gen, device=self.device)
         else:
             order_N = torch.arange(self.n, device=self.device)
@@ -119,6 +122,11 @@ def make_loader(
     if cfg.train.loader == "device" and hasattr(ds, "get_batch"):
         dev = device if device is not None else resolve_device(cfg, hooks)
         return DeviceBatches(ds, bs, dev, seed=cfg.train.seed + 7919 * world_rank(), shuffle=shuffle)
+    if getattr(ds, "weight_W", None) is not None:
+        raise ValueError(
+            "weighted windows (data.rest_weight != 1) are drawn by train.loader=device only; "
+            "set train.loader=device or data.rest_weight=1"
+        )
     g = torch.Generator().manual_seed(cfg.train.seed)
     dl = DataLoader(
         ds,

@@ -247,7 +247,9 @@ def test_an_evaluation_of_a_mage_checkpoint_is_tagged_with_its_k(trained):
 
     ck, d = trained
     tags = _model_tags("mage", str(d))
-    assert tags["mage.K"] == str(ck.cfg.tokenizer.num_scales) and tags["mage.trained_on"] == ck.cfg.data.dataset
+    assert (
+        tags["mage.K"] == str(ck.cfg.tokenizer.num_scales) and tags["mage.trained_on"] == ck.cfg.data.dataset
+    )
     assert _model_tags("bc", str(d)) == {}
 
 

@@ -200,6 +200,46 @@ def test_device_loader_is_one_gather_per_batch_and_visits_every_window_once_per_
             torch.testing.assert_close(mine[k], theirs[k])
 
 
+def test_rest_weight_draws_windows_that_start_at_rest_more_often(mage_data_dir):
+    over = {**TINY, "data.dataset": "maze2d-umaze-v1", "train.loader": "device"}
+    uniform = prepare_data(make_config("smoke", over))
+    cfg = make_config("smoke", {**over, "data.rest_weight": 20.0, "data.rest_speed": 0.5})
+    data = prepare_data(cfg)
+    ds = data.train
+    assert uniform.train.weight_W is None and "rest_window_share" not in uniform.extras
+    rest_W = np.linalg.norm(ds.episodes.obs_NS[ds.first_row_W, 2:4], axis=1) < 0.5
+    p = float(rest_W.mean())
+    assert 0 < p < 0.2 and data.extras["rest_window_share"] == pytest.approx(p)
+    # first_row_W is each window's first step: a batch starts with those rows, normalised
+    idx_B = torch.arange(0, len(ds), max(1, len(ds) // 50))
+    torch.testing.assert_close(
+        ds.get_batch(idx_B)["obs_HS"][:, 0],
+        torch.as_tensor(data.normalizers.obs.normalize(ds.episodes.obs_NS[ds.first_row_W[idx_B.numpy()]])),
+    )
+    loader = make_loader(cfg, ds, TrainHooks(device="cpu"), device=torch.device("cpu"))
+    drawn: list[int] = []
+    get_batch = loader.ds.get_batch
+    loader.ds.get_batch = lambda idx: drawn.extend(idx.tolist()) or get_batch(idx)
+    for _ in range(5):
+        list(loader)
+    share, expected = rest_W[drawn].mean(), 20 * p / (20 * p + 1 - p)
+    sigma = (expected * (1 - expected) / len(drawn)) ** 0.5
+    assert abs(share - expected) < 5 * sigma and share > 5 * p  # weight 20: drawn ~20x as often
+    # the sampler of a DataLoader would lose the weights: one clear error instead
+    with pytest.raises(ValueError, match="train.loader=device"):
+        make_loader(
+            make_config("smoke", {**over, "train.loader": "dataloader"}), ds, TrainHooks(device="cpu")
+        )
+
+
+def test_rest_weight_needs_a_maze_and_a_positive_weight(tiny_data):
+    with pytest.raises(ConfigError, match="data.rest_weight=0.0 must be > 0"):
+        make_config("smoke", {**TINY, "data.rest_weight": 0.0})
+    cfg = make_config("smoke", {**TINY, "data.rest_weight": 5.0})
+    with pytest.raises(ValueError, match="hopper-medium-mage is not a maze2d task: set data.rest_weight=1"):
+        prepare_from_episodes(cfg, synthetic_episodes(), task="hopper-medium-mage")
+
+
 def test_dataloader_switch_gives_a_torch_dataloader(tiny_data):
     cfg = make_config("smoke", {**TINY, "train.loader": "dataloader"})
     assert isinstance(

@@ -83,6 +83,14 @@ def prepare_from_episodes(cfg: ExperimentConfig, eps: Episodes, task: str) -> Pr
     H = cfg.data.horizon
     train = WindowDataset(eps, norms, H, episode_indices=train_idx)
     val = WindowDataset(eps, norms, H, episode_indices=val_idx) if n_val else train
+    extras: dict[str, Any] = {}
+    if cfg.data.rest_weight != 1.0:
+        if get_spec(task).family != "maze2d":
+            raise ValueError(
+                f"data.rest_weight={cfg.data.rest_weight} reads a maze2d velocity (obs = x, y, vx, vy); "
+                f"{task} is not a maze2d task: set data.rest_weight=1"
+            )
+        extras["rest_window_share"] = train.weight_rest_starts(cfg.data.rest_speed, cfg.data.rest_weight)
     meta = DataMeta(
         task=task,
         obs_dim=eps.obs_dim,
@@ -91,4 +99,4 @@ def prepare_from_episodes(cfg: ExperimentConfig, eps: Episodes, task: str) -> Pr
         act_low=eps.act_NA.min(0).astype(float).tolist(),
         act_high=eps.act_NA.max(0).astype(float).tolist(),
     )
-    return PreparedData(eps, norms, train, val, np.asarray(eps.returns_E), meta)
+    return PreparedData(eps, norms, train, val, np.asarray(eps.returns_E), meta, extras)

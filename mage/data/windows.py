@@ -31,7 +31,8 @@ def padded_layout(lengths_E: np.ndarray, horizon: int) -> tuple[np.ndarray, np.n
 
 
 class WindowDataset(Dataset):
-    """Items: ``obs_HS, act_HA, rtg_H, mask_H, goal_G`` float32 tensors, normalised."""
+    """Items: ``obs_HS, act_HA, rtg_H, mask_H, goal_G`` float32 tensors, normalised. ``weight_W`` (None:
+    uniform) is the relative chance of each window in a shuffled pass (``DeviceBatches``)."""
 
     def __init__(
         self,
@@ -69,6 +70,8 @@ class WindowDataset(Dataset):
         k_W = np.arange(len(ep_W)) - first_W[ep_W]
         self.win_start_W = torch.as_tensor(padded_start_E[ep_W] + k_W * stride)
         self.win_episode_W = torch.as_tensor(ep_W)
+        self.first_row_W = src_P[self.win_start_W.numpy()]  # each window's first step, in episodes' rows
+        self.weight_W: torch.Tensor | None = None
         self._arange_H = torch.arange(horizon)
 
     def __len__(self) -> int:
@@ -85,6 +88,15 @@ class WindowDataset(Dataset):
             "goal_G": self.goal_EG[int(self.win_episode_W[i])],
         }
 
+    def weight_rest_starts(self, rest_speed: float, rest_weight: float) -> float:
+        """Windows whose first state moves slower than ``rest_speed`` (maze2d: obs = x, y, vx, vy) get weight
+        ``rest_weight``, the others 1. Evaluation episodes start at rest and the data's controller rarely
+        stops, so the first action from rest is otherwise learnt from few windows. Returns their share."""
+        speed_W = np.linalg.norm(self.episodes.obs_NS[self.first_row_W, 2:4], axis=1)
+        at_rest_W = speed_W < rest_speed
+        self.weight_W = torch.as_tensor(np.where(at_rest_W, rest_weight, 1.0), dtype=torch.float32)
+        return float(at_rest_W.mean())
+
     _TENSORS = ("obs_PS", "act_PA", "rtg_P", "mask_P", "goal_EG", "win_start_W", "win_episode_W", "_arange_H")
 
     def to(self, device: torch.device | str) -> WindowDataset:
@@ -95,6 +107,8 @@ class WindowDataset(Dataset):
         moved = copy.copy(self)
         for name in self._TENSORS:
             setattr(moved, name, getattr(self, name).to(device))
+        if self.weight_W is not None:
+            moved.weight_W = self.weight_W.to(device)
         return moved
 
     def get_batch(self, indices_B: Any) -> dict[str, torch.Tensor]:
