@@ -140,6 +140,25 @@ def test_in_process_rollouts_and_summary() -> None:
 
 
 @pytest.mark.slow
+def test_embedded_ray_workers_drop_the_placement_group_cleaners_warnings(local_ray) -> None:
+    """No dashboard, no state API: the cleaner's "Failed to query ..." warnings are dropped in every worker,
+    and only that logger's (Ray Train's other warnings still show)."""
+    import logging
+
+    import ray
+
+    from mage.distributed.ray_init import PG_CLEANER_LOGGER
+
+    @ray.remote
+    def levels() -> tuple[int, int]:
+        cleaner = logging.getLogger(PG_CLEANER_LOGGER).getEffectiveLevel()
+        return cleaner, logging.getLogger("ray.train.v2._internal.execution.controller").getEffectiveLevel()
+
+    cleaner, controller = ray.get(levels.remote())
+    assert cleaner == logging.ERROR and controller < logging.ERROR
+    assert logging.getLogger(PG_CLEANER_LOGGER).getEffectiveLevel() < logging.ERROR  # the driver is untouched
+
+
 def test_rollouts_same_returns_for_any_actor_count(local_ray) -> None:
     jobs = [
         RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 7, protocol=GOAL),

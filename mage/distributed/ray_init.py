@@ -129,6 +129,8 @@ def init_ray(
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=log_to_driver)
         return dict(ray.cluster_resources())
 
+    if not include_dashboard:  # no dashboard, no state API: see quiet_placement_group_cleaner
+        runtime_env["worker_process_setup_hook"] = f"{__name__}.quiet_placement_group_cleaner"
     if temp_dir is None:
         # Short and unique: several engineers/tests may run their own Ray on the same machine.
         temp_dir = tempfile.mkdtemp(prefix="mr-", dir="/tmp")
@@ -153,6 +155,20 @@ def init_ray(
 RAY_LOG_ENV = (
     "MAGE_RAY_LOG"  # a file: Ray's own log lines and its workers' output go there, not to the terminal
 )
+
+
+PG_CLEANER_LOGGER = "ray.train.v2._internal.execution.controller.placement_group_cleaner"
+
+
+def quiet_placement_group_cleaner() -> None:
+    """Worker setup hook of the embedded Ray without a dashboard. Every Ray Train fit starts a
+    PlacementGroupCleaner that asks the state API (served by the dashboard) every few seconds whether its
+    controller lives, and warns "Failed to query Ray Train Controller actor state" each time it cannot:
+    hundreds of lines per sweep, none actionable. Without a dashboard it never can, so its warnings are
+    dropped; stopped trials' placement groups are released by the platform (docs/reliability.md)."""
+    import logging
+
+    logging.getLogger(PG_CLEANER_LOGGER).setLevel(logging.ERROR)
 
 
 def send_ray_logs_to(path: str) -> None:
