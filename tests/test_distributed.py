@@ -159,6 +159,7 @@ def test_embedded_ray_workers_drop_the_placement_group_cleaners_warnings(local_r
     assert logging.getLogger(PG_CLEANER_LOGGER).getEffectiveLevel() < logging.ERROR  # the driver is untouched
 
 
+@pytest.mark.slow
 def test_rollouts_same_returns_for_any_actor_count(local_ray) -> None:
     jobs = [
         RolloutJob("waypoint", None, "maze2d-umaze-v1", 0, None, 7, protocol=GOAL),
