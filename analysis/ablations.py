@@ -9,7 +9,9 @@ within each dataset, ``analysis/aggregate.py``); mean, median and optimality gap
 Quoted: the MAGE paper's ablation table (``analysis/paper_numbers.ABLATIONS``) on Adroit pen-expert /
 door-cloned, datasets we do not run: their columns are marked quoted and "other dataset" (†), never pooled with
 ours. Each row also shows its overrides (from the sweep parent's ``ablation.<row>`` params).
-Writes ``ablations.{md,tex,csv,png}`` under --out and prints the markdown.
+Below the table, each row minus ``ours`` on the same dataset and protocol, paired by seed, with its CI and a
+verdict (``ablations_against_ours.csv``). Writes ``ablations.{md,tex,csv,png}`` under --out and prints the
+markdown.
 
     python analysis/ablations.py [--experiment mage-ablations] [--tracking-uri URI] [--out DIR] [--reps 2000]
 """
@@ -25,9 +27,9 @@ import pandas as pd
 
 from analysis import aggregate, report
 from analysis import paper_numbers as paper
-from analysis.ablations_render import latex, long_table, markdown, plot
+from analysis.ablations_render import against_ours_markdown, latex, long_table, markdown, plot
 from analysis.main_table import suite_of
-from analysis.tables import PROTOCOL_KEYS, protocol_cell, require_columns, with_protocol
+from analysis.tables import PROTOCOL_KEYS, paired_difference, protocol_cell, require_columns, with_protocol
 from mage.tracking.query import NoRunsError, load_runs
 from mage.tracking.store import default_tracking_uri
 
@@ -49,7 +51,17 @@ ROW_ORDER = [
     "no_l_cond", "decoded_actions", "no_adaln_condition",
 ]  # fmt: skip
 QUOTED = {q.row: q for q in paper.ABLATIONS}
-__all__ = ["ablation_runs", "build", "cells", "latex", "long_table", "markdown", "plot", "run"]
+__all__ = [
+    "ablation_runs",
+    "against_ours",
+    "build",
+    "cells",
+    "latex",
+    "long_table",
+    "markdown",
+    "plot",
+    "run",
+]
 
 
 def row_key(row: str) -> tuple[int, str]:
@@ -102,6 +114,35 @@ def cells(r: pd.DataFrame) -> pd.DataFrame:
         for (row, dataset, *proto), g in r.groupby(["ablation", "dataset", *PROTOCOL_KEYS], sort=True)
     ]
     return pd.DataFrame(rows)
+
+
+def against_ours(r: pd.DataFrame) -> pd.DataFrame:
+    """Each row minus ``ours`` per dataset × protocol, paired by seed (``tables.paired_difference``): what an
+    ablation costs, with the seed-to-seed spread that both share taken out."""
+    ours = r[r["ablation"] == "ours"]
+    rows = []
+    keys = ["ablation", "dataset", *PROTOCOL_KEYS]
+    for (row, dataset, *proto), g in r[r["ablation"] != "ours"].groupby(keys, sort=True):
+        base = ours[(ours["dataset"] == dataset) & (ours[PROTOCOL_KEYS] == proto).all(axis=1)]
+        if base.empty:
+            continue
+        rows.append(
+            {
+                "row": row,
+                "label": ROW_LABELS.get(row, row),
+                "dataset": dataset,
+                **dict(zip(PROTOCOL_KEYS, proto)),
+                "protocol": g["protocol"].iloc[0],
+                **paired_difference(
+                    g.groupby("seed")[SCORE].mean(), base.groupby("seed")[SCORE].mean(), row, "ours"
+                ),
+            }
+        )
+    out = pd.DataFrame(rows)
+    if len(out):
+        order = sorted(range(len(out)), key=lambda i: (row_key(out["row"][i]), str(out["protocol"][i])))
+        out = out.iloc[order].reset_index(drop=True)
+    return out
 
 
 def aggregates(
@@ -181,11 +222,17 @@ def run(
     table, datasets = build(cell, aggs, overrides_of(runs))
     out.mkdir(parents=True, exist_ok=True)
     long_table(table, datasets, aggs).to_csv(out / f"{NAME}.csv", index=False)
+    diff = against_ours(r)
+    diff.to_csv(out / f"{NAME}_against_ours.csv", index=False)
     md = markdown(table, datasets, reps=reps)
+    if len(diff):
+        md += "\n\nEach row minus ours, same dataset and protocol, per seed then averaged:\n\n"
+        md += against_ours_markdown(diff)
     md_path = report.write_markdown(out / f"{NAME}.md", "Ablations", experiments, md)
     (out / f"{NAME}.tex").write_text(latex(table, datasets))
     png = plot(table, datasets, out / f"{NAME}.png")
-    report.announce(md, [md_path, out / f"{NAME}.tex", out / f"{NAME}.csv", png])
+    files = [md_path, out / f"{NAME}.tex", out / f"{NAME}.csv", out / f"{NAME}_against_ours.csv", png]
+    report.announce(md, files)
     return table
 
 

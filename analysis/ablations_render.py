@@ -14,7 +14,7 @@ import pandas as pd
 from analysis import aggregate
 from analysis import paper_numbers as paper
 from analysis.main_table_render import _seeds_x_episodes, _tex
-from analysis.tables import fmt_pm, to_markdown
+from analysis.tables import fmt_pm, paired_markdown, to_markdown
 
 NOTE = (
     "Normalised score (D4RL reference returns, 100 = expert). Measured cells: mean ± 95% Student-t CI over "
@@ -79,6 +79,12 @@ def markdown(table: pd.DataFrame, datasets: list[str], *, reps: int = aggregate.
     )
     note = f"{NOTE} Bootstrap: {reps} resamples. Quoted source: {paper.ABLATION_SOURCE}."
     return note + "\n\n" + to_markdown(shown)
+
+
+def against_ours_markdown(diff: pd.DataFrame) -> str:
+    """``ablations.against_ours`` as a markdown table."""
+    lead = {"row": diff["row"], "paper row": diff["label"], "dataset": diff["dataset"]}
+    return paired_markdown({**lead, "protocol": diff["protocol"]}, diff, "row − ours")
 
 
 def latex(table: pd.DataFrame, datasets: list[str]) -> str:

@@ -25,6 +25,8 @@ from analysis.tables import (
     diagnostic_cells,
     fmt_pm,
     mean_ci,
+    paired_difference,
+    paired_markdown,
     require_columns,
     run_diagnostics,
     to_markdown,
@@ -98,16 +100,6 @@ def contrast(tr: pd.DataFrame) -> pd.DataFrame:
             continue
         lo, hi = ks[0], ks[-1]
         by_seed = g.groupby(["seed", "K"])["metrics.eval/norm_score"].mean().unstack("K")
-        diffs = (by_seed[hi] - by_seed[lo]).dropna()
-        mean, ci, n = mean_ci(diffs)
-        if n < 2:
-            verdict = "one seed: no CI"
-        elif mean - ci > 0:
-            verdict = f"K = {hi} higher beyond the CI"
-        elif mean + ci < 0:
-            verdict = f"K = {lo} higher beyond the CI"
-        else:
-            verdict = "within the CI"
         rows.append(
             {
                 "method": method,
@@ -116,30 +108,16 @@ def contrast(tr: pd.DataFrame) -> pd.DataFrame:
                 "protocol": g["protocol"].iloc[0],
                 "K_hi": int(hi),
                 "K_lo": int(lo),
-                "diff_mean": mean,
-                "diff_ci95": ci,
-                "n_seeds": n,
-                "verdict": verdict,
+                **paired_difference(by_seed[hi], by_seed[lo], f"K = {hi}", f"K = {lo}"),
             }
         )
     return pd.DataFrame(rows)
 
 
 def contrast_markdown(c: pd.DataFrame) -> str:
-    shown = pd.DataFrame(
-        {
-            "method": c["method"],
-            "dataset": c["dataset"],
-            "protocol": c["protocol"],
-            "contrast": [f"K = {h} − K = {lo}" for h, lo in zip(c["K_hi"], c["K_lo"])],
-            "difference (95% CI, paired by seed)": [
-                fmt_pm(m, ci) for m, ci in zip(c["diff_mean"], c["diff_ci95"])
-            ],
-            "seeds": c["n_seeds"],
-            "verdict": c["verdict"],
-        }
-    )
-    return to_markdown(shown)
+    contrast = [f"K = {h} − K = {lo}" for h, lo in zip(c["K_hi"], c["K_lo"])]
+    lead = {"method": c["method"], "dataset": c["dataset"], "protocol": c["protocol"], "contrast": contrast}
+    return paired_markdown(lead, c)
 
 
 def markdown_table(table: pd.DataFrame) -> str:

@@ -35,6 +35,32 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
     return mean, half, int(x.size)
 
 
+def paired_difference(a_by_seed: pd.Series, b_by_seed: pd.Series, a: str, b: str) -> dict[str, Any]:
+    """``a - b`` on the seeds both have (series indexed by seed): ``diff_mean``, ``diff_ci95`` (Student t over
+    those seeds), ``n_seeds`` and a ``verdict`` that says whether the difference clears its CI. Pairing by
+    seed removes what a seed does to both (same data split, same env seeds)."""
+    mean, ci, n = mean_ci((a_by_seed - b_by_seed).dropna())
+    if n == 0:
+        verdict = "no common seed"
+    elif n < 2:
+        verdict = "one seed: no CI"
+    elif mean - ci > 0:
+        verdict = f"{a} higher beyond the CI"
+    elif mean + ci < 0:
+        verdict = f"{b} higher beyond the CI"
+    else:
+        verdict = "within the CI"
+    return {"diff_mean": mean, "diff_ci95": ci, "n_seeds": n, "verdict": verdict}
+
+
+def paired_markdown(lead: dict[str, Any], diff: pd.DataFrame, what: str = "difference") -> str:
+    """A table of ``paired_difference`` rows: the ``lead`` columns, then ``<what> (95% CI, paired by seed)``,
+    the seeds and the verdict."""
+    cells = [fmt_pm(m, c) for m, c in zip(diff["diff_mean"], diff["diff_ci95"])]
+    shown = {**lead, f"{what} (95% CI, paired by seed)": cells, "seeds": diff["n_seeds"]}
+    return to_markdown(pd.DataFrame({**shown, "verdict": diff["verdict"]}))
+
+
 # The protocol of a run without the tags (before they were recorded there was only this one).
 PROTOCOL_DEFAULTS: dict[str, Any] = {"track": "R", "acting": "own", "hold": False}
 PROTOCOL_KEYS = ["track", "acting", "hold"]

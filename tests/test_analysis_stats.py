@@ -216,6 +216,16 @@ def test_ablation_table_numbers_protocol_and_quoted_marks(ablation_store: str, t
     agg = csv[(csv["row"] == "ours") & (csv["protocol"] == "R / own") & (csv["dataset"] == "all tasks")]
     assert set(agg["statistic"]) == {"iqm", "mean", "median", "optimality_gap"}
     assert agg.set_index("statistic").loc["mean", "score"] == pytest.approx(np.mean(pooled))
+    # each row against ours, paired by seed: k1 - ours per seed, then mean and CI; protocols never cross
+    diff = pd.read_csv(out / "ablations_against_ours.csv").set_index("dataset")
+    assert list(diff["row"]) == ["k1", "k1"] and set(diff["protocol"]) == {"R / own"}
+    for ds in (UMAZE, MEDIUM):
+        per_seed = np.subtract(ABLATION_SCORES[("k1", ds, None)], ABLATION_SCORES[("ours", ds, None)])
+        m, c, n = mean_ci(per_seed)
+        got = diff.loc[ds]
+        assert (got["diff_mean"], got["diff_ci95"], got["n_seeds"]) == (pytest.approx(m), pytest.approx(c), n)
+        assert got["verdict"] == "ours higher beyond the CI"
+        assert f"| k1 | K = 1 (single scale) | {ds} | R / own | {fmt_pm(m, c)} | 3 |" in md
     tex = (out / "ablations.tex").read_text()
     assert "\\textbf{ours" in tex and "147.8$^q$" in tex and "pen-expert$^\\dagger$$^q$" in tex
     _assert_png(out / "ablations.png")
