@@ -29,7 +29,14 @@ from analysis import aggregate, report
 from analysis import paper_numbers as paper
 from analysis.ablations_render import against_ours_markdown, latex, long_table, markdown, plot
 from analysis.main_table import suite_of
-from analysis.tables import PROTOCOL_KEYS, paired_difference, protocol_cell, require_columns, with_protocol
+from analysis.tables import (
+    PROTOCOL_KEYS,
+    paired_difference,
+    protocol_cell,
+    require_columns,
+    run_k,
+    with_protocol,
+)
 from mage.tracking.query import NoRunsError, load_runs
 from mage.tracking.store import default_tracking_uri
 
@@ -87,6 +94,7 @@ def ablation_runs(runs: pd.DataFrame) -> pd.DataFrame:
         )
     ds = r.get("params.data.dataset", pd.Series(None, index=r.index, dtype=object))
     r["dataset"] = r["dataset"].fillna(ds).fillna("unknown")
+    r["K"] = run_k(r)
     return r
 
 
@@ -107,10 +115,17 @@ def overrides_of(runs: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def _ks(k: pd.Series) -> str:
+    """The hierarchy depths of a row's runs ("5", or "1/5" if they differ; "?" when none is recorded): a
+    preset's ``ours`` need not be the paper's K = 8 (``demo`` has K = 5)."""
+    got = sorted({int(v) for v in k.dropna()})
+    return "/".join(map(str, got)) or "?"
+
+
 def cells(r: pd.DataFrame) -> pd.DataFrame:
     """Long table, one row per ablation × protocol × dataset: mean, ci95 (Student-t over seeds), n, episodes."""
     rows = [
-        {"row": row, "dataset": dataset, **protocol_cell(g, proto, SCORE)}
+        {"row": row, "dataset": dataset, "K": _ks(g["K"]), **protocol_cell(g, proto, SCORE)}
         for (row, dataset, *proto), g in r.groupby(["ablation", "dataset", *PROTOCOL_KEYS], sort=True)
     ]
     return pd.DataFrame(rows)
@@ -172,6 +187,7 @@ def build(cell: pd.DataFrame, aggs: dict[tuple, dict[str, aggregate.Interval]], 
             **dict(zip(PROTOCOL_KEYS, proto)),
             "switches": g["switches"].iloc[0],
             "protocol": g["protocol"].iloc[0],
+            "K": "/".join(dict.fromkeys(g["K"])),
             "overrides": overrides.get(row, "?"),
             "iqm": iv.point,
             "iqm_lo": iv.lo,

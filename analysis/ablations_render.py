@@ -20,7 +20,8 @@ NOTE = (
     "Normalised score (D4RL reference returns, 100 = expert). Measured cells: mean ± 95% Student-t CI over "
     "seeds. IQM: interquartile mean of all runs of the row (seeds × datasets) with a 95% stratified-bootstrap "
     "CI [lo, hi] (runs resampled within each dataset; analysis/aggregate.py, the rliable recipe); * = the row "
-    "misses some of the table's datasets, so its IQM is not comparable with the full rows. Paper columns are "
+    "misses some of the table's datasets, so its IQM is not comparable with the full rows. K: the hierarchy "
+    "depth the row's runs had (a preset's ours need not be the paper's K = 8). Paper columns are "
     "QUOTED from the MAGE paper's ablation table (shared/spec/method.md §10.3, secondary source [S]); † = the "
     "paper's dataset (Adroit) is not one we run: compare rankings, never numbers. — = not measured / not "
     "reported. Track R = reward only, G = goal given; switches: own action or state tracking, + hold "
@@ -65,6 +66,7 @@ def markdown(table: pd.DataFrame, datasets: list[str], *, reps: int = aggregate.
         {
             "row": [f"**{r['row']}**" if r["measured"] else f"{r['row']} *(quoted only)*" for r in recs],
             "paper row": [r["label"] for r in recs],
+            "K": [_text(r.get("K")) if r["measured"] else "—" for r in recs],
             "track": [_text(r.get("track")) if r["measured"] else "—" for r in recs],
             "switches": [_text(r.get("switches")) if r["measured"] else "—" for r in recs],
             **{ds: [fmt_pm(r[ds], r[f"{ds}_ci"]) for r in recs] for ds in datasets},

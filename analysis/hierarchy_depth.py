@@ -29,6 +29,7 @@ from analysis.tables import (
     paired_markdown,
     require_columns,
     run_diagnostics,
+    run_k,
     to_markdown,
     with_protocol,
 )
@@ -42,10 +43,7 @@ NAME = "hierarchy_depth"
 def trial_runs(runs: pd.DataFrame) -> pd.DataFrame:
     require_columns(runs, ["metrics.eval/norm_score"], "hierarchy-depth sweep")
     tr = with_protocol(runs[runs["metrics.eval/norm_score"].notna() & (runs["run_type"] != "sweep")])
-    k = tr["K"].astype("Float64")
-    if "params.tokenizer.num_scales" in tr:
-        k = k.fillna(pd.to_numeric(tr["params.tokenizer.num_scales"], errors="coerce").astype("Float64"))
-    tr["K"] = k
+    tr["K"] = run_k(tr)
     tr = tr[tr["K"].notna()]
     if tr.empty:
         raise NoRunsError(

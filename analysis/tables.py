@@ -35,6 +35,15 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
     return mean, half, int(x.size)
 
 
+def run_k(runs: pd.DataFrame) -> pd.Series:
+    """Each run's hierarchy depth K: its ``mage.K`` tag (evaluations), else its ``tokenizer.num_scales`` param
+    (trainings); <NA> where neither is recorded."""
+    k = pd.to_numeric(runs["K"], errors="coerce").astype("Float64")
+    if "params.tokenizer.num_scales" in runs:
+        k = k.fillna(pd.to_numeric(runs["params.tokenizer.num_scales"], errors="coerce").astype("Float64"))
+    return k
+
+
 def paired_difference(a_by_seed: pd.Series, b_by_seed: pd.Series, a: str, b: str) -> dict[str, Any]:
     """``a - b`` on the seeds both have (series indexed by seed): ``diff_mean``, ``diff_ci95`` (Student t over
     those seeds), ``n_seeds`` and a ``verdict`` that says whether the difference clears its CI. Pairing by

@@ -150,7 +150,8 @@ def ablation_store(tmp_path_factory: pytest.TempPathFactory) -> str:
             tags = {"mage.run_type": "trial", "mage.ablation": row, "mage.dataset": ds, "mage.seed": seed}
             tags.update(PAPER_TAGS if proto else {})
             metrics = {"eval/norm_score": s, "eval/episodes": 10}
-            _run(client, e, f"{row}-{ds}-{seed}", tags, metrics, parent=parent)
+            k = {"tokenizer.num_scales": 1 if row == "k1" else 5}  # a preset's ours: K = 5, not the paper's 8
+            _run(client, e, f"{row}-{ds}-{seed}", tags, metrics, k, parent=parent)
     # never counted: a failed trial, an RTG-study evaluation, a run without an ablation tag
     bad = {"mage.run_type": "trial", "mage.ablation": "ours", "mage.dataset": UMAZE}
     _run(client, e, "failed", bad, {"eval/norm_score": 999.0}, status="FAILED", parent=parent)
@@ -171,11 +172,11 @@ def test_ablation_table_numbers_protocol_and_quoted_marks(ablation_store: str, t
     md = (out / "ablations.md").read_text()
     assert "999" not in md  # the failed, RTG and untagged runs are not in the table
     head = _md_row(md, "| row |")
-    assert head[:6] == ["row", "paper row", "track", "switches", UMAZE, MEDIUM]
+    assert head[:7] == ["row", "paper row", "K", "track", "switches", UMAZE, MEDIUM]
     assert "pen-expert† (paper, quoted)" in head and "door-cloned† (paper, quoted)" in head
     col = {h: i for i, h in enumerate(head)}
 
-    ours = _md_row(md, "| **ours** | K = 8 (ours) | R | own |")
+    ours = _md_row(md, "| **ours** | K = 8 (ours) | 5 | R | own |")  # the paper's row, at the K it ran
     for ds in (UMAZE, MEDIUM):
         m, c, _ = mean_ci(ABLATION_SCORES[("ours", ds, None)])
         assert ours[col[ds]] == fmt_pm(m, c)
@@ -192,11 +193,11 @@ def test_ablation_table_numbers_protocol_and_quoted_marks(ablation_store: str, t
     assert ours[col["door-cloned† (paper, quoted)"]] == "20.5 (quoted)"
     assert ours[col["overrides"]] == "none"
 
-    k1 = _md_row(md, "| **k1** | K = 1 (single scale) | R | own |")
+    k1 = _md_row(md, "| **k1** | K = 1 (single scale) | 1 | R | own |")
     assert k1[col["pen-expert† (paper, quoted)"]] == "123.5 (quoted)"
     assert k1[col["overrides"]] == "tokenizer.num_scales=1"
 
-    g = _md_row(md, "| **ours** | K = 8 (ours) | G | track + hold |")  # the protocols are separate rows
+    g = _md_row(md, "| **ours** | K = 8 (ours) | 5 | G | track + hold |")  # the protocols are separate rows
     m, c, _ = mean_ci([120.0, 130.0])
     assert g[col[UMAZE]] == fmt_pm(m, c) and g[col[MEDIUM]] == "—"
     assert g[col["IQM [95% CI]"]].endswith(" *")  # umaze only: marked partial
