@@ -277,12 +277,17 @@ def test_search_smoke(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ablations_smoke(tmp_path: Path) -> None:
     """The A + CQL row end to end: the trial trains CQL (a sibling child run, evaluated as CQL), then MAGE
-    with scheme A, stores the critic in the checkpoint artifact and evaluates with critic selection."""
+    with scheme A, stores the critic in the checkpoint artifact and evaluates with critic selection, and
+    again with the hold (``--also-hold``: the critic path once skipped it)."""
     from mlflow.tracking import MlflowClient
 
-    proc = run_sweep_script("ablations.py", tmp_path, "--ablations", "a_cql")
+    proc = run_sweep_script("ablations.py", tmp_path, "--ablations", "a_cql", "--also-hold")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    _, finished = assert_one_sweep(tmp_path, "mage-ablations", "ablations", n_finished=2)
+    parents, runs = sweep_runs(tmp_path, "mage-ablations")
+    assert len(parents) == 1 and parents["status"].iloc[0] == "FINISHED"
+    trials = runs[runs["parent_run_id"] == parents["run_id"].iloc[0]]
+    finished = trials[trials["status"] == "FINISHED"]
+    assert len(finished) == 2 and (finished["tags.mage.run_type"] == "trial").all()
     critic = finished[finished["tags.mage.role"] == "critic"]
     row = finished[finished["tags.mage.ablation"] == "a_cql"]
     assert len(critic) == 1 and len(row) == 1
@@ -293,6 +298,11 @@ def test_ablations_smoke(tmp_path: Path) -> None:
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns.db")
     files = {f.path for f in client.list_artifacts(row["run_id"], "checkpoint/critic")}
     assert "checkpoint/critic/meta.json" in files
+    (hold,) = runs[runs["parent_run_id"] == row["run_id"]].itertuples()  # the row's model, with the hold
+    tags = client.get_run(hold.run_id).data.tags
+    assert tags["mage.ablation"] == "a_cql" and tags["mage.hold"] == "true" and hold.status == "FINISHED"
+    assert math.isfinite(client.get_run(hold.run_id).data.metrics["eval/norm_score"])
+    assert not len(runs[runs["parent_run_id"] == critic["run_id"]])  # the critic's own evaluation: no hold
 
 
 @pytest.mark.slow

@@ -186,7 +186,7 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
 
 def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking) -> Any:
     """Train and evaluate (under ``cfg.eval``, then ``ctx.also``) in the child run ``tracking`` says."""
-    from mage.distributed.baselines import child_tags, evaluate_also, run_baseline
+    from mage.distributed.baselines import run_baseline
 
     if method != MAGE:
         overrides = baseline_overrides(method, ctx.baseline_overrides)
@@ -194,8 +194,6 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
             cfg, method, overrides=overrides, steps=ctx.baseline_steps, resources=ctx.resources,
             tracking=tracking, also=ctx.also, under_tune=True,
         )  # fmt: skip
-    from mage.distributed.ray_init import available
-    from mage.distributed.rollouts import actor_runner
     from mage.distributed.train import run_experiment
     from mage.tracking.sweep_runs import TOKENIZER_KEY_TAG, find_tokenizer, tokenizer_key
 
@@ -216,14 +214,29 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
         cfg, resources=ctx.resources, tracking=tracking, tokenizer_from=tok_from, under_tune=True
     )
     if ctx.also:
-        runner = actor_runner(
-            ctx.resources.num_actors, actor_cpus=ctx.resources.actor_cpus(available("CPU")), progress=False
-        )
-        evaluate_also(
-            result.checkpoint_dir, cfg, MAGE, ctx.also, runner=runner, run_id=result.run_id,
-            tracking_uri=tracking.tracking_uri, tags={"mage.seed": cfg.train.seed, **child_tags(tracking.tags)},
-        )  # fmt: skip
+        _evaluate_also(cfg, ctx, tracking, result, _actor_runner(ctx))
     return result
+
+
+def _actor_runner(ctx: TrialContext) -> Any:
+    from mage.distributed.ray_init import available
+    from mage.distributed.rollouts import actor_runner
+
+    return actor_runner(
+        ctx.resources.num_actors, actor_cpus=ctx.resources.actor_cpus(available("CPU")), progress=False
+    )
+
+
+def _evaluate_also(
+    cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking, result: Any, runner: Any
+) -> None:
+    """The trained MAGE once more per ``ctx.also`` protocol (``--also-hold``), each a child eval run."""
+    from mage.distributed.baselines import child_tags, evaluate_also
+
+    evaluate_also(
+        result.checkpoint_dir, cfg, MAGE, ctx.also, runner=runner, run_id=result.run_id,
+        tracking_uri=tracking.tracking_uri, tags={"mage.seed": cfg.train.seed, **child_tags(tracking.tags)},
+    )  # fmt: skip
 
 
 def _run_with_critic(
@@ -236,8 +249,6 @@ def _run_with_critic(
     from pathlib import Path
 
     from mage.distributed.baselines import run_baseline
-    from mage.distributed.ray_init import available
-    from mage.distributed.rollouts import actor_runner
     from mage.distributed.train import run_experiment
     from mage.eval.critic import CRITIC_DIR
     from mage.tracking.evaluation import evaluate_with_config
@@ -266,14 +277,14 @@ def _run_with_critic(
     shutil.copytree(critic.checkpoint_dir, Path(result.checkpoint_dir) / CRITIC_DIR)
     log_checkpoint(RunLogger.attach(result.run_id, tracking_uri=tracking.tracking_uri), Path(critic.checkpoint_dir),
                    f"checkpoint/{CRITIC_DIR}")  # fmt: skip
-    runner = actor_runner(
-        ctx.resources.num_actors, actor_cpus=ctx.resources.actor_cpus(available("CPU")), progress=False
-    )
+    runner = _actor_runner(ctx)
     ev = evaluate_with_config(
         result.checkpoint_dir, cfg, runner=runner, method=MAGE, run_id=result.run_id,
         tracking_uri=tracking.tracking_uri,
     )  # fmt: skip
     result.metrics.update(ev.metrics)
+    if ctx.also:  # with critic selection too: the checkpoint holds the critic and cfg.eval.critic stays
+        _evaluate_also(cfg, ctx, tracking, result, runner)
     return result
 
 
