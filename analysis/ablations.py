@@ -115,11 +115,11 @@ def overrides_of(runs: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _ks(k: pd.Series) -> str:
-    """The hierarchy depths of a row's runs ("5", or "1/5" if they differ; "?" when none is recorded): a
-    preset's ``ours`` need not be the paper's K = 8 (``demo`` has K = 5)."""
-    got = sorted({int(v) for v in k.dropna()})
-    return "/".join(map(str, got)) or "?"
+def _ks(values: pd.Series) -> str:
+    """The hierarchy depths of a row's runs, or of its cells' own ``_ks`` strings ("5", or "1/5" if they
+    differ; "?" when none is recorded): a preset's ``ours`` need not be the paper's K = 8 (``demo``: K = 5)."""
+    got = {int(float(x)) for v in values.dropna() for x in str(v).split("/") if x != "?"}
+    return "/".join(map(str, sorted(got))) or "?"
 
 
 def cells(r: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +187,7 @@ def build(cell: pd.DataFrame, aggs: dict[tuple, dict[str, aggregate.Interval]], 
             **dict(zip(PROTOCOL_KEYS, proto)),
             "switches": g["switches"].iloc[0],
             "protocol": g["protocol"].iloc[0],
-            "K": "/".join(dict.fromkeys(g["K"])),
+            "K": _ks(g["K"]),
             "overrides": overrides.get(row, "?"),
             "iqm": iv.point,
             "iqm_lo": iv.lo,
