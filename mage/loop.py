@@ -12,7 +12,6 @@ prepare_data_loader), ``report(metrics, save_fn)`` called once per epoch by ever
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -56,12 +54,6 @@ class TrainHooks:
     is_main: bool = True  # rank 0 (only it logs)
     progress: bool = False  # a progress bar of optimiser steps (rate, ETA) on stderr, main rank only
     on_step: Callable[[int, int], None] | None = None  # (step, total) after every optimiser step (Ray's bar)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def resolve_device(cfg: ExperimentConfig, hooks: TrainHooks) -> torch.device:

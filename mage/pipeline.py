@@ -16,8 +16,9 @@ from pathlib import Path
 from mage.checkpoint import save_checkpoint
 from mage.config import ExperimentConfig
 from mage.data.prepare import PreparedData, prepare_data
-from mage.loop import TrainHooks, seed_everything
+from mage.loop import TrainHooks
 from mage.policy.fit import fit_policy
+from mage.rng import seed_everything
 from mage.tokenizer.fit import fit_tokenizer
 
 

@@ -44,6 +44,7 @@ MAGE_LAYERS: tuple[tuple[str, ...], ...] = (
         "mage.schedule",
         "mage.config",
         "mage.fsutil",
+        "mage.rng",
         "mage.loop",
         "mage.checkpoint",
         "mage.errors",

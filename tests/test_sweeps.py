@@ -428,3 +428,18 @@ def test_every_sweep_can_add_the_hold_evaluation() -> None:
     assert (extra.goal, extra.acting, extra.hold) == ("none", "track", True)
     plain = resolve_defaults(hierarchy_depth.make_parser().parse_args(["--smoke"]))
     assert trial_context(sweep, plain, tracking).also == ()
+
+
+def test_baseline_trials_keep_their_fit_state_under_the_sweeps_tune_dir() -> None:
+    """Each trial (and its A + CQL critic) gets its own state dir under ``<Tune dir>/fit_state``, the same on
+    ``--resume`` (trial ids persist); a URI storage gets none (the fit then restarts from step 0)."""
+    from sweeps import baselines
+    from sweeps.driver.run import trial_context
+
+    args = resolve_defaults(baselines.make_parser().parse_args(["--smoke"]))
+    sweep = baselines.make_sweep(["bc"], args.datasets, args.seeds)
+    ctx = trial_context(sweep, args, Tracking(), "/data/ray/baselines-x")
+    assert ctx.fit_state_dir("ab12_00000") == "/data/ray/baselines-x/fit_state/ab12_00000/fit"
+    assert ctx.fit_state_dir("ab12_00000", "critic") == "/data/ray/baselines-x/fit_state/ab12_00000/critic"
+    assert trial_context(sweep, args, Tracking(), "s3://bucket/baselines-x").fit_state_dir("t") is None
+    assert trial_context(sweep, args, Tracking()).fit_state_dir("t") is None  # checks before Ray: no dir

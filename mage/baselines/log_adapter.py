@@ -17,9 +17,12 @@ LogFn = Callable[[dict[str, float], int], None]
 class CallbackAdapter:
     """A ``d3rlpy.logging.LoggerAdapter`` (structural protocol) that forwards metrics to ``log_fn``."""
 
-    def __init__(self, log_fn: LogFn | None, prefix: str = "") -> None:
+    def __init__(
+        self, log_fn: LogFn | None, prefix: str = "", step_offset: int = 0, epoch_offset: int = 0
+    ) -> None:
         self._log_fn = log_fn
         self._prefix = prefix
+        self._offsets = step_offset, epoch_offset  # a continued fit counts from where the stopped one was
         self._metrics: dict[str, float] = {}
 
     def write_params(self, params: dict[str, Any]) -> None:
@@ -33,7 +36,8 @@ class CallbackAdapter:
 
     def after_write_metric(self, epoch: int, step: int) -> None:
         if self._log_fn is not None and self._metrics:
-            self._log_fn({**self._metrics, f"{self._prefix}epoch": float(epoch)}, int(step))
+            epoch_metric = {f"{self._prefix}epoch": float(epoch + self._offsets[1])}
+            self._log_fn({**self._metrics, **epoch_metric}, int(step) + self._offsets[0])
 
     def save_model(self, epoch: int, algo: Any) -> None:
         """Per-epoch model files: not written (``train_d3rlpy`` saves the final model)."""
@@ -48,9 +52,10 @@ class CallbackAdapter:
 class CallbackAdapterFactory:
     """A ``d3rlpy.logging.LoggerAdapterFactory``: ``fit(..., logger_adapter=CallbackAdapterFactory(log_fn))``."""
 
-    def __init__(self, log_fn: LogFn | None, prefix: str = "") -> None:
-        self._log_fn = log_fn
-        self._prefix = prefix
+    def __init__(
+        self, log_fn: LogFn | None, prefix: str = "", step_offset: int = 0, epoch_offset: int = 0
+    ) -> None:
+        self._args = log_fn, prefix, step_offset, epoch_offset
 
     def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> CallbackAdapter:
-        return CallbackAdapter(self._log_fn, self._prefix)
+        return CallbackAdapter(*self._args)

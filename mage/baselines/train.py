@@ -14,14 +14,13 @@ epoch) to stdout.
 
 from __future__ import annotations
 
-import random
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from mage.baselines.checkpoint import BaselineMeta, save_baseline
 from mage.baselines.config_base import D3rlpyConfig
@@ -29,17 +28,11 @@ from mage.baselines.configs import DecisionTransformerConfig, config_for
 from mage.baselines.dataset import FlatData, flat_arrays, to_mdp_dataset
 from mage.baselines.log_adapter import CallbackAdapterFactory, LogFn
 from mage.baselines.methods import get_method
+from mage.baselines.resume import STATE_FILE, clear_state, data_key, fit_key, load_state, save_state
 from mage.config import ConfigError
 from mage.data.episodes import Episodes
 from mage.envs.registry import get_spec
-
-
-def _seed(seed: int) -> None:
-    """What ``d3rlpy.seed`` does (d3rlpy samples batches from numpy's global RNG), minus its global
-    ``cudnn.deterministic = True``."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+from mage.rng import seed_everything
 
 
 def _max_timestep(data: FlatData, dataset: str | None) -> int:
@@ -61,11 +54,13 @@ def train_baseline(
     device: str = "cpu",
     log_fn: LogFn | None = None,
     dataset: str | None = None,
+    state_dir: str | Path | None = None,
 ) -> Path:
     """Fit and save any baseline ``method`` (same arguments as ``train_d3rlpy``); returns ``out_dir``."""
     kw: dict[str, Any] = dict(
-        out_dir=out_dir, steps=steps, seed=seed, device=device, log_fn=log_fn, dataset=dataset
-    )
+        out_dir=out_dir, steps=steps, seed=seed, device=device, log_fn=log_fn, dataset=dataset,
+        state_dir=state_dir,
+    )  # fmt: skip
     if get_method(method).kind == "diffusion":
         from mage.baselines.diffusion.train import train_diffusion
 
@@ -84,10 +79,12 @@ def train_d3rlpy(
     device: str = "cpu",
     log_fn: LogFn | None = None,
     dataset: str | None = None,
+    state_dir: str | Path | None = None,
 ) -> Path:
     """Fit ``method`` (``iql``, ``dt-goal``, ...) for ``steps`` gradient steps (default: the config's) and
     save it to ``out_dir`` (``mage.baselines.checkpoint``). ``dataset``: the dataset name, for the preset, the
-    reward rule of goal relabelling and DT's horizon. Returns ``out_dir``."""
+    reward rule of goal relabelling and DT's horizon. ``state_dir``: keep the training state there after every
+    epoch and continue from it (``mage.baselines.resume``). Returns ``out_dir``."""
     import d3rlpy
 
     m = get_method(method)
@@ -106,24 +103,34 @@ def train_d3rlpy(
         )
     reward_type = get_spec(dataset).reward_type if dataset else "sparse"
     data = flat_arrays(episodes, cfg.goal if m.goal_conditioned else None, reward_type, seed=seed)
-    _seed(seed)
+    seed_everything(seed)  # d3rlpy.seed without its global cudnn.deterministic = True
     derived: dict[str, Any] = {}
     if isinstance(cfg, DecisionTransformerConfig):
         derived["max_timestep"] = cfg.max_timestep or _max_timestep(data, dataset)
     algo = cfg.to_d3rlpy(steps=n, **derived).create(device=device)
     mdp = to_mdp_dataset(data)
+    key = fit_key(method=m.name, cfg=cfg.to_dict(), steps=n, seed=seed, data=data_key(episodes), **derived)
+    start, train_before = _resume(algo, mdp, state_dir, key)
     t0 = time.perf_counter()
-    algo.fit(
-        mdp,
-        n_steps=n,
-        n_steps_per_epoch=per_epoch,
-        experiment_name=method,
-        with_timestamp=False,
-        logger_adapter=CallbackAdapterFactory(log_fn),
-        show_progress=False,
-        save_interval=n // per_epoch + 1,  # never: the final model is saved below
-    )
-    train_s = time.perf_counter() - t0
+
+    def save_epoch(algo: Any, epoch: int, total_step: int) -> None:  # d3rlpy's per-step callback
+        if state_dir is not None and total_step % per_epoch == 0:
+            elapsed = train_before + time.perf_counter() - t0
+            save_state(state_dir, key, start + total_step, {"d3rlpy": _model_bytes(algo), "train_s": elapsed})
+
+    if start < n:
+        algo.fit(
+            mdp,
+            n_steps=n - start,
+            n_steps_per_epoch=per_epoch,
+            experiment_name=method,
+            with_timestamp=False,
+            logger_adapter=CallbackAdapterFactory(log_fn, step_offset=start, epoch_offset=start // per_epoch),
+            show_progress=False,
+            save_interval=n // per_epoch + 1,  # never: the final model is saved below
+            callback=save_epoch,
+        )
+    train_s = train_before + time.perf_counter() - t0
     meta = BaselineMeta(
         method=m.name,
         algo=m.algo,
@@ -150,4 +157,30 @@ def train_d3rlpy(
         max_timestep=derived.get("max_timestep"),
         target_return=getattr(cfg, "target_return", None),
     )
-    return save_baseline(out_dir, algo, cfg, meta, data.episode_returns)
+    saved = save_baseline(out_dir, algo, cfg, meta, data.episode_returns)
+    clear_state(state_dir)
+    return saved
+
+
+def _model_bytes(algo: Any) -> bytes:
+    """d3rlpy's ``save_model`` file (every network and optimiser, with its LR scheduler) as bytes."""
+    with tempfile.TemporaryDirectory(prefix="mage-d3rlpy-") as tmp:
+        path = Path(tmp) / "model.pt"
+        algo.save_model(str(path))
+        return path.read_bytes()
+
+
+def _resume(algo: Any, mdp: Any, state_dir: str | Path | None, key: str) -> tuple[int, float]:
+    """(steps done, training seconds so far) of the saved state, loaded into ``algo``; (0, 0.0) without one."""
+    if state_dir is None or not (Path(state_dir) / STATE_FILE).is_file():
+        return 0, 0.0
+    algo.build_with_dataset(mdp)  # the networks the saved states go into (their init draws the RNGs ...)
+    state = load_state(state_dir, key)  # (... which this then restores)
+    assert state is not None
+    with tempfile.TemporaryDirectory(prefix="mage-d3rlpy-") as tmp:
+        path = Path(tmp) / "model.pt"
+        path.write_bytes(state["d3rlpy"])
+        algo.load_model(str(path))
+    algo._grad_step = state["step"]  # d3rlpy's update counter (actor update intervals); no public setter
+    print(f"[{algo.__class__.__name__}] continuing from step {state['step']} ({state_dir})", flush=True)
+    return int(state["step"]), float(state["train_s"])

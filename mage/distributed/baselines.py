@@ -80,8 +80,10 @@ def _fit_remote(
     device: str,
     run_id: str,
     tracking_uri: str,
+    state_dir: str | None,
 ) -> dict[str, bytes]:
     """The Ray task: train, log epochs and the ``checkpoint/`` artifact to ``run_id``, return the files."""
+    from mage.baselines.resume import saved_step
     from mage.baselines.train import train_baseline
     from mage.config import DataConfig
     from mage.data.prepare import load_episodes
@@ -90,12 +92,15 @@ def _fit_remote(
 
     logger = RunLogger.attach(run_id, tracking_uri=tracking_uri)
     logger.set_tags({"mage.hardware": hardware()})
+    step = saved_step(state_dir)
+    if step is not None:  # evidence in the run that this fit continued an interrupted one
+        logger.set_tags({"mage.resumed_from_step": step})
     eps, task = load_episodes(DataConfig.from_dict(data, where="data."))
     with tempfile.TemporaryDirectory(prefix="mage-baseline-") as tmp:
         out = Path(tmp) / "checkpoint"
         train_baseline(
             method, overrides, eps, out_dir=out, steps=steps, seed=seed, device=device,
-            log_fn=logger.log_metrics, dataset=task,
+            log_fn=logger.log_metrics, dataset=task, state_dir=state_dir,
         )  # fmt: skip
         log_checkpoint(logger, out, "checkpoint")
         return pack_dir(str(out))
@@ -143,6 +148,7 @@ def run_baseline(
     tracking: Tracking | None = None,
     also: Sequence[EvalProtocol] = (),
     under_tune: bool = False,
+    state_dir: str | None = None,
 ) -> ExperimentResult:
     """Train baseline ``method`` on ``cfg.data`` (seed ``cfg.train.seed``) in a Ray task, evaluate it as
     ``cfg.eval`` says (and under ``also``), and record everything in one MLflow run where ``tracking`` says.
@@ -152,6 +158,8 @@ def run_baseline(
     steps: gradient steps (default: the config's ``steps``; for d3rlpy a multiple of its ``steps_per_epoch``).
     resources: ``use_gpu`` (None: iff the cluster has GPUs), ``gpus_per_worker`` / ``cpus_per_worker`` of the
         training task, ``num_actors`` rollout actors (0: in this process).
+    state_dir: where the training keeps its state after every epoch and continues from (a path the training
+        task's node can reach; ``mage.baselines.resume``); the sweeps give each trial its own.
     Returns ``ExperimentResult(run_id, checkpoint_dir, metrics)``: ``eval/*``, ``time/*`` and
     ``baseline/steps``; ``checkpoint_dir`` is a local copy (a temp dir the caller may remove).
     """
@@ -188,7 +196,7 @@ def run_baseline(
         packed = ray.get(
             fit.remote(
                 method, dict(overrides or {}), cfg.data.to_dict(), n, cfg.train.seed,
-                "cuda:0" if gpu else "cpu", logger.run_id, uri,
+                "cuda:0" if gpu else "cpu", logger.run_id, uri, state_dir,
             )
         )  # fmt: skip
         metrics["time/train_s"] = time.perf_counter() - t0

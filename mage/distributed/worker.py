@@ -88,17 +88,12 @@ def probe(cfg: ExperimentConfig, ckpt_dir: Path) -> dict[str, float]:
     """``probe/*``: ``eval.probe_episodes`` rollouts of a checkpoint under ``cfg.eval``'s protocol and R̂_0, on env
     seeds after the final evaluation's (model selection never sees its episodes). Every RNG is restored after
     it (rollouts reseed), so a probe does not change what training does next."""
-    import random
-
-    import numpy as np
-    import torch
-
     from mage.eval.protocol import EvalProtocol
+    from mage.rng import rng_state, set_rng_state
     from mage.tracking.evaluation import evaluate_checkpoint
 
     ec = cfg.eval
-    rng = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    before = rng_state()
     try:
         res = evaluate_checkpoint(
             ckpt_dir,
@@ -113,11 +108,7 @@ def probe(cfg: ExperimentConfig, ckpt_dir: Path) -> dict[str, float]:
             progress=False,
         )
     finally:
-        random.setstate(rng[0])
-        np.random.set_state(rng[1])
-        torch.set_rng_state(rng[2])
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
+        set_rng_state(before)
     keep = ("norm_score", "success_rate", "return_mean")  # evaluate_checkpoint's eval/* summary, renamed
     return {f"probe/{k}": res.metrics[f"eval/{k}"] for k in keep if f"eval/{k}" in res.metrics}
 
@@ -166,6 +157,7 @@ def train_worker(config: dict[str, Any]) -> dict[str, Any]:
     from mage.data.prepare import prepare_data
     from mage.policy.checkpoint import load_checkpoint
     from mage.policy.fit import fit_policy
+    from mage.rng import seed_everything
     from mage.tokenizer.fit import fit_tokenizer
     from mage.tracking.fallback import NoopLogger
     from mage.tracking.mlflow_logger import RunLogger, hardware
@@ -220,7 +212,7 @@ def train_worker(config: dict[str, Any]) -> dict[str, Any]:
         is_main=is_main,
         on_step=job.progress if is_main else None,
     )
-    loop.seed_everything(cfg.train.seed + rank)
+    seed_everything(cfg.train.seed + rank)
     data = prepare_data(cfg)
     seconds: dict[str, float] = {}
     out: dict[str, Any] = {STAGE_SECONDS: seconds}

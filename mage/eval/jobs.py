@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -27,6 +26,7 @@ from mage.envs.registry import get_spec
 from mage.eval.protocol import PURE, EvalProtocol, check_applies
 from mage.eval.registry import builds_per_chunk, make_agent, needs_goal
 from mage.eval.rollout import EpisodeResult, run_episodes
+from mage.rng import seed_everything
 
 # Columns of eval/episodes.parquet (the rows also carry ``job`` in memory). ``task`` differs from ``dataset`` on
 # Multi2D; start and goal positions feed the per-cell diagnostics (mage.eval.scores.cell_breakdown).
@@ -122,11 +122,6 @@ def episode_rows(job: RolloutJob, start: int, results: Sequence[EpisodeResult]) 
     return rows
 
 
-def _seed_everything(seed: int) -> None:
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 class ChunkRunner:
     """Runs chunks in the current process, caching loaded agents; a Ray rollout actor wraps one."""
 
@@ -169,7 +164,7 @@ class ChunkRunner:
             job = replace(job, checkpoint=self._local_checkpoint(job.checkpoint, fetch))
         chunk_seed = job.seed + start
         agent = self._agent(job, chunk_seed)
-        _seed_everything(chunk_seed)
+        seed_everything(chunk_seed)
         t0 = time.perf_counter()
         results = run_episodes(
             agent,

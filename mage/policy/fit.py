@@ -10,8 +10,9 @@ from torch import nn
 from mage.checkpoint import stage_saver
 from mage.config import ExperimentConfig
 from mage.data.prepare import PreparedData
-from mage.loop import TrainHooks, make_loader, resolve_device, run_stage, seed_everything, unwrap
+from mage.loop import TrainHooks, make_loader, resolve_device, run_stage, unwrap
 from mage.policy.model import MagePolicy, stage2_trains_adapters
+from mage.rng import seed_everything
 from mage.tokenizer.vqvae import TrajectoryTokenizer
 
 

@@ -7,7 +7,8 @@ import torch
 from mage.checkpoint import stage_saver
 from mage.config import ExperimentConfig
 from mage.data.prepare import PreparedData
-from mage.loop import TrainHooks, make_loader, resolve_device, run_stage, seed_everything, unwrap
+from mage.loop import TrainHooks, make_loader, resolve_device, run_stage, unwrap
+from mage.rng import seed_everything
 from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond, masked_mse
 
 

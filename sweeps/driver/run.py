@@ -190,8 +190,12 @@ def new_state(args: argparse.Namespace, sweep: str, parent_run_id: str) -> dict[
     }
 
 
-def trial_context(sweep: Sweep, args: argparse.Namespace, tracking: Tracking) -> TrialContext:
-    """What every trial of the sweep gets besides its config (resources need a started Ray)."""
+def trial_context(
+    sweep: Sweep, args: argparse.Namespace, tracking: Tracking, tune_dir: str | None = None
+) -> TrialContext:
+    """What every trial of the sweep gets besides its config (resources need a started Ray). Baseline fits keep
+    their mid-training state under ``tune_dir`` when it is a path (a URI's storage is not a filesystem the
+    training task can write with ``open``; such a sweep restarts an interrupted fit from step 0)."""
     also = (replace_protocol(args),) if getattr(args, "also_hold", False) else ()
     return TrialContext(
         sweep=sweep.name,
@@ -209,6 +213,7 @@ def trial_context(sweep: Sweep, args: argparse.Namespace, tracking: Tracking) ->
         reuse_tokenizers=getattr(args, "reuse_tokenizers", True),
         tokenizers_from=getattr(args, "tokenizers_from", None),
         tokenizer_only=sweep.tokenizer_only,
+        fit_state_root=join_storage(tune_dir, "fit_state") if tune_dir and "://" not in tune_dir else None,
     )
 
 
@@ -328,7 +333,7 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
         write_state(tune_dir, {**state, "status": "running"})
         print(f"[sweep] {sweep.name}: parent run {parent_run_id} in {args.experiment} ({args.tracking_uri})")
 
-    ctx = trial_context(sweep, args, Tracking(args.tracking_uri, args.experiment, parent_run_id))
+    ctx = trial_context(sweep, args, Tracking(args.tracking_uri, args.experiment, parent_run_id), tune_dir)
     trainable = tune.with_resources(tune.with_parameters(trial_fn, ctx=ctx), trial_placement(args))
     global _INTERRUPT_AFTER
     _INTERRUPT_AFTER = args.interrupt_after_trials

@@ -48,6 +48,11 @@ class TrialContext:
     reuse_tokenizers: bool = True  # a MAGE trial reuses a tokenizer this sweep already trained (same stage 1)
     tokenizers_from: str | None = None  # another sweep's parent run whose tokenizers may be reused too
     tokenizer_only: bool = False  # trials train stage 1 only (sweeps/tokenizer.py)
+    fit_state_root: str | None = None  # <Tune dir>/fit_state: baseline trials continue their fits from here
+
+    def fit_state_dir(self, trial_id: str, role: str = "fit") -> str | None:
+        """Where trial ``trial_id``'s baseline fit ``role`` keeps its mid-training state (None: nowhere)."""
+        return f"{self.fit_state_root}/{trial_id}/{role}" if self.fit_state_root else None
 
 
 def baseline_overrides(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +169,7 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
         if ctx.smoke or cfg.data.path is None:
             # A worker node may not share the driver's data dir: generate there too (idempotent, atomic).
             ensure_dataset(cfg.data.dataset, smoke=ctx.smoke)
-        result = _run(method, cfg, ctx, tracking)
+        result = _run(method, cfg, ctx, tracking, trial_id)
     except Exception as e:
         mark_trial_failed(tracking, trial_id=trial_id, cfg=cfg, error=e, attempt_start=attempt_start)
         raise
@@ -184,7 +189,7 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     tune.report({**report, **knobs})
 
 
-def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking) -> Any:
+def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking, trial_id: str) -> Any:
     """Train and evaluate (under ``cfg.eval``, then ``ctx.also``) in the child run ``tracking`` says."""
     from mage.distributed.baselines import run_baseline
 
@@ -192,7 +197,7 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
         overrides = baseline_overrides(method, ctx.baseline_overrides)
         return run_baseline(
             cfg, method, overrides=overrides, steps=ctx.baseline_steps, resources=ctx.resources,
-            tracking=tracking, also=ctx.also, under_tune=True,
+            tracking=tracking, also=ctx.also, under_tune=True, state_dir=ctx.fit_state_dir(trial_id),
         )  # fmt: skip
     from mage.distributed.train import run_experiment
     from mage.tracking.sweep_runs import TOKENIZER_KEY_TAG, find_tokenizer, tokenizer_key
@@ -209,7 +214,7 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
             if parent and tok_from is None:
                 tok_from = find_tokenizer(key, parent, tracking_uri=tracking.tracking_uri)
     if cfg.eval.critic is not None:
-        return _run_with_critic(cfg, ctx, tracking, tok_from)
+        return _run_with_critic(cfg, ctx, tracking, tok_from, ctx.fit_state_dir(trial_id, "critic"))
     result = run_experiment(
         cfg, resources=ctx.resources, tracking=tracking, tokenizer_from=tok_from, under_tune=True
     )
@@ -240,7 +245,7 @@ def _evaluate_also(
 
 
 def _run_with_critic(
-    cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking, tok_from: str | None
+    cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking, tok_from: str | None, state_dir: str | None
 ) -> Any:
     """The "A + CQL" row (``eval.critic``): train the critic baseline on the trial's data (a sibling child run,
     tag ``mage.role=critic``, evaluated as that baseline too), train MAGE, put the critic in the checkpoint
@@ -263,7 +268,7 @@ def _run_with_critic(
     critic = run_baseline(
         crit_cfg, method, overrides=baseline_overrides(method, ctx.baseline_overrides),
         steps=cfg.eval.critic_steps or ctx.baseline_steps, resources=ctx.resources, tracking=crit_tracking,
-        under_tune=True,
+        under_tune=True, state_dir=state_dir,
     )  # fmt: skip
     tracking = tracking.with_tags({"mage.critic_run_id": critic.run_id})
     result = run_experiment(

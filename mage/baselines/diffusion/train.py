@@ -13,14 +13,12 @@ Metrics leave through ``log_fn(metrics, step)`` every ``steps_per_epoch`` steps 
 from __future__ import annotations
 
 import copy
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,16 +27,12 @@ from mage.baselines.diffusion.batches import PlanNormalizers, Windows, discounte
 from mage.baselines.diffusion.checkpoint import build_planner, save_diffusion
 from mage.baselines.diffusion.configs import DDConfig, DiffusionConfig, native_config_for
 from mage.baselines.methods import get_method
+from mage.baselines.resume import clear_state, data_key, fit_key, load_state, save_state
 from mage.config import ConfigError
 from mage.data.episodes import Episodes
+from mage.rng import seed_everything
 
 LogFn = Callable[[dict[str, float], int], None]
-
-
-def seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 @torch.no_grad()
@@ -72,10 +66,12 @@ def train_diffusion(
     device: str = "cpu",
     log_fn: LogFn | None = None,
     dataset: str | None = None,
+    state_dir: str | Path | None = None,
 ) -> Path:
     """Fit the planner ``method`` for ``steps`` optimiser steps (default: the config's) and save it to
     ``out_dir`` (``mage.baselines.diffusion.checkpoint``). ``dataset``: the dataset name, for the per-maze
-    defaults. Returns ``out_dir``."""
+    defaults. ``state_dir``: keep the training state there after every epoch and continue from it
+    (``mage.baselines.resume``). Returns ``out_dir``."""
     m = get_method(method)
     if m.kind != "diffusion":
         raise ValueError(
@@ -86,16 +82,25 @@ def train_diffusion(
     n = int(steps if steps is not None else cfg.steps)
     if n < 1:
         raise ConfigError(f"steps={n} must be >= 1")
-    seed_all(seed)
+    key = fit_key(method=m.name, cfg=cfg.to_dict(), steps=n, seed=seed, data=data_key(episodes))
+    seed_everything(seed)
     norm = PlanNormalizers.fit(episodes, cfg.normalizer)
     planner = build_planner(m.algo, cfg, episodes.obs_dim, episodes.act_dim).to(device)
     wins, cfg = training_windows(planner, cfg, episodes, norm, device)
     ema = copy.deepcopy(planner).requires_grad_(False)
     opt = torch.optim.AdamW(planner.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     planner.train()
+    start, train_before = 0, 0.0
+    state = load_state(state_dir, key)  # after every draw of the set-up, so the RNGs continue where they were
+    if state is not None:
+        planner.load_state_dict(state["planner"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        start, train_before = state["step"], state["train_s"]
+        print(f"[{m.name}] continuing from step {start}/{n} ({state_dir})", flush=True)
     t0 = t_log = time.perf_counter()
     loss_sum, since = 0.0, 0
-    for step in range(n):
+    for step in range(start, n):
         for _ in range(cfg.grad_accumulate):
             loss = planner.loss({k: w.sample(cfg.batch_size) for k, w in wins.items()}) / cfg.grad_accumulate
             loss.backward()
@@ -110,6 +115,9 @@ def train_diffusion(
                 ema_update(ema, planner, cfg.ema_decay)
         if (step + 1) % cfg.steps_per_epoch == 0 or step + 1 == n:
             now = time.perf_counter()
+            if state_dir is not None:  # first: a stop while logging loses nothing
+                payload = {"planner": planner.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict()}
+                save_state(state_dir, key, step + 1, {**payload, "train_s": train_before + now - t0})
             metrics = {"loss": loss_sum / since, "time_step": (now - t_log) / since}
             # One line per epoch: a sweep's log shows a 30-minute fit moving (d3rlpy's methods print theirs).
             eta_min = metrics["time_step"] * (n - step - 1) / 60
@@ -120,7 +128,7 @@ def train_diffusion(
             loss_sum, since, t_log = 0.0, 0, now
     if n - 1 < cfg.ema_start:
         ema.load_state_dict(planner.state_dict())
-    train_s = time.perf_counter() - t0
+    train_s = train_before + time.perf_counter() - t0
     first = next(iter(wins.values()))
     meta = BaselineMeta(
         method=m.name,
@@ -146,4 +154,6 @@ def train_diffusion(
         train_s=round(train_s, 3),
         kind="diffusion",
     )
-    return save_diffusion(out_dir, ema, cfg, meta, norm, episodes.returns_E)
+    saved = save_diffusion(out_dir, ema, cfg, meta, norm, episodes.returns_E)
+    clear_state(state_dir)
+    return saved
