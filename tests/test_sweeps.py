@@ -438,8 +438,10 @@ def test_baseline_trials_keep_their_fit_state_under_the_sweeps_tune_dir() -> Non
 
     args = resolve_defaults(baselines.make_parser().parse_args(["--smoke"]))
     sweep = baselines.make_sweep(["bc"], args.datasets, args.seeds)
-    ctx = trial_context(sweep, args, Tracking(), "/data/ray/baselines-x")
+    ctx = trial_context(sweep, args, Tracking())
+    assert ctx.fit_state_dir("t") is None  # the checks before Ray: no Tune dir yet
+    ctx.tune_dir = "/data/ray/baselines-x"  # what run_sweep sets
     assert ctx.fit_state_dir("ab12_00000") == "/data/ray/baselines-x/fit_state/ab12_00000/fit"
     assert ctx.fit_state_dir("ab12_00000", "critic") == "/data/ray/baselines-x/fit_state/ab12_00000/critic"
-    assert trial_context(sweep, args, Tracking(), "s3://bucket/baselines-x").fit_state_dir("t") is None
-    assert trial_context(sweep, args, Tracking()).fit_state_dir("t") is None  # checks before Ray: no dir
+    ctx.tune_dir = "s3://bucket/baselines-x"
+    assert ctx.fit_state_dir("t") is None

@@ -117,8 +117,7 @@ STOPPED_EARLY = "mage/stopped_early"  # in the last Tune result of a trial the s
 
 def unfinished(grid: Any, sweep_name: str) -> list[str]:
     """Ids of the trials of a Tune run that neither finished (the final metric), errored nor were stopped early
-    (after Ctrl-C, Tune marks the trials it stopped TERMINATED, so their status alone does not tell); their dirs
-    are ``<sweep>_<trial id>`` (``trial_name``)."""
+    (after Ctrl-C, Tune marks the trials it stopped TERMINATED); dirs are ``<sweep>_<trial id>`` (``trial_name``)."""
     done = (r.error is not None or FINAL in (m := r.metrics or {}) or m.get(STOPPED_EARLY) for r in grid)
     dirs = [os.path.basename(str(r.path).rstrip("/")) for r, d in zip(grid, done, strict=True) if not d]
     return [d.removeprefix(f"{sweep_name}_") for d in dirs]
@@ -190,12 +189,8 @@ def new_state(args: argparse.Namespace, sweep: str, parent_run_id: str) -> dict[
     }
 
 
-def trial_context(
-    sweep: Sweep, args: argparse.Namespace, tracking: Tracking, tune_dir: str | None = None
-) -> TrialContext:
-    """What every trial of the sweep gets besides its config (resources need a started Ray). Baseline fits keep
-    their mid-training state under ``tune_dir`` when it is a path (a URI's storage is not a filesystem the
-    training task can write with ``open``; such a sweep restarts an interrupted fit from step 0)."""
+def trial_context(sweep: Sweep, args: argparse.Namespace, tracking: Tracking) -> TrialContext:
+    """What every trial of the sweep gets besides its config (resources need a started Ray)."""
     also = (replace_protocol(args),) if getattr(args, "also_hold", False) else ()
     return TrialContext(
         sweep=sweep.name,
@@ -213,7 +208,6 @@ def trial_context(
         reuse_tokenizers=getattr(args, "reuse_tokenizers", True),
         tokenizers_from=getattr(args, "tokenizers_from", None),
         tokenizer_only=sweep.tokenizer_only,
-        fit_state_root=join_storage(tune_dir, "fit_state") if tune_dir and "://" not in tune_dir else None,
     )
 
 
@@ -333,7 +327,8 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
         write_state(tune_dir, {**state, "status": "running"})
         print(f"[sweep] {sweep.name}: parent run {parent_run_id} in {args.experiment} ({args.tracking_uri})")
 
-    ctx = trial_context(sweep, args, Tracking(args.tracking_uri, args.experiment, parent_run_id), tune_dir)
+    ctx = trial_context(sweep, args, Tracking(args.tracking_uri, args.experiment, parent_run_id))
+    ctx.tune_dir = tune_dir  # baseline trials keep their fit state under it
     trainable = tune.with_resources(tune.with_parameters(trial_fn, ctx=ctx), trial_placement(args))
     global _INTERRUPT_AFTER
     _INTERRUPT_AFTER = args.interrupt_after_trials

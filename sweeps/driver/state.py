@@ -30,6 +30,12 @@ def join_storage(storage: str, *parts: str) -> str:
     return "/".join([storage.rstrip("/"), *parts])
 
 
+def fit_state_root(tune_dir: str) -> str | None:
+    """``<tune_dir>/fit_state``: where baseline trials keep their mid-training state. None without a dir or for a
+    URI (``s3://``: not a filesystem the training task writes with ``open``; such a sweep restarts their fits)."""
+    return join_storage(tune_dir, "fit_state") if tune_dir and "://" not in tune_dir else None
+
+
 def _fs(uri: str):
     """(pyarrow filesystem, path) for a local path or a URI such as s3://bucket/ray_results."""
     import pyarrow.fs

@@ -25,6 +25,7 @@ from mage.tracking.context import Tracking
 from sweeps.driver.cli import BASELINE_PREFIX
 from sweeps.driver.data import ensure_dataset, smoke_data_path
 from sweeps.driver.spec import FINAL, METRIC, OBJECTIVE, TOKENIZER_METRIC
+from sweeps.driver.state import fit_state_root
 
 MAGE = "mage"  # the method of trials without a "method" key
 
@@ -48,11 +49,12 @@ class TrialContext:
     reuse_tokenizers: bool = True  # a MAGE trial reuses a tokenizer this sweep already trained (same stage 1)
     tokenizers_from: str | None = None  # another sweep's parent run whose tokenizers may be reused too
     tokenizer_only: bool = False  # trials train stage 1 only (sweeps/tokenizer.py)
-    fit_state_root: str | None = None  # <Tune dir>/fit_state: baseline trials continue their fits from here
+    tune_dir: str = ""  # the sweep's Tune dir ("": none yet, the checks before Ray)
 
     def fit_state_dir(self, trial_id: str, role: str = "fit") -> str | None:
         """Where trial ``trial_id``'s baseline fit ``role`` keeps its mid-training state (None: nowhere)."""
-        return f"{self.fit_state_root}/{trial_id}/{role}" if self.fit_state_root else None
+        root = fit_state_root(self.tune_dir)
+        return f"{root}/{trial_id}/{role}" if root else None
 
 
 def baseline_overrides(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
