@@ -27,13 +27,22 @@ import pandas as pd
 
 from analysis import aggregate, report
 from analysis import paper_numbers as paper
-from analysis.ablations_render import against_ours_markdown, latex, long_table, markdown, plot
+from analysis.ablations_render import (
+    against_ours_markdown,
+    diagnostics_markdown,
+    latex,
+    long_table,
+    markdown,
+    plot,
+)
 from analysis.main_table import suite_of
 from analysis.tables import (
+    DIAGNOSTICS_NOTE,
     PROTOCOL_KEYS,
     paired_difference,
     protocol_cell,
     require_columns,
+    run_diagnostics,
     run_k,
     with_protocol,
 )
@@ -123,12 +132,29 @@ def _ks(values: pd.Series) -> str:
 
 
 def cells(r: pd.DataFrame) -> pd.DataFrame:
-    """Long table, one row per ablation × protocol × dataset: mean, ci95 (Student-t over seeds), n, episodes."""
+    """Long table, one row per ablation × protocol × dataset: mean, ci95 (Student-t over seeds), n, episodes,
+    and the goal diagnostics over its runs (success, first arrival, dwell, absorbing; ``tables.DIAGNOSTICS``)."""
     rows = [
-        {"row": row, "dataset": dataset, "K": _ks(g["K"]), **protocol_cell(g, proto, SCORE)}
+        {
+            "row": row,
+            "dataset": dataset,
+            "K": _ks(g["K"]),
+            **protocol_cell(g, proto, SCORE),
+            **run_diagnostics(g),
+        }
         for (row, dataset, *proto), g in r.groupby(["ablation", "dataset", *PROTOCOL_KEYS], sort=True)
     ]
     return pd.DataFrame(rows)
+
+
+def diagnostics(cell: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` in the table's row order with the paper's label: what the diagnostics section shows."""
+    key = [
+        (row_key(r), str(p), dataset_key(d))
+        for r, p, d in zip(cell["row"], cell["protocol"], cell["dataset"])
+    ]
+    out = cell.iloc[sorted(range(len(cell)), key=key.__getitem__)].reset_index(drop=True)
+    return out.assign(label=[ROW_LABELS.get(r, r) for r in out["row"]])
 
 
 def against_ours(r: pd.DataFrame) -> pd.DataFrame:
@@ -244,10 +270,15 @@ def run(
     if len(diff):
         md += "\n\nEach row minus ours, same dataset and protocol, per seed then averaged:\n\n"
         md += against_ours_markdown(diff)
+    diag = diagnostics(cell)
+    diag.to_csv(out / f"{NAME}_diagnostics.csv", index=False)
+    md += "\n\nGoal diagnostics per row, protocol and dataset (over the row's runs):\n\n"
+    md += diagnostics_markdown(diag) + "\n\n" + DIAGNOSTICS_NOTE
     md_path = report.write_markdown(out / f"{NAME}.md", "Ablations", experiments, md)
     (out / f"{NAME}.tex").write_text(latex(table, datasets))
     png = plot(table, datasets, out / f"{NAME}.png")
-    files = [md_path, out / f"{NAME}.tex", out / f"{NAME}.csv", out / f"{NAME}_against_ours.csv", png]
+    csvs = [out / f"{NAME}{part}.csv" for part in ("", "_against_ours", "_diagnostics")]
+    files = [md_path, out / f"{NAME}.tex", *csvs, png]
     report.announce(md, files)
     return table
 

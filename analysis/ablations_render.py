@@ -14,7 +14,7 @@ import pandas as pd
 from analysis import aggregate
 from analysis import paper_numbers as paper
 from analysis.main_table_render import _seeds_x_episodes, _tex
-from analysis.tables import fmt_pm, paired_markdown, to_markdown
+from analysis.tables import diagnostic_cells, fmt_pm, paired_markdown, to_markdown
 
 NOTE = (
     "Normalised score (D4RL reference returns, 100 = expert). Measured cells: mean ± 95% Student-t CI over "
@@ -87,6 +87,14 @@ def against_ours_markdown(diff: pd.DataFrame) -> str:
     """``ablations.against_ours`` as a markdown table."""
     lead = {"row": diff["row"], "paper row": diff["label"], "dataset": diff["dataset"]}
     return paired_markdown({**lead, "protocol": diff["protocol"]}, diff, "row − ours")
+
+
+def diagnostics_markdown(cell: pd.DataFrame) -> str:
+    """The goal diagnostics of ``ablations.diagnostics`` (one line per row × protocol × dataset)."""
+    lead = {"row": cell["row"], "paper row": cell["label"], "dataset": cell["dataset"]}
+    return to_markdown(
+        pd.DataFrame({**lead, "protocol": cell["protocol"], "runs": cell["n"], **diagnostic_cells(cell)})
+    )
 
 
 def latex(table: pd.DataFrame, datasets: list[str]) -> str:

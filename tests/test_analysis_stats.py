@@ -149,7 +149,10 @@ def ablation_store(tmp_path_factory: pytest.TempPathFactory) -> str:
         for seed, s in enumerate(scores):
             tags = {"mage.run_type": "trial", "mage.ablation": row, "mage.dataset": ds, "mage.seed": seed}
             tags.update(PAPER_TAGS if proto else {})
-            metrics = {"eval/norm_score": s, "eval/episodes": 10}
+            metrics = {"eval/norm_score": s, "eval/episodes": 10, "eval/success_rate": 0.5 + 0.1 * seed}
+            metrics.update(
+                {"eval/first_arrival_median": 100 + 10 * seed, "eval/dwell_mean": 0.2 + 0.1 * seed}
+            )
             k = {"tokenizer.num_scales": 1 if row == "k1" else 5}  # a preset's ours: K = 5, not the paper's 8
             _run(client, e, f"{row}-{ds}-{seed}", tags, metrics, k, parent=parent)
     # never counted: a failed trial, an RTG-study evaluation, a run without an ablation tag
@@ -202,6 +205,14 @@ def test_ablation_table_numbers_protocol_and_quoted_marks(ablation_store: str, t
     assert g[col[UMAZE]] == fmt_pm(m, c) and g[col[MEDIUM]] == "—"
     assert g[col["IQM [95% CI]"]].endswith(" *")  # umaze only: marked partial
     assert g[col["seeds × episodes"]] == "2 × 10"
+
+    # goal diagnostics per row x protocol x dataset over its runs: mean success and dwell, median arrival
+    diag = _md_row(md, f"| ours | K = 8 (ours) | {UMAZE} | R / own |")
+    assert diag[4:8] == ["3", "60%", "110", "0.30"]
+    assert _md_row(md, f"| ours | K = 8 (ours) | {UMAZE} | G / track + hold |")[4:6] == ["2", "55%"]
+    d = pd.read_csv(out / "ablations_diagnostics.csv")
+    ours_umaze = d[(d["row"] == "ours") & (d["dataset"] == UMAZE)]
+    assert ours_umaze["success_rate"].round(3).tolist() == [0.55, 0.6]  # G / track + hold, then R / own
 
     a_cql = _md_row(md, "| a_cql *(quoted only)* |")  # paper rows not run here: quoted numbers only
     assert a_cql[col[UMAZE]] == "—" and a_cql[col["IQM [95% CI]"]] == "—"
