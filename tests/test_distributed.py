@@ -322,6 +322,34 @@ def test_one_fit_resumes_stage_two_after_a_worker_failure(e2e, store, tmp_path) 
 
 
 @pytest.mark.slow
+def test_a_stopped_fit_continues_when_started_again_under_its_name(e2e, store, tmp_path) -> None:
+    """What a sweep's ``--resume`` relies on (``run_experiment(fit_name=...)``): a one-fit run that stopped after
+    stage-2 epoch 1 (no restarts left), started again under the same Ray Train name and storage, continues from
+    that checkpoint (Ray Train restores runs by name): stage 1 is not trained again and epoch 3 is not repeated."""
+    from mage.distributed.train import train_stage
+    from mage.tracking import query
+    from mage.tracking.mlflow_logger import RunLogger
+
+    cfg_e2e, _ = e2e
+    cfg = _cfg(Path(cfg_e2e.data.path), **{"train.policy_epochs": 3})
+    marker = tmp_path / "fail-once"
+    marker.write_text("x")
+    res = Resources(use_gpu=False, max_failures=0, storage_path=str(tmp_path / "ray_results"))
+    first = RunLogger.start(experiment="test-resume-by-name", tracking_uri=store)
+    with pytest.raises(Exception, match="injected failure after epoch 3"):
+        train_stage("both", cfg, name="trial-x", resources=res, run_id=first.run_id, tracking_uri=store,
+                    fail_once={"marker": str(marker), "epoch": 3})  # fmt: skip
+    first.end("KILLED")
+    second = RunLogger.start(experiment="test-resume-by-name", tracking_uri=store)
+    result = train_stage("both", cfg, name="trial-x", resources=res, run_id=second.run_id, tracking_uri=store)
+    second.end()
+    tags = query.get_run(second.run_id, tracking_uri=store).data.tags
+    assert int(tags["mage.resumed_from_epoch.policy"]) == 1 and result.metrics["epoch"] == 5
+    hist = query.metric_history(second.run_id, ["tok/loss", "pol/loss"], tracking_uri=store)
+    assert hist.groupby("key")["step"].apply(list).to_dict() == {"pol/loss": [4, 5]}
+
+
+@pytest.mark.slow
 def test_failed_experiment_is_marked_failed(local_ray, store, tiny_maze2d_path) -> None:
     from mage.distributed.train import run_experiment
     from mage.tracking import query

@@ -430,17 +430,19 @@ def test_every_sweep_can_add_the_hold_evaluation() -> None:
     assert trial_context(sweep, plain, tracking).also == ()
 
 
-def test_baseline_trials_keep_their_fit_state_under_the_sweeps_tune_dir() -> None:
-    """Each trial (and its A + CQL critic) gets its own state dir under ``<Tune dir>/fit_state``, the same on
-    ``--resume`` (trial ids persist); a URI storage gets none (the fit then restarts from step 0)."""
+def test_trials_keep_their_fits_resumable_under_names_of_the_sweep() -> None:
+    """Each baseline trial (and its A + CQL critic) gets its own state dir under ``<Tune dir>/fit_state``, and
+    each MAGE trial a Ray Train run stem ``<sweep dir name>_<trial id>``: both the same on ``--resume`` (trial ids
+    persist), so the fits continue; a URI storage gets no state dir (the baseline fit restarts from step 0)."""
     from sweeps import baselines
     from sweeps.driver.run import trial_context
 
     args = resolve_defaults(baselines.make_parser().parse_args(["--smoke"]))
     sweep = baselines.make_sweep(["bc"], args.datasets, args.seeds)
     ctx = trial_context(sweep, args, Tracking())
-    assert ctx.fit_state_dir("t") is None  # the checks before Ray: no Tune dir yet
+    assert ctx.fit_state_dir("t") is None and ctx.fit_name("t") is None  # the checks before Ray: no Tune dir
     ctx.tune_dir = "/data/ray/baselines-x"  # what run_sweep sets
+    assert ctx.fit_name("ab12_00000") == "baselines-x_ab12_00000"
     assert ctx.fit_state_dir("ab12_00000") == "/data/ray/baselines-x/fit_state/ab12_00000/fit"
     assert ctx.fit_state_dir("ab12_00000", "critic") == "/data/ray/baselines-x/fit_state/ab12_00000/critic"
     ctx.tune_dir = "s3://bucket/baselines-x"

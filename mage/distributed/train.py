@@ -229,6 +229,7 @@ def run_experiment(
     under_tune: bool = False,
     progress: bool = False,
     tokenizer_only: bool = False,
+    fit_name: str | None = None,
 ) -> ExperimentResult:
     """Train MAGE (stage 1 then stage 2 on Ray Train, in one fit unless ``MAGE_ONE_FIT=0``), evaluate it, and
     record everything in one MLflow run. ``time/tokenizer_s`` and ``time/policy_s``: each stage's wall in the
@@ -253,6 +254,9 @@ def run_experiment(
         except in ``tokenizer_only`` trials, whose objective is -tok/val_rec.
     progress: a bar per stage (optimiser steps, rate, ETA) on this process's terminal (``mage train``).
     tokenizer_only: stop after stage 1 (a tokenizer sweep): ``checkpoint_dir`` is the tokenizer's, no evaluation.
+    fit_name: the stem of the Ray Train run names (``<stem>-train``, ``-tokenizer``, ``-policy``) under
+        ``resources.storage_path``. Ray Train restores a run of the same name from its last checkpoint, so the
+        same stem continues a fit that was stopped (a sweep trial on ``--resume``); default: unique per run.
 
     Returns ``ExperimentResult(run_id, checkpoint_dir, metrics, tokenizer_dir)``. The MLflow run is
     FINISHED on success and FAILED (error in the tag ``mage.error``) if anything raises.
@@ -279,7 +283,7 @@ def run_experiment(
         common: dict[str, Any] = dict(
             resources=resources, run_id=logger.run_id, tracking_uri=uri, progress=progress
         )
-        name = f"{tracking.run_name or 'mage'}-{logger.run_id[:8]}"
+        name = fit_name or f"{tracking.run_name or 'mage'}-{logger.run_id[:8]}"
         tok_dir: str | None = None
         if tokenizer_from:
             if Path(tokenizer_from).is_dir():

@@ -51,6 +51,10 @@ class TrialContext:
     tokenizer_only: bool = False  # trials train stage 1 only (sweeps/tokenizer.py)
     tune_dir: str = ""  # the sweep's Tune dir ("": none yet, the checks before Ray)
 
+    def fit_name(self, trial_id: str) -> str | None:
+        """The Ray Train run stem of a MAGE trial: the same on ``--resume``, so its fit continues (None: unique)."""
+        return f"{self.tune_dir.rstrip('/').rsplit('/', 1)[-1]}_{trial_id}" if self.tune_dir else None
+
     def fit_state_dir(self, trial_id: str, role: str = "fit") -> str | None:
         """Where trial ``trial_id``'s baseline fit ``role`` keeps its mid-training state (None: nowhere)."""
         root = fit_state_root(self.tune_dir)
@@ -208,18 +212,20 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
     tracking = tracking.with_tags({TOKENIZER_KEY_TAG: key})
     if ctx.tokenizer_only:
         return run_experiment(
-            cfg, resources=ctx.resources, tracking=tracking, tokenizer_only=True, under_tune=True
-        )
+            cfg, resources=ctx.resources, tracking=tracking, tokenizer_only=True, under_tune=True,
+            fit_name=ctx.fit_name(trial_id),
+        )  # fmt: skip
     tok_from = None
     if ctx.reuse_tokenizers:  # this sweep's first, then the named tokenizer sweep's
         for parent in (tracking.parent_run_id, ctx.tokenizers_from):
             if parent and tok_from is None:
                 tok_from = find_tokenizer(key, parent, tracking_uri=tracking.tracking_uri)
     if cfg.eval.critic is not None:
-        return _run_with_critic(cfg, ctx, tracking, tok_from, ctx.fit_state_dir(trial_id, "critic"))
+        return _run_with_critic(cfg, ctx, tracking, tok_from, trial_id)
     result = run_experiment(
-        cfg, resources=ctx.resources, tracking=tracking, tokenizer_from=tok_from, under_tune=True
-    )
+        cfg, resources=ctx.resources, tracking=tracking, tokenizer_from=tok_from, under_tune=True,
+        fit_name=ctx.fit_name(trial_id),
+    )  # fmt: skip
     if ctx.also:
         _evaluate_also(cfg, ctx, tracking, result, _actor_runner(ctx))
     return result
@@ -247,7 +253,7 @@ def _evaluate_also(
 
 
 def _run_with_critic(
-    cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking, tok_from: str | None, state_dir: str | None
+    cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking, tok_from: str | None, trial_id: str
 ) -> Any:
     """The "A + CQL" row (``eval.critic``): train the critic baseline on the trial's data (a sibling child run,
     tag ``mage.role=critic``, evaluated as that baseline too), train MAGE, put the critic in the checkpoint
@@ -270,7 +276,7 @@ def _run_with_critic(
     critic = run_baseline(
         crit_cfg, method, overrides=baseline_overrides(method, ctx.baseline_overrides),
         steps=cfg.eval.critic_steps or ctx.baseline_steps, resources=ctx.resources, tracking=crit_tracking,
-        under_tune=True, state_dir=state_dir,
+        under_tune=True, state_dir=ctx.fit_state_dir(trial_id, "critic"),
     )  # fmt: skip
     tracking = tracking.with_tags({"mage.critic_run_id": critic.run_id})
     result = run_experiment(
@@ -280,6 +286,7 @@ def _run_with_critic(
         tokenizer_from=tok_from,
         evaluate=False,
         under_tune=True,
+        fit_name=ctx.fit_name(trial_id),
     )
     shutil.copytree(critic.checkpoint_dir, Path(result.checkpoint_dir) / CRITIC_DIR)
     log_checkpoint(RunLogger.attach(result.run_id, tracking_uri=tracking.tracking_uri), Path(critic.checkpoint_dir),
