@@ -48,6 +48,24 @@ def test_resume_restores_the_preset_overrides_and_flags(tmp_path: Path) -> None:
     assert latest.resume_dir.endswith("/hierarchy-depth-smoke-1") and latest.smoke and latest.K == [2]
 
 
+def test_resume_runs_the_trial_concurrency_the_sweep_was_started_with(tmp_path: Path, capsys) -> None:
+    """Tune restores a sweep's ``max_concurrent_trials``: a different ``--max-concurrent`` on resume would only
+    size each trial's CPU share for a concurrency that never happens, so it is replaced by the saved one and the
+    driver says so in one line."""
+    from sweeps.driver.state import saved_concurrency
+
+    started(tmp_path, ["--smoke", "--max-concurrent", "1"])
+    argv = ["--resume", "--storage", str(tmp_path), "--name", "hd"]
+    args = hierarchy_depth.make_parser().parse_args([*argv, "--max-concurrent", "2"])
+    assert args.max_concurrent == 1
+    assert "--max-concurrent 2: a resumed sweep runs 1 trial(s) at a time" in capsys.readouterr().out
+    assert hierarchy_depth.make_parser().parse_args(argv).max_concurrent == 1
+    assert "--max-concurrent" not in capsys.readouterr().out  # nothing to say when none was given
+    # An older state file without the key: the last --max-concurrent of its command line; else unknown.
+    old = {"command": ["sweeps/hierarchy_depth.py", "--max-concurrent", "2", "--max-concurrent", "1"]}
+    assert saved_concurrency(old) == 1 and saved_concurrency({"command": ["x.py"]}) is None
+
+
 def test_resume_with_other_flags_is_refused_naming_them(tmp_path: Path, capsys) -> None:
     started(tmp_path, ["--smoke", "--set", "data.rtg_horizon=64"])
     argv = ["--resume", "--storage", str(tmp_path), "--name", "hd"]

@@ -94,8 +94,7 @@ def auto_resources(args: argparse.Namespace) -> None:
 # Driver
 
 
-# Test hook (--interrupt-after-trials): a module global, not callback state, so that a callback restored
-# from the experiment state by --resume stays inert.
+# Test hook (--interrupt-after-trials): a module global, not callback state (restored by --resume: inert).
 _INTERRUPT_AFTER: int | None = None
 
 
@@ -186,6 +185,7 @@ def new_state(args: argparse.Namespace, sweep: str, parent_run_id: str) -> dict[
         "sweep": sweep,
         "command": redact_argv(sys.argv),
         "settings": getattr(args, "settings", None) or settings_of(args),
+        "max_concurrent": args.max_concurrent,  # Tune keeps it on --resume (state.saved_concurrency)
     }
 
 

@@ -110,6 +110,16 @@ def _same(key: str, given: Any, saved: Any) -> bool:
     return json.loads(json.dumps(given, default=str)) == saved
 
 
+def saved_concurrency(state: Mapping[str, Any]) -> int | None:
+    """The trials at a time the sweep was started with: the state's ``max_concurrent``, else (older state files)
+    the last ``--max-concurrent`` of its command line; None if neither says."""
+    if state.get("max_concurrent") is not None:
+        return int(state["max_concurrent"])
+    cmd = list(state.get("command") or [])
+    given = [cmd[i + 1] for i, a in enumerate(cmd[:-1]) if a == "--max-concurrent"]
+    return int(given[-1]) if given and given[-1].isdigit() else None
+
+
 def restore_settings(args: Any, found: tuple[str, Mapping[str, Any]]) -> None:
     """Make ``args`` (a parsed ``--resume`` command) continue the sweep ``found`` as it was started.
 
@@ -138,6 +148,14 @@ def restore_settings(args: Any, found: tuple[str, Mapping[str, Any]]) -> None:
         saved.pop("tracking_uri")  # the given one: the same store, with its credentials
     if "settings" not in state:
         print(f"[sweep] {tune_dir} has no saved settings (an older sweep): resuming with the flags given")
+    started = saved_concurrency(state)
+    if started is not None:  # Tune restores the trial concurrency it was started with; size trials for that
+        if "max_concurrent" in explicit and getattr(args, "max_concurrent", None) != started:
+            print(
+                f"[sweep] --max-concurrent {args.max_concurrent}: a resumed sweep runs {started} trial(s) at a "
+                "time, as it was started (Tune restores it); start a new sweep (--name) to change it"
+            )
+        args.max_concurrent = started
     for k, v in saved.items():
         setattr(args, k, v)
     args.resume_dir, args.resume_state = tune_dir, dict(state)
