@@ -173,7 +173,8 @@ def test_tokenizer_key_follows_stage_one_only_and_a_sweep_finds_a_ready_tokenize
     with RunLogger.start(experiment="sweep", tracking_uri=store, run_name="parent") as parent:
         pid = parent.run_id
         for name, ready in (("pending", None), ("done", "true")):
-            tags = {TOKENIZER_KEY_TAG: base, **({TOKENIZER_READY_TAG: ready} if ready else {})}
+            tags = {TOKENIZER_KEY_TAG: base, "mage.trial_id": f"t-{name}"}
+            tags.update({TOKENIZER_READY_TAG: ready} if ready else {})
             with RunLogger.start(
                 experiment="sweep", tracking_uri=store, run_name=name, parent_run_id=pid, tags=tags
             ) as child:
@@ -184,6 +185,9 @@ def test_tokenizer_key_follows_stage_one_only_and_a_sweep_finds_a_ready_tokenize
     assert find_tokenizer(base, pid, tracking_uri=store) == done_id  # only the run that logged its tokenizer
     assert find_tokenizer(key(**{"train.seed": 1}), pid, tracking_uri=store) is None
     assert find_tokenizer(base, other_parent.run_id, tracking_uri=store) is None  # scoped to one sweep
+    # a resumed trial does not reuse its own earlier attempt's tokenizer: its own fit continues instead
+    assert find_tokenizer(base, pid, tracking_uri=store, not_trial="t-done") is None
+    assert find_tokenizer(base, pid, tracking_uri=store, not_trial="t-other") == done_id
 
 
 def test_a_run_its_sweep_already_killed_stays_killed_when_its_training_then_raises(store) -> None:

@@ -284,12 +284,17 @@ def tokenizer_key(flat_cfg: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def find_tokenizer(key: str, parent_run_id: str, *, tracking_uri: str | None = None) -> str | None:
-    """The run id of a trial of this sweep (``parent_run_id``) that logged a tokenizer with ``key``, else None."""
+def find_tokenizer(
+    key: str, parent_run_id: str, *, tracking_uri: str | None = None, not_trial: str | None = None
+) -> str | None:
+    """The run id of a trial of this sweep (``parent_run_id``) that logged a tokenizer with ``key``, else None.
+    ``not_trial``: skip the runs of that Tune trial (a resumed trial continues its own fit instead)."""
     runs = search_runs(
         None,
         tracking_uri=tracking_uri,
         parent_run_id=parent_run_id,
         filter_string=f"tags.`{TOKENIZER_KEY_TAG}` = '{key}' and tags.`{TOKENIZER_READY_TAG}` = 'true'",
     )
+    if not_trial is not None and "tags.mage.trial_id" in runs:
+        runs = runs[runs["tags.mage.trial_id"] != not_trial]
     return None if runs.empty else str(runs.sort_values("start_time")["run_id"].iloc[0])

@@ -218,8 +218,8 @@ def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracki
     tok_from = None
     if ctx.reuse_tokenizers:  # this sweep's first, then the named tokenizer sweep's
         for parent in (tracking.parent_run_id, ctx.tokenizers_from):
-            if parent and tok_from is None:
-                tok_from = find_tokenizer(key, parent, tracking_uri=tracking.tracking_uri)
+            if parent and tok_from is None:  # not its own earlier attempt's: that fit continues (fit_name)
+                tok_from = find_tokenizer(key, parent, tracking_uri=tracking.tracking_uri, not_trial=trial_id)
     if cfg.eval.critic is not None:
         return _run_with_critic(cfg, ctx, tracking, tok_from, trial_id)
     result = run_experiment(
