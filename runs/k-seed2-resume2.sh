@@ -5,7 +5,7 @@ set -x
 source .venv/bin/activate
 export MLFLOW_DISABLE_TELEMETRY=true RAY_USAGE_STATS_ENABLED=0 RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=/work/main/.ray/auth_token PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=1
 DB=/work/main/runs/baselines.db
-T0=$(date +%s)000
+T0=$(( $(date +%s) - 120 ))000  # a little before: the next trial may have just started
 PID=$(pgrep -f "hierarchy_depth.py --resume --name k-umaze-demo-seed2")
 Q="select count(*) from runs r join metrics m on m.run_uuid=r.run_uuid where r.status='RUNNING' and r.name like 'hierarchy-depth%' and r.start_time>$T0 and m.key='pol/loss' and m.step>=6"
 until [ "$(sqlite3 $DB "$Q")" -ge 1 ]; do sleep 10; done
