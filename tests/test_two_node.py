@@ -195,10 +195,10 @@ def test_checkpoints_in_the_sweep_storage_and_no_driver_paths(sweep: dict) -> No
     tmp = sweep["tmp"]
     storage = tmp / "shared" / "ray_results"
     _, _, _, children = _runs(sweep["uri"])
-    run_id = children[0].info.run_id
-    # Ray Train checkpoints (both stages in one fit: mage.distributed.worker) and Tune's experiment state,
-    # under --storage.
-    dirs = list((storage / "train").glob(f"*-{run_id[:8]}-train/checkpoint_*"))
+    trial_id = children[0].data.tags["mage.trial_id"]
+    # Ray Train checkpoints (both stages in one fit: mage.distributed.worker; named after the sweep and trial,
+    # so a resumed trial continues them) and Tune's experiment state, under --storage.
+    dirs = list((storage / "train").glob(f"hd2_{trial_id}-train/checkpoint_*"))
     assert dirs and any((d / "train_state.pt").is_file() for d in dirs), dirs
     assert (storage / "hd2").is_dir() and list((storage / "hd2").glob("experiment_state-*.json"))
     # The trial found its data by name on its node (the worker's MAGE_DATA_DIR), not at the driver's path.
