@@ -69,7 +69,8 @@ def saved_step(state_dir: str | Path | None) -> int | None:
     path = Path(state_dir) / STATE_FILE if state_dir is not None else None
     if path is None or not path.is_file():
         return None
-    return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
+    # mmap: the tensors (tens of MB of weights and moments) are mapped, not read, for one integer
+    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["step"])
 
 
 def clear_state(state_dir: str | Path | None) -> None:
