@@ -3,10 +3,12 @@
 # training process per maze side by side on one GPU, each with a step budget computed from throughput measured
 # on that GPU at the start of this same run (bench/train_throughput.py, also reported), then 100-episode
 # evaluations under the pure and the paper protocols. Single-process path: no Ray, no MLflow (run.jsonl).
-# Usage on the device machine: bash bench/gpu_mazes.sh OUT_DIR [TRAIN_SECONDS]
+# Usage on the device machine: bash bench/gpu_mazes.sh OUT_DIR [TRAIN_SECONDS] [EVAL_DEADLINE_SECONDS]
+# EVAL_DEADLINE_SECONDS (from the script's start, default none): evaluations still running then are stopped, so
+# what finished (and the checkpoints) still comes back inside the caller's time limit.
 # Returns in OUT_DIR: summary.txt (device, timings, plans, scores), logs.tar.gz, checkpoints.tar.gz.
 set -uo pipefail
-OUT=${1:?OUT dir}; TRAIN_S=${2:-140}
+OUT=${1:?OUT dir}; TRAIN_S=${2:-140}; DEADLINE=${3:-0}
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 MAGE_DATA_DIR=${MAGE_DATA_DIR:-/tmp/mage-data}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}  # several processes share the host cores
 W=${MAGE_WORK:-/tmp/work}; rm -rf $W; mkdir -p $W/logs; PY=python3; T0=$(date +%s)
@@ -15,7 +17,8 @@ S=$OUT/summary.txt
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee $S
 $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0), 'cpus', __import__('os').cpu_count())" | tee -a $S
 # JOBS: name dataset "extra --set overrides" ; MAGE_EXTRA_JOBS adds lines of the same form
-JOBS="${MAGE_JOBS:-medium maze2d-medium-v1 data.rtg_horizon=256
+JOBS="${MAGE_JOBS:-umaze maze2d-umaze-v1 data.rtg_horizon=128
+medium maze2d-medium-v1 data.rtg_horizon=256
 large maze2d-large-v1 data.rtg_horizon=384}
 ${MAGE_EXTRA_JOBS:-}"
 # A dry run on a CPU box: MAGE_PRESET=smoke MAGE_DEVICE=cpu MAGE_EPISODES=4 MAGE_JOBS="umaze maze2d-umaze-v1"
@@ -55,8 +58,12 @@ done <<< "$JOBS"; wait; echo "training done at $(el) s" | tee -a $S
 evaluate() {  # name task label flags...
   local name=$1 task=$2 label=$3; shift 3; local log=$W/logs/eval-$name-${label//[^A-Za-z0-9]/_}.log
   echo "=== $name $task $label" > $log
-  $PY -m mage evaluate --checkpoint $W/run-$name/checkpoint --task $task --local --no-log --episodes $EPISODES \
+  local limit=100000; [ "$DEADLINE" -gt 0 ] && limit=$(( DEADLINE - $(el) ))
+  [ "$limit" -gt 10 ] || { echo "skipped: past the evaluation deadline" >> $log; return; }
+  # one host thread each: up to a dozen evaluations share the host cores, the model runs on the GPU
+  OMP_NUM_THREADS=1 timeout $limit $PY -m mage evaluate --checkpoint $W/run-$name/checkpoint --task $task --local --no-log --episodes $EPISODES \
     --num-envs 100 --device $DEV "$@" 2>&1 | grep -v "episodes:" >> $log
+  [ "${PIPESTATUS[0]}" = 124 ] && echo "stopped at the evaluation deadline ($DEADLINE s)" >> $log
 }
 while read -r name ds extra; do [ -n "$name" ] || continue
   [ -d $W/run-$name/checkpoint ] || continue
@@ -67,6 +74,7 @@ while read -r name ds extra; do [ -n "$name" ] || continue
   else
     evaluate $name $ds "R-own (pure)" --protocol pure &
     evaluate $name $ds "R-own+hold" --protocol pure --hold &
+    evaluate $name $ds "R-track lookahead 8" --protocol pure --acting track --set eval.track_lookahead=8 &
     evaluate $name $ds "G-track+hold lookahead 8 (paper)" --protocol paper --set eval.track_lookahead=8 &
   fi
 done <<< "$JOBS"; wait; echo "evaluation done at $(el) s" | tee -a $S
