@@ -95,6 +95,10 @@ def measured(runs: pd.DataFrame) -> pd.DataFrame:
     other = r["rtg_kind"].eq("percentile") & pct.ne(DEFAULT_RTG_PERCENTILE)
     if other.any():
         r.loc[other, "method"] = [f"{m}@p{v:g}" for m, v in zip(r.loc[other, "method"], pct[other])]
+    # A named row (`mage evaluate --row-name`, e.g. another training budget) is never a seed of the others.
+    named = r["row"].fillna("").astype(str).ne("")
+    if named.any():
+        r.loc[named, "method"] = [f"{m}[{n}]" for m, n in zip(r.loc[named, "method"], r.loc[named, "row"])]
     rows = []
     for (method, dataset, *proto), g in r.groupby(["method", "dataset", *PROTOCOL_KEYS], sort=True):
         so = suite_of(dataset)

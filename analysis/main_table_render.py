@@ -59,12 +59,14 @@ METHOD_TITLES = {
 
 def _measured_label(method: str) -> str:
     """``MAGE (ours, measured)``; a baseline trained and evaluated here: ``IQL (measured here)``; a row at a
-    non-default R̂_0 (``mage-goal@p50``): ``MAGE-goal (ours, measured, R̂₀ p50)``."""
+    non-default R̂_0 (``mage-goal@p50``): ``MAGE-goal (ours, measured, R̂₀ p50)``; a named row
+    (``mage[GPU budget]``): ``MAGE (ours, measured, GPU budget)``."""
+    method, _, name = method.partition("[")
     method, _, rtg = method.partition("@")
-    r0 = f", R̂₀ {rtg}" if rtg else ""
+    extra = (f", R̂₀ {rtg}" if rtg else "") + (f", {name.rstrip(']')}" if name else "")
     if method in ("mage", "mage-goal"):
-        return f"{METHOD_TITLES[method]} (ours, measured{r0})"
-    return f"{METHOD_TITLES.get(method, method)} (measured here{r0})"
+        return f"{METHOD_TITLES[method]} (ours, measured{extra})"
+    return f"{METHOD_TITLES.get(method, method)} (measured here{extra})"
 
 
 def _measured_cells(m: pd.DataFrame) -> dict[str, object]:

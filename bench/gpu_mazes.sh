@@ -29,6 +29,8 @@ sets() { for kv in $COMMON $*; do printf -- "--set %s " "$kv"; done; }
 for ds in $(echo "$JOBS" | awk 'NF{print $2}' | sed 's/-multi//' | sort -u); do
   $PY -m mage data generate $ds --if-missing > $W/logs/data-$ds.log 2>&1 &
 done; wait; echo "data done at $(el) s" | tee -a $S
+# MAGE_PLAN="train.… settings" skips steps 2-3 (a re-run on the same GPU that already measured its rates)
+if [ -z "${MAGE_PLAN:-}" ]; then
 # 2. throughput on this GPU, one bench per job in parallel (the same concurrency as the trainings)
 while read -r name ds extra; do [ -n "$name" ] || continue
   $PY bench/train_throughput.py --dataset $ds --preset $PRESET --device $DEV --steps 20 --json $W/tp-$name.json $(sets $extra) \
@@ -48,6 +50,7 @@ print(f"train.steps_per_epoch={spe} train.tokenizer_epochs={ep('tokenizer', 0.3)
       f"train.policy_epochs={ep('policy', 0.7)} train.precision={prec}")
 PYEOF
 }
+else plan() { echo "$MAGE_PLAN"; }; fi
 # 4. train all jobs side by side
 while read -r name ds extra; do [ -n "$name" ] || continue
   p=$(plan $W/tp-$name.json); echo "plan $name: $extra $p" | tee -a $S
@@ -84,5 +87,6 @@ for d in $W/run-*/; do n=$(basename $d); mkdir -p $W/ck/$n
   cp $d/checkpoint/{config.json,meta.json,episode_returns.npy,tokenizer.pt,policy.pt} $W/ck/$n/ 2>/dev/null
   cp $d/run.jsonl $W/logs/$n.jsonl 2>/dev/null; done
 cp $W/tp-*.json $W/logs/ 2>/dev/null
-tar -C $W -czf $OUT/logs.tar.gz logs; tar -C $W -czf $OUT/checkpoints.tar.gz ck
+tar -C $W -czf $OUT/logs.tar.gz logs
+for d in $W/ck/*/; do tar -C $W/ck -czf $OUT/ck-$(basename $d).tar.gz $(basename $d); done  # one per job: 16 MiB a file
 echo "total $(el) s" | tee -a $S

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from mage.checkpoint import unwrap
 from mage.config import ExperimentConfig
+from mage.rng import rng_state, set_rng_state
 
 SaveFn = Callable[[Path], None]
 
@@ -85,20 +86,27 @@ class DeviceBatches:
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.n = len(ds)
         self.drop_last = self.n >= batch_size
+        self.skip = 0  # batches the next passes leave out: a resumed stage continues the interrupted order
 
     def __len__(self) -> int:
         return self.n // self.bs if self.drop_last else math.ceil(self.n / self.bs)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        order_N = self._order()
+        while self.skip >= len(self):  # whole passes left out still draw their order: the generator moves on
+            self.skip -= len(self)
+            order_N = self._order()
+        start, self.skip = self.skip, 0
+        for i in range(start, len(self)):
+            yield self.ds.get_batch(order_N[i * self.bs : (i + 1) * self.bs])
+
+    def _order(self) -> torch.Tensor:
         weight_N = getattr(self.ds, "weight_W", None)
         if self.shuffle and weight_N is not None:  # a pass of n draws, with replacement, by window weight
-            order_N = torch.multinomial(weight_N, self.n, replacement=True, generator=self.gen)
-        elif self.shuffle:
-            order_N = torch.randperm(self.n, generator=self.gen, device=self.device)
-        else:
-            order_N = torch.arange(self.n, device=self.device)
-        for i in range(len(self)):
-            yield self.ds.get_batch(order_N[i * self.bs : (i + 1) * self.bs])
+            return torch.multinomial(weight_N, self.n, replacement=True, generator=self.gen)
+        if self.shuffle:
+            return torch.randperm(self.n, generator=self.gen, device=self.device)
+        return torch.arange(self.n, device=self.device)
 
 
 def make_loader(
@@ -131,13 +139,21 @@ def make_loader(
     return hooks.wrap_loader(dl)
 
 
-def batches(loader: DataLoader | DeviceBatches, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless batches; re-seeds a DistributedSampler every pass."""
+def batches(
+    loader: DataLoader | DeviceBatches, device: torch.device, skip: int = 0
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless batches; re-seeds a DistributedSampler every pass. ``skip``: the batches a resumed stage had
+    already trained on (``DeviceBatches`` only draws their order; a DataLoader loads and drops them)."""
+    if isinstance(loader, DeviceBatches):
+        loader.skip, skip = skip, 0
     n = 0
     while True:
         if hasattr(getattr(loader, "sampler", None), "set_epoch"):
             loader.sampler.set_epoch(n)
         for b in loader:
+            if skip:
+                skip -= 1
+                continue
             yield {k: v.to(device, non_blocking=True) for k, v in b.items()}
         n += 1
 
@@ -193,15 +209,18 @@ def run_stage(
     total = epochs * tc.steps_per_epoch
     start_epoch = 0
     rs = hooks.resume_state
-    if rs is not None and rs.get("stage") == stage:
+    resumed = rs is not None and rs.get("stage") == stage
+    if resumed:
         opt.load_state_dict(rs["optimizer"])
         start_epoch = int(rs["epoch"])
     trainable = [p for _, p in params]
     if tc.compile:
         model = torch.compile(model)
     autocast = _autocast(tc.precision, device)
-    it = batches(train_loader, device)
     step = start_epoch * tc.steps_per_epoch
+    it = batches(train_loader, device, skip=step)
+    if resumed and rs.get("rng") is not None and world_size() == 1:  # ranks > 0 keep their own seeds
+        set_rng_state(rs["rng"])  # dropout, dead-code restarts: as if never stopped
     bar = tqdm(
         total=total,
         initial=step,
@@ -259,7 +278,7 @@ def run_stage(
                 "epoch": epoch_offset + epoch + 1,
             }
         )
-        state = {"stage": stage, "epoch": epoch + 1, "optimizer": opt.state_dict()}
+        state = {"stage": stage, "epoch": epoch + 1, "optimizer": opt.state_dict(), "rng": rng_state()}
         bar.set_postfix({"loss": f"{metrics[f'{prefix}/loss']:.3g}"}, refresh=False)
         hooks.report(metrics, lambda d, state=state: save_fn(Path(d), state))
     bar.close()

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from mage.checkpoint import save_checkpoint
+from mage.checkpoint import read_config, read_train_state, save_checkpoint
 from mage.config import ExperimentConfig
 from mage.data.prepare import PreparedData, prepare_data
+from mage.fsutil import remove_path
 from mage.loop import TrainHooks
 from mage.policy.fit import fit_policy
 from mage.rng import seed_everything
@@ -28,12 +30,47 @@ def run_local(
     log_fn: Callable[[dict[str, float]], None] | None = None,
     data: PreparedData | None = None,
     progress: bool = False,
+    state_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> Path:
     """Train both stages in this process and write the final checkpoint to ``out_dir``; ``progress``: a bar
-    of optimiser steps per stage with rate and ETA."""
+    of optimiser steps per stage with rate and ETA. With ``state_dir`` every epoch replaces a resumable
+    checkpoint there (weights, optimiser, RNGs, stage and epoch), removed once ``out_dir`` is written;
+    ``resume`` continues from it (see :func:`local_resume_state`)."""
     seed_everything(cfg.train.seed)
     data = data if data is not None else prepare_data(cfg)
-    hooks = TrainHooks(report=lambda m, save_fn: log_fn(m) if log_fn else None, progress=progress)
+    resume_state = local_resume_state(state_dir, cfg) if resume else None
+
+    def report(metrics: dict[str, float], save_fn: Callable[[Path], None]) -> None:
+        if log_fn:
+            log_fn(metrics)
+        if state_dir is not None:
+            save_fn(Path(state_dir))
+
+    hooks = TrainHooks(report=report, progress=progress, resume_state=resume_state)
     tok = fit_tokenizer(cfg, data, hooks)
     pol = fit_policy(cfg, data, tok, hooks)
-    return save_checkpoint(out_dir, cfg, data.meta, data.normalizers, data.episode_returns, tok, pol)
+    ck = save_checkpoint(out_dir, cfg, data.meta, data.normalizers, data.episode_returns, tok, pol)
+    if state_dir is not None:
+        remove_path(Path(state_dir))
+    return ck
+
+
+def local_resume_state(state_dir: str | Path | None, cfg: ExperimentConfig) -> dict[str, Any]:
+    """The state an interrupted ``run_local`` left in ``state_dir``; one clear error when there is none or
+    when it was trained with other settings (continuing it under them would mix two runs)."""
+    state = read_train_state(state_dir) if state_dir is not None else None
+    if state is None:
+        raise FileNotFoundError(
+            f"nothing to resume in {state_dir}: no interrupted run left its state there; start without --resume"
+        )
+    saved = read_config(state_dir).flatten()
+    asked = cfg.flatten()
+    diff = sorted(k for k in saved.keys() | asked.keys() if saved.get(k) != asked.get(k))
+    if diff:
+        shown = ", ".join(f"{k}={saved.get(k)!r} (asked {asked.get(k)!r})" for k in diff[:5])
+        raise ValueError(
+            f"the interrupted run in {state_dir} was trained with {shown}: resume it with the same settings, "
+            "or start a new run in another --out"
+        )
+    return state

@@ -356,7 +356,9 @@ def test_short_columns_agree_for_a_logged_run(tmp_path: Path, monkeypatch: pytes
         "hold": "true",
         "use_goal": "False",  # a param, as MLflow stores it
     }
-    assert set(expected) | {"rtg_kind", "rtg_value", "source_run_id", "variant"} == set(query.COLUMNS)
+    assert set(expected) | {"rtg_kind", "rtg_value", "source_run_id", "variant", "budget", "row"} == set(
+        query.COLUMNS
+    )
     searched = query.search_runs("mage-cols", tracking_uri=uri)
     loaded = load_runs("mage-cols", uri, cache_dir=tmp_path / "cache")
     cached = load_runs("mage-cols", uri, cache_dir=tmp_path / "cache")  # the parquet round trip
@@ -518,6 +520,28 @@ def test_a_chosen_target_return_is_its_own_row_and_an_rtg_study_is_none(schema_s
     assert umaze.loc["mage", "n"] == 4  # the three seeds and the explicit p100
     assert _measured_label("mage-goal@p50") == "MAGE-goal (ours, measured, R̂₀ p50)"
     assert _measured_label("iql") == "IQL (measured here)"
+
+
+def test_a_named_row_is_never_a_seed_of_the_others(schema_store: str) -> None:
+    """`mage evaluate --row-name 'H200 budget'` (another training budget) makes a row of its own, also at a
+    chosen R̂_0, and its label says so."""
+    from analysis.main_table_render import _measured_label
+    from mage.tracking.query import load_runs
+
+    runs = load_runs("mage-train", schema_store, cache=False)
+    base = runs[(runs["dataset"] == "maze2d-umaze-v1") & runs["rtg_kind"].isna()].iloc[[0]]
+    extra = [
+        base.assign(run_id="gpu0", row="H200 budget", **{"metrics.eval/norm_score": 90.0}),
+        base.assign(run_id="gpu1", row="H200 budget", **{"metrics.eval/norm_score": 110.0}),
+        base.assign(run_id="gpu-p50", row="H200 budget", rtg_kind="percentile", rtg_value=50.0),
+    ]
+    meas = main_table.measured(pd.concat([runs, *extra], ignore_index=True))
+    umaze = meas[meas["dataset"] == "maze2d-umaze-v1"].set_index("method")
+    assert set(umaze.index) == {"mage", "mage[H200 budget]", "mage@p50[H200 budget]"}
+    assert umaze.loc["mage[H200 budget]", "n"] == 2 and umaze.loc["mage[H200 budget]", "mean"] == 100.0
+    assert umaze.loc["mage", "n"] == 3  # the three seeds, untouched by the named runs
+    assert _measured_label("mage@p50[H200 budget]") == "MAGE (ours, measured, R̂₀ p50, H200 budget)"
+    assert _measured_label("iql[long]") == "IQL (measured here, long)"
 
 
 def test_main_table_measured_beside_quoted(schema_store: str, tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def test_train_local_then_evaluate_on_actors(
 
     try:
         rc = main(["evaluate", "--run-id", train_id, "--episodes", "3", "--num-envs", "2", "--actors", "2",
-                   "--rtg-percentile", "90"])  # fmt: skip
+                   "--rtg-percentile", "90", "--row-name", "H200 budget"])  # fmt: skip
     finally:
         shutdown_ray()
     assert rc == 0
@@ -145,6 +145,7 @@ def test_train_local_then_evaluate_on_actors(
     ev = query.get_run(eval_id, tracking_uri=store)
     assert ev.data.tags["mlflow.parentRunId"] == train_id
     assert ev.data.tags["mage.run_type"] == "eval" and ev.data.tags["mage.rtg_kind"] == "percentile"
+    assert ev.data.tags["mage.row"] == "H200 budget" and ev.data.tags["mage.budget"] == "6+6 steps, batch 32"
     assert ev.data.metrics["eval/episodes"] == 3
     assert len(query.load_episodes(eval_id, tracking_uri=store)) == 3
 

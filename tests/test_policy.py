@@ -250,6 +250,10 @@ def test_an_evaluation_of_a_mage_checkpoint_is_tagged_with_its_k(trained):
     assert (
         tags["mage.K"] == str(ck.cfg.tokenizer.num_scales) and tags["mage.trained_on"] == ck.cfg.data.dataset
     )
+    t = ck.cfg.train
+    assert tags["mage.budget"] == (
+        f"{t.tokenizer_epochs * t.steps_per_epoch}+{t.policy_epochs * t.steps_per_epoch} steps, batch {t.batch_size}"
+    )
     assert _model_tags("bc", str(d)) == {}
 
 

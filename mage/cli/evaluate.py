@@ -76,6 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval.rtg_update, eval.goal, eval.acting, eval.hold; with --method mppi: mppi.horizon, mppi.samples, "
         "... (mage.baselines.mppi.MPPIConfig) (same grammar as mage train --set)",
     )
+    e.add_argument(
+        "--row-name",
+        default=None,
+        help="tables show this evaluation in a row of its own, e.g. 'GPU budget' (tag mage.row): runs of "
+        "another row name are never averaged with it as seeds",
+    )
     e.add_argument("--no-log", action="store_true", help="print the scores only")
     e.add_argument(
         "--by-cell",
@@ -115,6 +121,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         tags = {"mage.rtg_kind": "percentile", "mage.rtg_value": args.rtg_percentile}
     if args.rtg_update:
         tags["mage.rtg_update"] = args.rtg_update
+    if args.row_name:
+        tags["mage.row"] = args.row_name
     try:
         res = _evaluate(args, pct, tags, agent_kwargs, protocol)
     except (ValueError, FileNotFoundError) as e:  # wrong run id / checkpoint / task: one clear line

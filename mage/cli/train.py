@@ -60,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer-from", default=None, help="reuse a stage-1 checkpoint dir or MLflow run id")
     p.add_argument("--actors", type=int, default=2, help="rollout actors for the evaluation (0 = in-process)")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="--local: continue the interrupted run in --out from its last epoch (same settings, same run)",
+    )
     p.set_defaults(func=cmd_train)
 
 
@@ -83,12 +88,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.local:
         if args.workers != 1 or args.gpus:
             raise SystemExit("error: --workers/--gpus need Ray; drop them or drop --local")
+        if args.resume and not args.out:
+            raise SystemExit(
+                "error: --resume continues the run in --out; pass the --out of the interrupted run"
+            )
         from mage.loop import NonFiniteLossError
 
         try:
             return _train_local(cfg, args)
         except NonFiniteLossError as e:  # the run is already marked FAILED with the reason
             raise SystemExit(f"error: {e}; lower the learning rate or check the data") from None
+    if args.resume:
+        raise SystemExit(
+            "error: --resume is for --local runs; a sweep resumes with its own --resume (its trials continue "
+            "their fits from the last epoch)"
+        )
     from mage.distributed.ray_init import init_ray
     from mage.distributed.resources import Resources
     from mage.distributed.train import run_experiment
@@ -134,6 +148,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+LOCAL_STATE_DIR = "train_state"  # under --out: the last epoch's resumable checkpoint, removed at the end
+RUN_ID_FILE = "run_id"  # under --out: the run a --resume continues
+
+
+def _check_resume(args: argparse.Namespace, cfg, out: Path, state_dir: Path) -> dict | None:
+    """The interrupted run's state for ``--resume``; an interrupted run is never overwritten without it."""
+    from mage.pipeline import local_resume_state
+
+    left = (state_dir / "train_state.pt").is_file()
+    if left and not args.resume:
+        raise SystemExit(
+            f"error: {out} holds an interrupted run ({state_dir}); pass --resume to continue it, or another --out"
+        )
+    if not args.resume:
+        return None
+    try:
+        state = local_resume_state(state_dir, cfg)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
+    if not (out / RUN_ID_FILE).is_file():
+        raise SystemExit(f"error: {out / RUN_ID_FILE} is missing: cannot tell which run to continue")
+    return state
+
+
+def _reattach(out: Path, state: dict):
+    """The interrupted run's logger, running again, tagged with where it continues."""
+    from mage.tracking.fallback import JsonlLogger, mlflow_available
+    from mage.tracking.mlflow_logger import RunLogger
+
+    run_id = (out / RUN_ID_FILE).read_text().strip()
+    if mlflow_available() and not run_id.startswith("local-"):
+        logger = RunLogger.attach(run_id, owns_run=True)
+        logger.client.update_run(run_id, status="RUNNING")
+    else:
+        logger = JsonlLogger(out, run_id=run_id)
+    logger.set_tags({f"mage.resumed_from_epoch.{state['stage']}": state["epoch"]})
+    print(f"continuing run {run_id} from {state['stage']} epoch {state['epoch']}")
+    return logger
+
+
 def _train_local(cfg, args: argparse.Namespace) -> int:
     """run_local + an in-process evaluation; MLflow if importable, else <out>/run.jsonl."""
     from mage.tracking.fallback import JsonlLogger, mlflow_available, start_run
@@ -146,14 +200,21 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
     # pid in the default name: two runs started in the same second never share (and overwrite) a dir
     out = Path(args.out or project_root() / "runs" / f"{time.strftime('local-%Y%m%d-%H%M%S')}-{os.getpid()}")
     out.mkdir(parents=True, exist_ok=True)
-    logger = start_run(
-        experiment=args.experiment,
-        run_name=args.run_name,
-        tags=standard_tags(cfg, run_type="train", extra={"mage.local": "true"}),
-        fallback_dir=out,
-    )
+    state_dir = out / LOCAL_STATE_DIR
+    resume = _check_resume(args, cfg, out, state_dir)
+    if resume is not None:
+        logger = _reattach(out, resume)
+    else:
+        logger = start_run(
+            experiment=args.experiment,
+            run_name=args.run_name,
+            tags=standard_tags(cfg, run_type="train", extra={"mage.local": "true"}),
+            fallback_dir=out,
+        )
+        (out / RUN_ID_FILE).write_text(logger.run_id)
     with logger:
-        logger.log_config(cfg)
+        if resume is None:
+            logger.log_config(cfg)
         from mage.pipeline import run_local
 
         ckpt = run_local(
@@ -161,6 +222,8 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
             out / "checkpoint",
             log_fn=lambda m: logger.log_metrics(m, step=int(m["epoch"])),
             progress=True,
+            state_dir=state_dir,
+            resume=resume is not None,
         )
         train_s = time.perf_counter() - t0
         metrics: dict[str, float] = {"time/train_s": train_s}

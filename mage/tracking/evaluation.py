@@ -130,15 +130,23 @@ def evaluate_checkpoint(
 def _model_tags(method: str, ckpt: str | None) -> dict[str, str]:
     """What sets a MAGE checkpoint apart beyond its method: ``mage.variant=goal`` for a goal-conditioned model
     (tables keep it apart from single-task MAGE), ``mage.trained_on`` (its dataset, e.g. a Multi2D model
-    evaluated on the single-task env) and ``mage.K`` (so a sweep's extra evaluations group by K too)."""
+    evaluated on the single-task env), ``mage.K`` (so a sweep's extra evaluations group by K too) and
+    ``mage.budget`` (its training steps and batch: the main table never averages two budgets as seeds)."""
     if method != "mage" or ckpt is None:
         return {}
     cfg = read_config(ckpt)
     return {
         "mage.trained_on": cfg.data.dataset,
         "mage.K": str(cfg.tokenizer.num_scales),
+        "mage.budget": training_budget(cfg),
         **({"mage.variant": "goal"} if cfg.transformer.use_goal else {}),
     }
+
+
+def training_budget(cfg: ExperimentConfig) -> str:
+    """``"400+800 steps, batch 128"``: optimiser steps of stage 1 + stage 2 and the global batch."""
+    t = cfg.train
+    return f"{t.tokenizer_epochs * t.steps_per_epoch}+{t.policy_epochs * t.steps_per_epoch} steps, batch {t.batch_size}"
 
 
 def evaluate_with_config(

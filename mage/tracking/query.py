@@ -62,6 +62,8 @@ COLUMNS: dict[str, tuple[str, type]] = {
     "track": ("tags.mage.track", str),
     "acting": ("tags.mage.acting", str),
     "hold": ("tags.mage.hold", str),
+    "budget": ("tags.mage.budget", str),  # a MAGE checkpoint's training steps and batch
+    "row": ("tags.mage.row", str),  # `mage evaluate --row-name`: a table row of its own
     "variant": ("tags.mage.variant", str),  # "goal": a goal-conditioned MAGE checkpoint's evaluation
     "use_goal": ("params.transformer.use_goal", str),  # the same on a training run ("True" / "False")
     "V": ("params.tokenizer.codebook_size", int),
