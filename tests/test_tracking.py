@@ -180,9 +180,16 @@ def test_tokenizer_key_follows_stage_one_only_and_a_sweep_finds_a_ready_tokenize
             ) as child:
                 if ready:
                     done_id = child.run_id
+        # an attempt interrupted in stage 2 ends KILLED after publishing its stage-1 tokenizer
+        seed2 = key(**{"train.seed": 2})
+        killed = RunLogger.start(experiment="sweep", tracking_uri=store, run_name="killed", parent_run_id=pid,
+                                 tags={TOKENIZER_KEY_TAG: seed2, TOKENIZER_READY_TAG: "true",
+                                       "mage.trial_id": "t-killed"})  # fmt: skip
+        killed.end("KILLED")
         other_parent = RunLogger.start(experiment="sweep", tracking_uri=store, run_name="other")
         other_parent.end()
     assert find_tokenizer(base, pid, tracking_uri=store) == done_id  # only the run that logged its tokenizer
+    assert find_tokenizer(seed2, pid, tracking_uri=store, not_trial="t-new") == killed.run_id  # still reused
     assert find_tokenizer(key(**{"train.seed": 1}), pid, tracking_uri=store) is None
     assert find_tokenizer(base, other_parent.run_id, tracking_uri=store) is None  # scoped to one sweep
     # a resumed trial does not reuse its own earlier attempt's tokenizer: its own fit continues instead
