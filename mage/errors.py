@@ -25,6 +25,7 @@ KNOWN_ERRORS = (
     ("mage.loop", "NonFiniteLossError"),  # the training loss became NaN / inf
     ("mage.tracking.query", "NoRunsError"),  # no runs where the command looked
     ("mage.tracking.store", "TrackingUnreachableError"),  # MLFLOW_TRACKING_URI does not answer
+    ("mage.tracking.mlflow_logger", "ResumeError"),  # mage train --resume of a run that cannot continue
     ("mage.distributed.resources", "ResourceError"),  # GPUs / workers this cluster cannot give
 )
 # Input files and directories the user named.

@@ -115,6 +115,15 @@ def test_evaluate_unknown_run_is_one_clear_error(store: str) -> None:
         main(["evaluate", "--run-id", "deadbeef", "--local"])
 
 
+def test_resume_flags_are_one_clear_error_where_they_cannot_work(store: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="needs the MLflow run id of the interrupted run"):
+        main(["train", "--resume"])  # Ray: which run?
+    with pytest.raises(SystemExit, match="pass the --out of the interrupted run"):
+        main(["train", "--local", "--resume"])  # local: which dir?
+    with pytest.raises(SystemExit, match="nothing to resume in"):
+        main(["train", "--local", "--resume", "--out", str(tmp_path / "never-ran")])
+
+
 @pytest.mark.slow
 def test_train_local_then_evaluate_on_actors(
     store: str, tiny_maze2d_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture

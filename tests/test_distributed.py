@@ -350,6 +350,48 @@ def test_a_stopped_fit_continues_when_started_again_under_its_name(e2e, store, t
 
 
 @pytest.mark.slow
+def test_an_interrupted_run_resumes_under_its_mlflow_run_id(
+    local_ray, store, tiny_maze2d_path, tmp_path, monkeypatch
+):
+    """``mage train --resume RUN_ID`` (``run_experiment(resume_run_id=...)``): the same MLflow run goes on, its
+    one fit (name and storage from the run's tags) continues from the last checkpoint, every epoch is logged
+    once; a FINISHED run or other settings are refused."""
+    import mage.distributed.train as T
+    from mage.tracking import query
+    from mage.tracking.mlflow_logger import ResumeError
+
+    cfg = _cfg(tiny_maze2d_path, **{"train.policy_epochs": 3})
+    marker = tmp_path / "fail-once"
+    marker.write_text("x")
+    tracking = Tracking(tracking_uri=store, experiment="test-train-resume")
+    real = T.train_stage
+    monkeypatch.setattr(
+        T, "train_stage", lambda *a, **k: real(*a, **k, fail_once={"marker": str(marker), "epoch": 3})
+    )
+    res = Resources(use_gpu=False, max_failures=0, storage_path=str(tmp_path / "ray_results"))
+    with pytest.raises(Exception, match="injected failure after epoch 3"):
+        T.run_experiment(cfg, resources=res, tracking=tracking, evaluate=False)
+    monkeypatch.setattr(T, "train_stage", real)
+    (run_id,) = query.search_runs("test-train-resume", tracking_uri=store)["run_id"]
+    with pytest.raises(ResumeError, match=r"train.policy_lr=0.0005 \(asked 0.0001\)"):
+        T.run_experiment(_cfg(tiny_maze2d_path, **{"train.policy_epochs": 3, "train.policy_lr": 1e-4}),
+                         tracking=tracking, evaluate=False, resume_run_id=run_id)  # fmt: skip
+    # no --out given: the storage comes from the run's tags
+    result = T.run_experiment(cfg, resources=Resources(use_gpu=False), tracking=tracking, evaluate=False,
+                              resume_run_id=run_id)  # fmt: skip
+    assert result.run_id == run_id and result.metrics["epoch"] == 5
+    run = query.get_run(run_id, tracking_uri=store)
+    assert run.info.status == "FINISHED" and run.data.tags["mage.resumed_from_epoch.policy"] == "1"
+    assert (
+        "mage.error" not in run.data.tags and "injected failure" in run.data.tags["mage.error_before_resume"]
+    )
+    hist = query.metric_history(run_id, ["tok/loss", "pol/loss"], tracking_uri=store)
+    assert hist.groupby("key")["step"].apply(list).to_dict() == {"tok/loss": [1, 2], "pol/loss": [3, 4, 5]}
+    with pytest.raises(ResumeError, match="is FINISHED"):
+        T.run_experiment(cfg, tracking=tracking, evaluate=False, resume_run_id=run_id)
+
+
+@pytest.mark.slow
 def test_failed_experiment_is_marked_failed(local_ray, store, tiny_maze2d_path) -> None:
     from mage.distributed.train import run_experiment
     from mage.tracking import query

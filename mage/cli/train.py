@@ -62,8 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
     p.add_argument(
         "--resume",
-        action="store_true",
-        help="--local: continue the interrupted run in --out from its last epoch (same settings, same run)",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="RUN_ID",
+        help="continue an interrupted run from its last epoch, same settings, same MLflow run: --local: the run "
+        "in --out (no RUN_ID); Ray: the MLflow run id it printed (its Ray Train checkpoints are found by the run's "
+        "tags; pass the same --out if you gave one)",
     )
     p.set_defaults(func=cmd_train)
 
@@ -88,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.local:
         if args.workers != 1 or args.gpus:
             raise SystemExit("error: --workers/--gpus need Ray; drop them or drop --local")
-        if args.resume and not args.out:
+        if args.resume is not None and not args.out:
             raise SystemExit(
                 "error: --resume continues the run in --out; pass the --out of the interrupted run"
             )
@@ -98,11 +103,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             return _train_local(cfg, args)
         except NonFiniteLossError as e:  # the run is already marked FAILED with the reason
             raise SystemExit(f"error: {e}; lower the learning rate or check the data") from None
-    if args.resume:
-        raise SystemExit(
-            "error: --resume is for --local runs; a sweep resumes with its own --resume (its trials continue "
-            "their fits from the last epoch)"
-        )
+    if args.resume == "":
+        raise SystemExit("error: --resume needs the MLflow run id of the interrupted run (without --local)")
     from mage.distributed.ray_init import init_ray
     from mage.distributed.resources import Resources
     from mage.distributed.train import run_experiment
@@ -133,6 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             tokenizer_from=args.tokenizer_from,
             evaluate=not args.no_eval,
             progress=True,
+            resume_run_id=args.resume,
         )
     except NonFiniteLossError as e:  # the run is already marked FAILED with the reason
         raise SystemExit(f"error: {e}; lower the learning rate or check the data") from None
@@ -157,11 +160,11 @@ def _check_resume(args: argparse.Namespace, cfg, out: Path, state_dir: Path) -> 
     from mage.pipeline import local_resume_state
 
     left = (state_dir / "train_state.pt").is_file()
-    if left and not args.resume:
+    if left and args.resume is None:
         raise SystemExit(
             f"error: {out} holds an interrupted run ({state_dir}); pass --resume to continue it, or another --out"
         )
-    if not args.resume:
+    if args.resume is None:
         return None
     try:
         state = local_resume_state(state_dir, cfg)
@@ -172,15 +175,14 @@ def _check_resume(args: argparse.Namespace, cfg, out: Path, state_dir: Path) -> 
     return state
 
 
-def _reattach(out: Path, state: dict):
+def _reattach(out: Path, state: dict, cfg):
     """The interrupted run's logger, running again, tagged with where it continues."""
     from mage.tracking.fallback import JsonlLogger, mlflow_available
     from mage.tracking.mlflow_logger import RunLogger
 
     run_id = (out / RUN_ID_FILE).read_text().strip()
     if mlflow_available() and not run_id.startswith("local-"):
-        logger = RunLogger.attach(run_id, owns_run=True)
-        logger.client.update_run(run_id, status="RUNNING")
+        logger = RunLogger.reopen(run_id, cfg)
     else:
         logger = JsonlLogger(out, run_id=run_id)
     logger.set_tags({f"mage.resumed_from_epoch.{state['stage']}": state["epoch"]})
@@ -203,7 +205,7 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
     state_dir = out / LOCAL_STATE_DIR
     resume = _check_resume(args, cfg, out, state_dir)
     if resume is not None:
-        logger = _reattach(out, resume)
+        logger = _reattach(out, resume, cfg)
     else:
         logger = start_run(
             experiment=args.experiment,

@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,22 @@ TUNE_OBJECTIVE = "tune/objective"
 
 # ----------------------------------------------------------------------------------------------------------
 # Driver side
+
+
+def _resumed_fit(run_id: str, uri: str | None, resources: Resources) -> tuple[str, Resources]:
+    """The Ray Train name and storage of a run to resume (its tags), the storage unless one was given."""
+    from mage.tracking.mlflow_logger import ResumeError
+    from mage.tracking.query import get_run
+
+    tags = get_run(run_id, tracking_uri=uri).data.tags
+    if "mage.fit_name" not in tags:
+        raise ResumeError(
+            f"run {run_id} has no mage.fit_name tag (it predates resumable runs): its Ray Train checkpoints "
+            "cannot be found; start a new run"
+        )
+    return tags["mage.fit_name"], replace(
+        resources, storage_path=resources.storage_path or tags["mage.fit_storage"]
+    )
 
 
 def default_storage_path() -> str:
@@ -230,6 +246,7 @@ def run_experiment(
     progress: bool = False,
     tokenizer_only: bool = False,
     fit_name: str | None = None,
+    resume_run_id: str | None = None,
 ) -> ExperimentResult:
     """Train MAGE (stage 1 then stage 2 on Ray Train, in one fit unless ``MAGE_ONE_FIT=0``), evaluate it, and
     record everything in one MLflow run. ``time/tokenizer_s`` and ``time/policy_s``: each stage's wall in the
@@ -257,6 +274,9 @@ def run_experiment(
     fit_name: the stem of the Ray Train run names (``<stem>-train``, ``-tokenizer``, ``-policy``) under
         ``resources.storage_path``. Ray Train restores a run of the same name from its last checkpoint, so the
         same stem continues a fit that was stopped (a sweep trial on ``--resume``); default: unique per run.
+    resume_run_id: an interrupted ``mage train`` run (KILLED / FAILED) to continue: the same MLflow run goes on,
+        and its fits (name and storage from its tags ``mage.fit_name`` / ``mage.fit_storage``) continue from
+        their last checkpoints.
 
     Returns ``ExperimentResult(run_id, checkpoint_dir, metrics, tokenizer_dir)``. The MLflow run is
     FINISHED on success and FAILED (error in the tag ``mage.error``) if anything raises.
@@ -274,16 +294,23 @@ def run_experiment(
     all_tags = standard_tags(cfg, run_type=run_type)
     all_tags.update({"mage.tokenizer_from": tokenizer_from} if tokenizer_from else {})
     all_tags.update({k: str(v) for k, v in tracking.tags.items()})
-    logger = RunLogger.start_for(tracking, all_tags)
+    if resume_run_id:
+        fit_name, resources = _resumed_fit(resume_run_id, tracking.tracking_uri, resources)
+        logger = RunLogger.reopen(resume_run_id, cfg, tracking_uri=tracking.tracking_uri)
+    else:
+        logger = RunLogger.start_for(tracking, all_tags)
     uri = logger.tracking_uri
     metrics: dict[str, float] = {}
     with logger:
-        logger.log_config(cfg)
-        logger.log_params({"ray.num_workers": resources.num_workers})
+        if not resume_run_id:
+            logger.log_config(cfg)
+            logger.log_params({"ray.num_workers": resources.num_workers})
         common: dict[str, Any] = dict(
             resources=resources, run_id=logger.run_id, tracking_uri=uri, progress=progress
         )
         name = fit_name or f"{tracking.run_name or 'mage'}-{logger.run_id[:8]}"
+        storage = resources.storage_path or default_storage_path()
+        logger.set_tags({"mage.fit_name": name, "mage.fit_storage": storage})
         tok_dir: str | None = None
         if tokenizer_from:
             if Path(tokenizer_from).is_dir():

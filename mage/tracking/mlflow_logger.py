@@ -49,6 +49,10 @@ RUN_TYPES = ("sweep", "trial", "train", "eval")
 # Helpers shared by all loggers
 
 
+class ResumeError(ValueError):
+    """A run that cannot be resumed as asked (not interrupted, other settings, no fit to continue)."""
+
+
 def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """Nested mapping -> dotted keys with string values cut to MLflow's param length limit."""
     out: dict[str, str] = {}
@@ -251,6 +255,30 @@ class RunLogger:
         uri = tracking_uri or default_tracking_uri()
         logger = cls(run_id, uri, owns_run=owns_run)
         logger.client.get_run(run_id)  # fail early and clearly on a wrong id or store
+        return logger
+
+    @classmethod
+    def reopen(cls, run_id: str, cfg: Any, *, tracking_uri: str | None = None) -> RunLogger:
+        """An interrupted run (KILLED / FAILED) RUNNING again, to continue its training under the same id: its
+        params must be ``cfg``'s (else ResumeError naming the differences); its ``mage.error`` moves to
+        ``mage.error_before_resume``; this process becomes its owner (the reaper judges it by this process)."""
+        logger = cls.attach(run_id, tracking_uri=tracking_uri, owns_run=True)
+        run = logger.client.get_run(run_id)
+        if run.info.status in ("RUNNING", "FINISHED"):
+            raise ResumeError(
+                f"run {run_id} is {run.info.status}: only an interrupted (KILLED/FAILED) run resumes"
+            )
+        saved, asked = run.data.params, flatten_params(cfg.flatten())
+        diff = sorted(k for k in asked if k in saved and saved[k] != asked[k])
+        if diff:
+            shown = ", ".join(f"{k}={saved[k]} (asked {asked[k]})" for k in diff[:5])
+            raise ResumeError(f"run {run_id} was trained with {shown}: resume it with the same settings")
+        logger.set_tags({OWNER_TAG: owner()})
+        error = run.data.tags.get("mage.error")
+        if error is not None:
+            logger.set_tags({"mage.error_before_resume": error})
+            logger.client.delete_tag(run_id, "mage.error")
+        logger.client.update_run(run_id, status="RUNNING")
         return logger
 
     # -- logging -------------------------------------------------------------------------------------------
