@@ -6,33 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import test_training  # tests/ is on sys.path (pytest's default import mode)
 import torch
 
 from mage.cli import main
 from mage.config import make_config
 from mage.pipeline import local_resume_state, run_local
 
-TINY = {
-    "data.horizon": 16,
-    "tokenizer.num_scales": 3,
-    "tokenizer.downsample": 2,
-    "tokenizer.codebook_size": 32,
-    "tokenizer.code_dim": 8,
-    "tokenizer.hidden": 16,
-    "tokenizer.dead_code_every": 2,  # restarts draw from the RNG: a resume must restore it
-    "transformer.depth": 2,
-    "transformer.width": 32,
-    "transformer.heads": 2,
-    "transformer.dropout": 0.1,  # so does dropout
-    "policy.inv_hidden": 32,
-    "train.batch_size": 16,
-    "train.tokenizer_epochs": 2,
-    "train.policy_epochs": 2,
-    "train.steps_per_epoch": 3,
-    "train.warmup_steps": 1,
-    "train.val_batches": 1,
-    "train.device": "cpu",
-}
+# test_training's tiny model, with the two things that draw from the RNG mid-stage: a resume must restore it
+TINY = {**test_training.TINY, "tokenizer.dead_code_every": 2, "transformer.dropout": 0.1}
 
 
 class Stop(Exception):
