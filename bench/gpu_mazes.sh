@@ -51,7 +51,8 @@ print(f"train.steps_per_epoch={spe} train.tokenizer_epochs={ep('tokenizer', 0.3)
 PYEOF
 }
 else plan() { echo "$MAGE_PLAN"; }; fi
-# 4. train all jobs side by side
+# 4. train all jobs side by side. Measured 2026-11-29 (docs/results.md): on one GPU without MPS the processes
+# time-slice, three together train about as fast as one alone, so side by side saves nothing but start-up.
 while read -r name ds extra; do [ -n "$name" ] || continue
   p=$(plan $W/tp-$name.json); echo "plan $name: $extra $p" | tee -a $S
   ( t=$(date +%s); $PY -m mage train --dataset $ds --preset $PRESET --local --no-eval --out $W/run-$name \
