@@ -32,6 +32,7 @@ from mage.config import ExperimentConfig
 from mage.fsutil import atomic_dir
 
 FORMAT_VERSION = 1
+TRAIN_STATE_FILE = "train_state.pt"  # the resume state inside a checkpoint dir (optional)
 
 
 class _Normalizers(Protocol):
@@ -88,7 +89,7 @@ def save_checkpoint(
         if policy is not None:
             torch.save(unwrap(policy).state_dict(), tmp / "policy.pt")
         if train_state is not None:
-            torch.save(train_state, tmp / "train_state.pt")
+            torch.save(train_state, tmp / TRAIN_STATE_FILE)
     return out
 
 
@@ -145,5 +146,5 @@ def read_episode_returns(ckpt_dir: str | Path) -> np.ndarray:
 
 
 def read_train_state(ckpt_dir: str | Path) -> dict[str, Any] | None:
-    p = Path(ckpt_dir) / "train_state.pt"
+    p = Path(ckpt_dir) / TRAIN_STATE_FILE
     return torch.load(p, map_location="cpu", weights_only=False) if p.is_file() else None

@@ -7,11 +7,17 @@ import dataclasses
 import json
 import math
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T", bound="ConfigBase")
+
+
+def describe_differences(saved: Mapping[str, Any], asked: Mapping[str, Any], keys: Iterable[str]) -> str:
+    """``"k=saved (asked v), ..."`` for the keys whose values differ (the first five); "" when none do."""
+    diff = sorted(k for k in keys if saved.get(k) != asked.get(k))
+    return ", ".join(f"{k}={saved.get(k)} (asked {asked.get(k)})" for k in diff[:5])
 
 
 class ConfigError(ValueError):

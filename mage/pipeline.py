@@ -16,6 +16,7 @@ from typing import Any
 
 from mage.checkpoint import read_config, read_train_state, save_checkpoint
 from mage.config import ExperimentConfig
+from mage.config_base import describe_differences
 from mage.data.prepare import PreparedData, prepare_data
 from mage.fsutil import remove_path
 from mage.loop import TrainHooks
@@ -31,15 +32,14 @@ def run_local(
     data: PreparedData | None = None,
     progress: bool = False,
     state_dir: str | Path | None = None,
-    resume: bool = False,
+    resume_state: dict[str, Any] | None = None,
 ) -> Path:
     """Train both stages in this process and write the final checkpoint to ``out_dir``; ``progress``: a bar
     of optimiser steps per stage with rate and ETA. With ``state_dir`` every epoch replaces a resumable
     checkpoint there (weights, optimiser, RNGs, stage and epoch), removed once ``out_dir`` is written;
-    ``resume`` continues from it (see :func:`local_resume_state`)."""
+    ``resume_state`` (what :func:`local_resume_state` read from it) continues from there."""
     seed_everything(cfg.train.seed)
     data = data if data is not None else prepare_data(cfg)
-    resume_state = local_resume_state(state_dir, cfg) if resume else None
 
     def report(metrics: dict[str, float], save_fn: Callable[[Path], None]) -> None:
         if log_fn:
@@ -64,11 +64,9 @@ def local_resume_state(state_dir: str | Path | None, cfg: ExperimentConfig) -> d
         raise FileNotFoundError(
             f"nothing to resume in {state_dir}: no interrupted run left its state there; start without --resume"
         )
-    saved = read_config(state_dir).flatten()
-    asked = cfg.flatten()
-    diff = sorted(k for k in saved.keys() | asked.keys() if saved.get(k) != asked.get(k))
-    if diff:
-        shown = ", ".join(f"{k}={saved.get(k)!r} (asked {asked.get(k)!r})" for k in diff[:5])
+    saved, asked = read_config(state_dir).flatten(), cfg.flatten()
+    shown = describe_differences(saved, asked, saved.keys() | asked.keys())
+    if shown:
         raise ValueError(
             f"the interrupted run in {state_dir} was trained with {shown}: resume it with the same settings, "
             "or start a new run in another --out"

@@ -60,7 +60,7 @@ def test_a_stopped_local_run_continues_to_the_same_weights(setup, tmp_path: Path
     assert (left["stage"], left["epoch"]) == (("tokenizer", 1) if stop_at == 2 else ("policy", 1))
     seen: list[int] = []
     ck = run_local(cfg, tmp_path / "checkpoint", log_fn=lambda m: seen.append(int(m["epoch"])),
-                   state_dir=state, resume=True)  # fmt: skip
+                   state_dir=state, resume_state=left)  # fmt: skip
     assert seen == list(range(stop_at, 5))  # only the epochs that were not done
     assert _same(_weights(ck), unbroken)
     assert not state.exists()  # removed once the final checkpoint is written
@@ -75,7 +75,7 @@ def test_without_the_rng_and_the_data_order_the_continuation_differs(setup, tmp_
     with pytest.raises(Stop):
         run_local(cfg, tmp_path / "checkpoint", log_fn=_stopping_at(4), state_dir=state)
     monkeypatch.setattr(mage.loop, "set_rng_state", lambda s: None)
-    ck = run_local(cfg, tmp_path / "checkpoint", state_dir=state, resume=True)
+    ck = run_local(cfg, tmp_path / "checkpoint", state_dir=state, resume_state=local_resume_state(state, cfg))
     assert not _same(_weights(ck), unbroken)
 
 

@@ -157,9 +157,10 @@ RUN_ID_FILE = "run_id"  # under --out: the run a --resume continues
 
 def _check_resume(args: argparse.Namespace, cfg, out: Path, state_dir: Path) -> dict | None:
     """The interrupted run's state for ``--resume``; an interrupted run is never overwritten without it."""
+    from mage.checkpoint import TRAIN_STATE_FILE
     from mage.pipeline import local_resume_state
 
-    left = (state_dir / "train_state.pt").is_file()
+    left = (state_dir / TRAIN_STATE_FILE).is_file()
     if left and args.resume is None:
         raise SystemExit(
             f"error: {out} holds an interrupted run ({state_dir}); pass --resume to continue it, or another --out"
@@ -225,7 +226,7 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
             log_fn=lambda m: logger.log_metrics(m, step=int(m["epoch"])),
             progress=True,
             state_dir=state_dir,
-            resume=resume is not None,
+            resume_state=resume,
         )
         train_s = time.perf_counter() - t0
         metrics: dict[str, float] = {"time/train_s": train_s}

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mage.checkpoint import TRAIN_STATE_FILE
 from mage.config import ExperimentConfig
 
 JOBS = ("tokenizer", "policy", "both")
@@ -57,7 +58,7 @@ def _load_train_state(ckpt: Any) -> tuple[dict[str, Any] | None, dict[str, float
     if ckpt is None:
         return None, {}
     with ckpt.as_directory() as d:
-        p, m = Path(d) / "train_state.pt", Path(d) / STAGE1_METRICS_FILE
+        p, m = Path(d) / TRAIN_STATE_FILE, Path(d) / STAGE1_METRICS_FILE
         state = torch.load(p, map_location="cpu", weights_only=False) if p.is_file() else None
         return state, json.loads(m.read_text()) if m.is_file() else {}
 

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mage.config_base import describe_differences
 from mage.tracking.context import DEFAULT_EXPERIMENT, Tracking
 from mage.tracking.owner import OWNER_TAG, owner
 from mage.tracking.store import default_artifact_root, default_tracking_uri, project_root
@@ -269,9 +270,8 @@ class RunLogger:
                 f"run {run_id} is {run.info.status}: only an interrupted (KILLED/FAILED) run resumes"
             )
         saved, asked = run.data.params, flatten_params(cfg.flatten())
-        diff = sorted(k for k in asked if k in saved and saved[k] != asked[k])
-        if diff:
-            shown = ", ".join(f"{k}={saved[k]} (asked {asked[k]})" for k in diff[:5])
+        shown = describe_differences(saved, asked, asked.keys() & saved.keys())
+        if shown:
             raise ResumeError(f"run {run_id} was trained with {shown}: resume it with the same settings")
         logger.set_tags({OWNER_TAG: owner()})
         error = run.data.tags.get("mage.error")
