@@ -99,6 +99,12 @@ def measured(runs: pd.DataFrame) -> pd.DataFrame:
     named = r["row"].fillna("").astype(str).ne("")
     if named.any():
         r.loc[named, "method"] = [f"{m}[{n}]" for m, n in zip(r.loc[named, "method"], r.loc[named, "row"])]
+    # A transfer evaluation (`mage evaluate --allow-other-data`) measures a model of other data: its own row.
+    moved = r["transfer"].fillna("").astype(str).eq("true")
+    if moved.any():
+        r.loc[moved, "method"] = [
+            f"{m}[trained on {t}]" for m, t in zip(r.loc[moved, "method"], r.loc[moved, "trained_on"])
+        ]
     rows = []
     for (method, dataset, *proto), g in r.groupby(["method", "dataset", *PROTOCOL_KEYS], sort=True):
         so = suite_of(dataset)

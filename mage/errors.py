@@ -22,6 +22,7 @@ DEBUG_ENV = "MAGE_DEBUG"  # 1: show the traceback of known errors too
 KNOWN_ERRORS = (
     ("mage.config_base", "ConfigError"),  # bad --set / preset value (ScheduleError is one)
     ("mage.data.d4rl_io", "DatasetError"),  # missing / unreadable / invalid dataset file
+    ("mage.envs.registry", "UnknownTaskError"),  # a task / dataset name the registry does not have
     ("mage.loop", "NonFiniteLossError"),  # the training loss became NaN / inf
     ("mage.tracking.query", "NoRunsError"),  # no runs where the command looked
     ("mage.tracking.store", "TrackingUnreachableError"),  # MLFLOW_TRACKING_URI does not answer

@@ -356,9 +356,8 @@ def test_short_columns_agree_for_a_logged_run(tmp_path: Path, monkeypatch: pytes
         "hold": "true",
         "use_goal": "False",  # a param, as MLflow stores it
     }
-    assert set(expected) | {"rtg_kind", "rtg_value", "source_run_id", "variant", "budget", "row"} == set(
-        query.COLUMNS
-    )
+    unset = {"rtg_kind", "rtg_value", "source_run_id", "variant", "budget", "row", "trained_on", "transfer"}
+    assert set(expected) | unset == set(query.COLUMNS)
     searched = query.search_runs("mage-cols", tracking_uri=uri)
     loaded = load_runs("mage-cols", uri, cache_dir=tmp_path / "cache")
     cached = load_runs("mage-cols", uri, cache_dir=tmp_path / "cache")  # the parquet round trip
@@ -534,10 +533,15 @@ def test_a_named_row_is_never_a_seed_of_the_others(schema_store: str) -> None:
         base.assign(run_id="gpu0", row="H200 budget", **{"metrics.eval/norm_score": 90.0}),
         base.assign(run_id="gpu1", row="H200 budget", **{"metrics.eval/norm_score": 110.0}),
         base.assign(run_id="gpu-p50", row="H200 budget", rtg_kind="percentile", rtg_value=50.0),
+        # a medium model evaluated on umaze on purpose (`--allow-other-data`): a row of its own too
+        base.assign(run_id="moved", transfer="true", trained_on="maze2d-medium-v1"),
     ]
     meas = main_table.measured(pd.concat([runs, *extra], ignore_index=True))
     umaze = meas[meas["dataset"] == "maze2d-umaze-v1"].set_index("method")
-    assert set(umaze.index) == {"mage", "mage[H200 budget]", "mage@p50[H200 budget]"}
+    moved = "mage[trained on maze2d-medium-v1]"
+    assert set(umaze.index) == {"mage", "mage[H200 budget]", "mage@p50[H200 budget]", moved}
+    assert umaze.loc[moved, "n"] == 1
+    assert _measured_label(moved) == "MAGE (ours, measured, trained on maze2d-medium-v1)"
     assert umaze.loc["mage[H200 budget]", "n"] == 2 and umaze.loc["mage[H200 budget]", "mean"] == 100.0
     assert umaze.loc["mage", "n"] == 3  # the three seeds, untouched by the named runs
     assert _measured_label("mage@p50[H200 budget]") == "MAGE (ours, measured, R̂₀ p50, H200 budget)"

@@ -120,6 +120,10 @@ def test_the_console_script_prints_one_line_and_exits_1(tmp_path: Path):
         ),
         (["data", "info", str(tmp_path / "none.hdf5")], "mage data info: error: "),
         (["data", "generate", "nope-v1"], "mage data generate: error: unknown task 'nope-v1'"),
+        (  # a misspelt dataset: one line with the likely name, and no MLflow run opened for it
+            ["train", "--local", "--preset", "smoke", "--dataset", "maze2d-umaz-v1"],
+            "mage train: error: unknown task 'maze2d-umaz-v1'; did you mean maze2d-umaze-v1,",
+        ),
     ]
     for argv, start in cases:
         r = subprocess.run(
@@ -127,6 +131,7 @@ def test_the_console_script_prints_one_line_and_exits_1(tmp_path: Path):
         )
         assert r.returncode in (1, 2) and "Traceback" not in r.stderr, (argv, r.stderr)
         assert r.stderr.startswith(start) and len(r.stderr.strip().splitlines()) == 1, (argv, r.stderr)
+    assert not (tmp_path / "m.db").exists()  # no command above got as far as the tracking store
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -305,3 +305,26 @@ def test_training_probe_rolls_out_on_later_seeds_and_leaves_every_rng_as_it_was(
     assert due == [5, 7, 9] and not _probe_due(every, {"epoch": 5, "tok/loss": 1.0})
     with pytest.raises(ConfigError, match="eval.probe_every=2 cannot probe with eval.critic='cql'"):
         make_config("cpu", {"eval.probe_every": 2, "eval.critic": "cql", "eval.sampling": "sample"})
+
+
+def test_a_checkpoint_is_evaluated_on_its_own_data_unless_a_transfer_is_asked_for(trained, tmp_path):
+    """`mage evaluate --task` on another maze fails with one clear error before any rollout; its Multi2D
+    variant (the same data) is fine; `--allow-other-data` runs it and tags the run ``mage.transfer``, which
+    the main table keeps in a row of its own (tests/test_analysis.py)."""
+    import mlflow
+
+    from mage.tracking.evaluation import evaluate_checkpoint
+
+    _, d = trained
+    with pytest.raises(
+        ValueError, match=r"'maze2d-medium-v1' is not a task of the data .* maze2d-umaze-v1 or"
+    ):
+        evaluate_checkpoint(d, task="maze2d-medium-v1", episodes=1, log=False, progress=False)
+    kw = {"episodes": 1, "num_envs": 1, "progress": False, "tracking_uri": f"sqlite:///{tmp_path / 'm.db'}"}
+    own = evaluate_checkpoint(d, task="maze2d-umaze-multi-v1", experiment="t", **kw)
+    moved = evaluate_checkpoint(d, task="maze2d-medium-v1", experiment="t", allow_other_data=True, **kw)
+    mlflow.set_tracking_uri(kw["tracking_uri"])
+    assert "mage.transfer" not in mlflow.get_run(own.run_id).data.tags
+    tags = mlflow.get_run(moved.run_id).data.tags
+    assert tags["mage.transfer"] == "true" and tags["mage.trained_on"] == "maze2d-umaze-v1"
+    assert set(moved.episodes["task"]) == {"maze2d-medium-v1"}  # it did roll out on the other maze

@@ -35,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tgt.add_argument("--rtg-percentile", type=float, default=None, help="R̂_0 percentile of dataset returns")
     tgt.add_argument("--target-return", type=float, default=None, help="absolute R̂_0")
     e.add_argument("--task", default=None, help="task to evaluate on (default: the checkpoint's dataset)")
+    e.add_argument(
+        "--allow-other-data",
+        action="store_true",
+        help="let --task be a task of other data than the checkpoint's (another maze: a transfer evaluation)",
+    )
     e.add_argument("--seed", type=int, default=0, help="env seed of episode 0 (episode i: seed + i)")
     e.add_argument("--num-envs", type=int, default=50, help="lockstep envs per batch (default 50)")
     e.add_argument("--actors", type=int, default=2, help="rollout actors (default 2)")
@@ -275,4 +280,5 @@ def _evaluate(
         run_name=name,
         tags=tags,
         agent_kwargs=agent_kwargs,
+        allow_other_data=args.allow_other_data,
     )

@@ -75,14 +75,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace):
     from mage.config import ConfigError, make_config, parse_overrides
+    from mage.envs.registry import get_spec
 
     try:
         overrides = {"data.dataset": args.dataset, **parse_overrides(args.overrides)}
         if args.data_path:
             overrides["data.path"] = args.data_path
-        return make_config(args.preset, overrides)
+        cfg = make_config(args.preset, overrides)
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
+    get_spec(cfg.data.dataset)  # a misspelt dataset fails here: before an MLflow run is opened or Ray starts
+    return cfg
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -45,6 +45,8 @@ a task without any refs scores NaN.
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 
 from mage.envs.task_spec import TaskSpec
@@ -127,11 +129,24 @@ def list_specs() -> list[TaskSpec]:
     return list(TASKS.values())
 
 
+class UnknownTaskError(KeyError):
+    """A task or dataset name the registry does not have. A ``KeyError`` (callers that catch one keep working)
+    and a known error of every entry point (``mage.errors``): one line, no traceback."""
+
+    def __str__(self) -> str:  # KeyError's own str() quotes the message
+        return str(self.args[0]) if self.args else ""
+
+
 def get_spec(name: str) -> TaskSpec:
     """Spec of a task name (``maze2d-umaze-v1``) or maze env id (``mage/maze2d-umaze-v1``)."""
     key = name.removeprefix("mage/")
     if key not in TASKS:
-        raise KeyError(f"unknown task {name!r}; valid names: {', '.join(TASKS)}")
+        close = difflib.get_close_matches(key, TASKS, n=3, cutoff=0.75)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UnknownTaskError(
+            f"unknown task {name!r}; {hint}`mage data list` shows every task with its data status "
+            f"(valid names: {', '.join(TASKS)})"
+        )
     return TASKS[key]
 
 

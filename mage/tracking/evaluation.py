@@ -71,11 +71,14 @@ def evaluate_checkpoint(
     tags: Mapping[str, Any] | None = None,
     tracking_uri: str | None = None,
     progress: bool = True,
+    allow_other_data: bool = False,
 ) -> EvalResult:
     """Evaluate one checkpoint (or a scripted method) and log the results to MLflow.
 
     checkpoint / run_id: the checkpoint dir, or an MLflow run whose ``checkpoint/`` artifact is used.
-    task: defaults to the checkpoint's dataset. Target: ``target_return`` if given, else ``rtg_percentile`` of
+    task: defaults to the checkpoint's dataset; another task must share that dataset (the Multi2D variant of
+        a maze) unless ``allow_other_data`` (a transfer evaluation on purpose, tagged ``mage.transfer``).
+        Target: ``target_return`` if given, else ``rtg_percentile`` of
         the checkpoint's dataset episode returns (the paper's R̂_0 for percentile 100 = dataset max).
     protocol: goal given or not, own action or state tracking, hold (recorded as tags and columns).
     runner: where the rollouts run (default: in this process; ``actor_runner(n)`` for Ray actors).
@@ -97,6 +100,9 @@ def evaluate_checkpoint(
             if ckpt is None:
                 raise ValueError("task is required when no checkpoint is given (e.g. task='maze2d-umaze-v1')")
             task = read_config(ckpt).data.dataset
+        elif ckpt is not None and not allow_other_data:
+            check_task_shares_data(task, read_config(ckpt).data.dataset, ckpt)
+        transfer = ckpt is not None and not shares_data(task, read_config(ckpt).data.dataset)
         returns = read_episode_returns(ckpt) if ckpt is not None else None
         target = resolve_target_return(returns, target_return=target_return, rtg_percentile=rtg_percentile)
         model_tags = _model_tags(method, ckpt)  # before a downloaded checkpoint is removed below
@@ -120,11 +126,35 @@ def evaluate_checkpoint(
                 "mage.dataset": task,
                 **protocol.tags(),
                 **model_tags,
+                **({"mage.transfer": "true"} if transfer else {}),  # tables give it a row of its own
                 **(tags or {}),
             },
             tracking_uri=tracking_uri,
         )
     return EvalResult(metrics, df, logged_to, f"runs:/{run_id}/checkpoint" if downloaded else ckpt)
+
+
+def shares_data(task: str, trained_on: str) -> bool:
+    """Whether ``task`` is evaluated on the dataset ``trained_on`` names (a maze and its Multi2D variant do)."""
+    from mage.envs.registry import get_spec
+
+    return get_spec(task).dataset == get_spec(trained_on).dataset
+
+
+def check_task_shares_data(task: str, trained_on: str, ckpt: str) -> None:
+    """A checkpoint is evaluated on a task of its own data (``maze2d-umaze-v1`` and ``-multi-v1`` share one
+    file); another maze, another family or the dense rewards is a transfer evaluation, so it must be asked for."""
+    from mage.envs.registry import TASKS, get_spec
+
+    if shares_data(task, trained_on):
+        return
+    data = get_spec(trained_on).dataset
+    own = [name for name, spec in TASKS.items() if spec.dataset == data]
+    raise ValueError(
+        f"task {task!r} is not a task of the data checkpoint {ckpt} was trained on ({trained_on}); evaluate it "
+        f"on {' or '.join(own)}, or pass --allow-other-data (allow_other_data=True) to evaluate it elsewhere "
+        "on purpose"
+    )
 
 
 def _model_tags(method: str, ckpt: str | None) -> dict[str, str]:

@@ -30,18 +30,8 @@ from mage.tracking.store import default_tracking_uri
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 EPISODES_ARTIFACT = "eval/episodes.parquet"
-RUN_COLUMNS = [
-    "run_id",
-    "run_name",
-    "experiment",
-    "experiment_id",
-    "status",
-    "start_time",
-    "end_time",
-    "duration_s",
-    "parent_run_id",
-    "artifact_uri",
-]
+RUN_COLUMNS = ["run_id", "run_name", "experiment", "experiment_id", "status", "start_time", "end_time",
+               "duration_s", "parent_run_id", "artifact_uri"]  # fmt: skip
 
 # The one map from short, typed column names to MLflow columns (tags are strings in MLflow, params too).
 # Every table of the platform (sweep results, analysis) names these columns the same way.
@@ -64,6 +54,8 @@ COLUMNS: dict[str, tuple[str, type]] = {
     "hold": ("tags.mage.hold", str),
     "budget": ("tags.mage.budget", str),  # a MAGE checkpoint's training steps and batch
     "row": ("tags.mage.row", str),  # `mage evaluate --row-name`: a table row of its own
+    "trained_on": ("tags.mage.trained_on", str),  # the dataset a MAGE checkpoint was trained on
+    "transfer": ("tags.mage.transfer", str),  # "true": evaluated on other data (`--allow-other-data`)
     "variant": ("tags.mage.variant", str),  # "goal": a goal-conditioned MAGE checkpoint's evaluation
     "use_goal": ("params.transformer.use_goal", str),  # the same on a training run ("True" / "False")
     "V": ("params.tokenizer.codebook_size", int),
