@@ -160,6 +160,22 @@ def test_every_k_gets_a_schedule(preset: str) -> None:
     assert hierarchy_depth.fit_horizon("smoke", {"tokenizer.num_scales": 2}) == {"tokenizer.num_scales": 2}
 
 
+def test_a_grid_value_a_trial_would_reject_fails_before_ray(tmp_path: Path, capsys) -> None:
+    """`--K 1 0`: K = 0 is a grid point, not a --set, and it fails as one line before Ray starts or a store
+    or Tune dir is written (before, the sweep ran and its trial FAILED inside Ray)."""
+    import ray
+
+    from sweeps.driver.spec import grid_points
+
+    sweep = hierarchy_depth.make_sweep([1, 0], ["maze2d-umaze-v1"], [0, 1])
+    points = grid_points(sweep, skip=("data.dataset",))
+    assert points == [{"tokenizer.num_scales": k, "train.seed": s} for k in (1, 0) for s in (0, 1)]
+    argv = ["--smoke", "--K", "1", "0", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]
+    with pytest.raises(SystemExit, match="tokenizer.num_scales=0 must be >= 1"):
+        hierarchy_depth.cli([*argv, "--storage", str(tmp_path / "tune")])
+    assert not ray.is_initialized() and not any(tmp_path.iterdir())
+
+
 def test_search_space_is_optuna_compatible() -> None:
     from ray.tune.search.optuna import OptunaSearch
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "Sweep",
     "describe_space",
     "expected_trials",
+    "grid_points",
     "grid_values",
 ]
 
@@ -73,6 +75,17 @@ def grid_values(sweep: Sweep, key: str, default: list[Any]) -> list[Any]:
     if isinstance(v, Mapping) and "grid_search" in v:
         return list(v["grid_search"])
     return default if v is None else [v]
+
+
+def grid_points(sweep: Sweep, skip: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Every combination of the sweep's grid values, leaving out the ``skip`` keys (sampled keys are not
+    grids: Tune draws them inside their bounds)."""
+    grids = {
+        k: list(v["grid_search"])
+        for k, v in sweep.param_space.items()
+        if k not in skip and isinstance(v, Mapping) and "grid_search" in v
+    }
+    return [dict(zip(grids, vals)) for vals in itertools.product(*grids.values())]
 
 
 def describe_space(space: Mapping[str, Any]) -> dict[str, str]:

@@ -88,9 +88,15 @@ def trial_config(
     return str(config.get("method", MAGE)), overrides, make_config(ctx.preset, overrides)
 
 
-def check_trials(ctx: TrialContext, methods: Sequence[str], datasets: Sequence[str]) -> None:
-    """Fail fast, before Ray starts, on a config a trial would reject: every method x dataset is built and
-    checked (baselines: their typed config, steps, the protocol); ``ConfigError`` names the key."""
+def check_trials(
+    ctx: TrialContext,
+    methods: Sequence[str],
+    datasets: Sequence[str],
+    points: Sequence[Mapping[str, Any]] = ({},),
+) -> None:
+    """Fail fast, before Ray starts, on a config a trial would reject: every method x dataset x grid point
+    (``points``: the sweep's other grid keys, e.g. K x seed) is built and checked (baselines: their typed
+    config, steps, the protocol); ``ConfigError`` names the key."""
     from mage.baselines.methods import METHODS
     from mage.distributed.baselines import prepare_baseline
 
@@ -102,7 +108,9 @@ def check_trials(ctx: TrialContext, methods: Sequence[str], datasets: Sequence[s
         raise ConfigError(f"{', '.join(ctx.baseline_overrides)}: this sweep trains no baseline")
     for m in methods:
         for ds in datasets:
-            _, _, cfg = trial_config(ctx, {"method": m, "data.dataset": ds})
+            for point in points[1:]:  # cheap: the config alone; the first point is checked in full below
+                trial_config(ctx, {**point, "method": m, "data.dataset": ds})
+            _, _, cfg = trial_config(ctx, {**points[0], "method": m, "data.dataset": ds})
             if m != MAGE:
                 prepare_baseline(cfg, m, baseline_overrides(m, ctx.baseline_overrides), ctx.baseline_steps)
     for name in ctx.named_configs:  # every row validates, and a critic row's critic is a Q-learning method
