@@ -86,6 +86,30 @@ def test_configs_typed_sourced_and_strict() -> None:
         cls().to_d3rlpy(steps=10, **({"max_timestep": 10} if algo == "dt" else {}))
 
 
+@pytest.mark.parametrize(
+    ("method", "bad", "rule"),
+    [
+        ("iql", {"expectile": 2.0}, r"baseline.expectile=2.0 must be in \(0, 1\)"),
+        ("iql", {"weight_temp": 0.0}, "weight_temp=0.0 must be > 0"),
+        ("cql", {"tau": 0.0}, r"tau=0.0 must be in \(0, 1\]"),
+        ("cql", {"n_action_samples": 0}, "n_action_samples=0 must be >= 1"),
+        ("cql", {"conservative_weight": -1.0}, "conservative_weight=-1.0 must be >= 0"),
+        ("td3bc", {"update_actor_interval": 0}, "update_actor_interval=0 must be >= 1"),
+        ("bcq", {"lam": 1.5}, r"lam=1.5 must be in \[0, 1\]"),
+        ("awac", {"lam": 0.0}, "lam=0.0 must be > 0"),  # AWAC's lam is a temperature, not a mix
+        ("crr", {"beta": 0.0}, "beta=0.0 must be > 0"),
+        ("bear", {"mmd_sigma": 0.0}, "mmd_sigma=0.0 must be > 0"),
+        ("dt", {"attn_dropout": 1.0}, r"attn_dropout=1.0 must be in \[0, 1\)"),
+        ("dt", {"embed_dim": 130, "num_heads": 4}, "embed_dim=130 must be a multiple of num_heads=4"),
+    ],
+)
+def test_a_value_d3rlpy_would_take_and_fail_on_is_a_config_error(method: str, bad: dict, rule: str) -> None:
+    """d3rlpy checks none of these (IQL took expectile=2 and trained); our configs reject each with one
+    ConfigError naming the key and the range, while every default is in range (test above)."""
+    with pytest.raises(ConfigError, match=rule):
+        config_for(method, TASK, bad)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The adapter
 

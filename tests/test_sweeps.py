@@ -168,8 +168,9 @@ def test_a_grid_value_a_trial_would_reject_fails_before_ray(tmp_path: Path, caps
     from sweeps.driver.spec import grid_points
 
     sweep = hierarchy_depth.make_sweep([1, 0], ["maze2d-umaze-v1"], [0, 1])
-    points = grid_points(sweep, skip=("data.dataset",))
+    points = grid_points(sweep.param_space, skip=("data.dataset",))
     assert points == [{"tokenizer.num_scales": k, "train.seed": s} for k in (1, 0) for s in (0, 1)]
+    assert grid_points(search.search_space(False, "maze2d-umaze-v1", 0, "cpu")) == [{}]  # sampled keys only
     argv = ["--smoke", "--K", "1", "0", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]
     with pytest.raises(SystemExit, match="tokenizer.num_scales=0 must be >= 1"):
         hierarchy_depth.cli([*argv, "--storage", str(tmp_path / "tune")])

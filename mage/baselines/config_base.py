@@ -31,6 +31,32 @@ class GoalConfig(ConfigBase):
         self._require("copies", 1)
 
 
+# Ranges of fields several algorithms share, by name: (lo, hi, lo_open, hi_open). d3rlpy checks none of them, so
+# a bad value failed deep inside training or silently diverged (e.g. IQL's expectile=2). Counts (``n_*``) and
+# intervals (``*_interval``) are >= 1, the dropouts in [0, 1), weight decays >= 0: by the rules in validate.
+SHARED_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "tau": (0, 1, True, False),  # soft target update rate: 1 copies the online network
+    "expectile": (0, 1, True, True),  # IQL's asymmetric L2: 0.5 is the mean, 1 would be the max
+    "weight_temp": (0, None, True, False),  # IQL's beta: exp(beta * A)
+    "max_weight": (0, None, True, False),  # clip of exp-advantage weights (IQL, CRR)
+    "initial_temperature": (0, None, True, False),  # SAC-style entropy temperature (a log is taken)
+    "initial_alpha": (0, None, True, False),  # Lagrange multiplier (a log is taken)
+    "alpha_threshold": (0, None, False, False),  # CQL's action gap / BEAR's MMD threshold
+    "conservative_weight": (0, None, False, False),  # CQL's alpha
+    "alpha": (0, None, True, False),  # TD3+BC: lambda = alpha / mean |Q|
+    "target_smoothing_sigma": (0, None, False, False),  # TD3 target policy noise
+    "target_smoothing_clip": (0, None, False, False),  # TD3 noise clip
+    "actor_beta": (0, None, False, False),  # ReBRAC's actor BC weight
+    "critic_beta": (0, None, False, False),  # ReBRAC's critic BC weight
+    "mmd_sigma": (0, None, True, False),  # BEAR's kernel width
+    "vae_kl_weight": (0, None, False, False),  # BEAR's VAE KL weight
+    "action_flexibility": (0, None, False, False),  # BCQ's perturbation scale
+    "warmup_steps": (0, None, False, False),  # steps before RL (BEAR, PLAS) or lr warm-up (DT)
+    "clip_grad_norm": (0, None, True, False),  # DT
+    "reward_scale": (0, None, True, False),  # the reward scalers' multiplier
+}
+
+
 @dataclass
 class D3rlpyConfig(ConfigBase):
     """Fields every algorithm has; subclasses add theirs and override defaults with their sources."""
@@ -45,6 +71,7 @@ class D3rlpyConfig(ConfigBase):
     goal: GoalConfig = field(default_factory=GoalConfig)  # -goal variants only
 
     d3rlpy_class: ClassVar[str] = ""  # class in d3rlpy.algos; its config is <class>Config
+    ranges: ClassVar[dict[str, tuple[float | None, float | None, bool, bool]]] = {}  # beside SHARED_RANGES
     section = "baseline."
 
     def validate(self) -> None:
@@ -54,6 +81,15 @@ class D3rlpyConfig(ConfigBase):
         self._require("gamma", 0, 1)
         for name, v in self.to_dict().items():
             if name.endswith("learning_rate"):
+                self._require(name, 0)
+            if (rng := self.ranges.get(name, SHARED_RANGES.get(name))) is not None:
+                lo, hi, lo_open, hi_open = rng
+                self._require(name, lo, hi, lo_open=lo_open, hi_open=hi_open)
+            if name.startswith("n_") or name.endswith("_interval") or name.endswith("num_layers"):
+                self._require(name, 1)
+            if name.endswith("dropout"):
+                self._require(name, 0, 1, hi_open=True)
+            if name.endswith("weight_decay"):
                 self._require(name, 0)
             if name.endswith("hidden") and (not v or any(int(h) < 1 for h in v)):
                 raise ConfigError(f"{self.section}{name}={v!r} must be a non-empty list of positive sizes")

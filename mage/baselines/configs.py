@@ -137,6 +137,7 @@ class AWACConfig(D3rlpyConfig):
     n_critics: int = 2  # d3rlpy default
 
     d3rlpy_class = "AWAC"
+    ranges = {"lam": (0, None, True, False)}  # the advantage weights' temperature
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
         return {
@@ -180,6 +181,7 @@ class BCQConfig(D3rlpyConfig):
     n_critics: int = 2  # d3rlpy default
 
     d3rlpy_class = "BCQ"
+    ranges = {"lam": (0, 1, False, False), "beta": (0, None, False, False)}  # min/max-Q mix; VAE KL weight
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
         return with_imitator_encoders(self)
@@ -210,6 +212,7 @@ class BEARConfig(D3rlpyConfig):
     n_critics: int = 2  # d3rlpy default
 
     d3rlpy_class = "BEAR"
+    ranges = {"lam": (0, 1, False, False)}  # mix of the min and max target Q
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
         return with_imitator_encoders(self)
@@ -233,6 +236,7 @@ class CRRConfig(D3rlpyConfig):
     update_actor_interval: int = 1  # d3rlpy default
 
     d3rlpy_class = "CRR"
+    ranges = {"beta": (0, None, True, False)}  # temperature of exp(A / beta)
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
         return with_encoders(self)
@@ -280,6 +284,7 @@ class PLASConfig(D3rlpyConfig):
     n_critics: int = 2  # d3rlpy default
 
     d3rlpy_class = "PLAS"
+    ranges = {"lam": (0, 1, False, False), "beta": (0, None, False, False)}  # min/max-Q mix; VAE KL weight
 
     def algo_kwargs(self, steps: int) -> dict[str, Any]:
         return with_imitator_encoders(self)
@@ -310,6 +315,13 @@ class DecisionTransformerConfig(D3rlpyConfig):
     def validate(self) -> None:
         super().validate()
         self._require("context_size", 1)
+        self._require("embed_dim", 1)
+        self._require("num_heads", 1)
+        if self.embed_dim % self.num_heads:
+            raise ConfigError(
+                f"{self.section}embed_dim={self.embed_dim} must be a multiple of num_heads={self.num_heads} "
+                "(each attention head gets embed_dim / num_heads channels)"
+            )
         self._require("max_timestep", 2, none_ok=True)
         if self.activation_type not in ("relu", "gelu", "tanh", "swish", "geglu"):
             raise ConfigError(

@@ -30,15 +30,7 @@ from mage.tracking.redact import redact_argv, redact_uri
 from sweeps.driver.cli import SMOKE_BASELINE_OVERRIDES, add_baseline_args, build_parser, resolve_defaults
 from sweeps.driver.data import ensure_dataset
 from sweeps.driver.env import sweep_env
-from sweeps.driver.spec import (
-    FINAL,
-    OBJECTIVE,
-    Sweep,
-    describe_space,
-    expected_trials,
-    grid_points,
-    grid_values,
-)
+from sweeps.driver.spec import FINAL, OBJECTIVE, Sweep, describe_space, expected_trials, grid_values
 from sweeps.driver.state import find_sweep, join_storage, settings_of, storage_exists, write_state
 from sweeps.driver.trial import TrialContext, check_trials, mark_trial_stopped, trial_fn, trial_name
 
@@ -280,8 +272,7 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace) -> int:
             for k in SMOKE_BASELINE_OVERRIDES:
                 if k not in given:
                     args.baseline_overrides.pop(k, None)
-        points = grid_points(sweep, skip=("method", "data.dataset", "ablation")) or [{}]
-        check_trials(trial_context(sweep, args, Tracking()), methods, args.datasets, points)
+        check_trials(trial_context(sweep, args, Tracking()), methods, args.datasets, sweep.param_space)
     except (ConfigError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
 

@@ -77,12 +77,12 @@ def grid_values(sweep: Sweep, key: str, default: list[Any]) -> list[Any]:
     return default if v is None else [v]
 
 
-def grid_points(sweep: Sweep, skip: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Every combination of the sweep's grid values, leaving out the ``skip`` keys (sampled keys are not
-    grids: Tune draws them inside their bounds)."""
+def grid_points(space: Mapping[str, Any], skip: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Every combination of the grid values of a search space, leaving out the ``skip`` keys (sampled keys
+    are not grids: Tune draws them inside their bounds); ``[{}]`` when there is no grid."""
     grids = {
         k: list(v["grid_search"])
-        for k, v in sweep.param_space.items()
+        for k, v in space.items()
         if k not in skip and isinstance(v, Mapping) and "grid_search" in v
     }
     return [dict(zip(grids, vals)) for vals in itertools.product(*grids.values())]

@@ -24,7 +24,7 @@ from mage.eval.protocol import EvalProtocol
 from mage.tracking.context import Tracking
 from sweeps.driver.cli import BASELINE_PREFIX
 from sweeps.driver.data import ensure_dataset, smoke_data_path
-from sweeps.driver.spec import FINAL, METRIC, OBJECTIVE, TOKENIZER_METRIC
+from sweeps.driver.spec import FINAL, METRIC, OBJECTIVE, TOKENIZER_METRIC, grid_points
 from sweeps.driver.state import fit_state_root
 
 MAGE = "mage"  # the method of trials without a "method" key
@@ -92,10 +92,10 @@ def check_trials(
     ctx: TrialContext,
     methods: Sequence[str],
     datasets: Sequence[str],
-    points: Sequence[Mapping[str, Any]] = ({},),
+    space: Mapping[str, Any] | None = None,
 ) -> None:
-    """Fail fast, before Ray starts, on a config a trial would reject: every method x dataset x grid point
-    (``points``: the sweep's other grid keys, e.g. K x seed) is built and checked (baselines: their typed
+    """Fail fast, before Ray starts, on a config a trial would reject: every method x dataset x point of the
+    other grid keys of the search ``space`` (e.g. K x seed) is built and checked (baselines: their typed
     config, steps, the protocol); ``ConfigError`` names the key."""
     from mage.baselines.methods import METHODS
     from mage.distributed.baselines import prepare_baseline
@@ -106,6 +106,7 @@ def check_trials(
     critics = any(str(o.get("eval.critic", "none")).lower() != "none" for o in ctx.named_configs.values())
     if ctx.baseline_overrides and all(m == MAGE for m in methods) and not critics:
         raise ConfigError(f"{', '.join(ctx.baseline_overrides)}: this sweep trains no baseline")
+    points = grid_points(space or {}, skip=("method", "data.dataset", "ablation"))
     for m in methods:
         for ds in datasets:
             for point in points[1:]:  # cheap: the config alone; the first point is checked in full below
