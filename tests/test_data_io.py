@@ -122,6 +122,20 @@ def test_load_dataset_checks_task_spaces(tmp_path: Path, monkeypatch: pytest.Mon
         load_dataset("maze2d-umaze-v1")
 
 
+def test_a_file_that_records_another_task_is_refused_for_the_asked_one(tmp_path: Path):
+    """Every maze2d file fits every maze2d task's shapes; the recorded task (``metadata/task``) tells them apart,
+    so an umaze file given as medium (or as the dense task) fails, while its Multi2D task and a file that
+    records nothing (D4RL's own) load."""
+    path = tmp_path / "u.hdf5"
+    write_d4rl_hdf5(path, _good(), {"task": "maze2d-umaze-v1"})
+    for asked in ("maze2d-medium-v1", "maze2d-umaze-dense-v1"):
+        with pytest.raises(DatasetError, match=f"holds the data of maze2d-umaze-v1 .*, not of {asked}"):
+            load_dataset(path, task=asked)
+    assert len(load_dataset(path, task="maze2d-umaze-multi-v1")["observations"]) == 20
+    write_d4rl_hdf5(tmp_path / "d4rl.hdf5", _good())
+    assert len(load_dataset(tmp_path / "d4rl.hdf5", task="maze2d-medium-v1")["observations"]) == 20
+
+
 def test_use_d4rl_without_d4rl_falls_back(tiny_maze2d_path: Path):
     with pytest.warns(UserWarning, match="d4rl does not import"):
         d = load_dataset(tiny_maze2d_path, task="maze2d-umaze-v1", use_d4rl=True)

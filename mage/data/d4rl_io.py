@@ -231,4 +231,22 @@ def load_dataset(
         raw = _load_with_d4rl(task or str(name_or_path), path)
         if raw is not None:
             return validate_dataset(path, raw, obs_shape, act_shape)
-    return read_d4rl_hdf5(path, obs_shape, act_shape)
+    data = read_d4rl_hdf5(path, obs_shape, act_shape)
+    if task is not None:
+        check_recorded_task(path, data, task)
+    return data
+
+
+def check_recorded_task(path: Path, data: Mapping[str, Any], task: str) -> None:
+    """A file that records its task (``metadata/task``: ours, Minari conversions) must hold the asked task's
+    data: same shapes are not enough (every maze2d file fits every maze2d task), and a model trained on
+    another maze's or the dense rewards' file would be scored as the asked task's."""
+    from mage.envs.registry import TASKS
+
+    recorded, asked = str(data.get("metadata/task", "")), TASKS.get(task.removeprefix("mage/"))
+    if asked is None or recorded not in TASKS or TASKS[recorded].dataset == asked.dataset:
+        return
+    raise DatasetError(
+        f"{path} holds the data of {recorded} (its metadata/task), not of {task} ({asked.dataset}): train with "
+        f"--dataset {recorded} to use this file, or pass {task}'s own file (mage data generate {asked.dataset})"
+    )
