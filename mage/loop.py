@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from mage.checkpoint import unwrap
 from mage.config import ExperimentConfig
+from mage.errors import CliError
 from mage.rng import rng_state, set_rng_state
 
 SaveFn = Callable[[Path], None]
@@ -33,6 +34,16 @@ SaveFn = Callable[[Path], None]
 
 class NonFiniteLossError(FloatingPointError):
     """A training loss became NaN or inf; the message names the stage, epoch, step and every loss term."""
+
+
+class TimeLimitReached(CliError):
+    """``TrainHooks.deadline`` stopped training between two epochs; the last epoch's state is saved, so the
+    run continues with a resume. Exit status 75 (EX_TEMPFAIL: try again), so a script can loop on it."""
+
+    interrupts_run = True  # its MLflow run ends KILLED (to be continued), not FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=75)
 
 
 def _identity(x: Any) -> Any:
@@ -55,6 +66,9 @@ class TrainHooks:
     is_main: bool = True  # rank 0 (only it logs)
     progress: bool = False  # a progress bar of optimiser steps (rate, ETA) on stderr, main rank only
     on_step: Callable[[int, int], None] | None = None  # (step, total) after every optimiser step (Ray's bar)
+    # time.monotonic() by which training stops: no epoch starts that the last one's duration says would end
+    # after it (single process only: ranks could disagree)
+    deadline: float | None = None
 
 
 def resolve_device(cfg: ExperimentConfig, hooks: TrainHooks) -> torch.device:
@@ -229,6 +243,9 @@ def run_stage(
         disable=not (hooks.progress and hooks.is_main),
         dynamic_ncols=True,
     )
+    if hooks.deadline is not None and start_epoch < epochs and time.monotonic() >= hooks.deadline:
+        bar.close()
+        raise TimeLimitReached(f"the time limit ran out before stage {stage} (epoch {start_epoch}/{epochs})")
     for epoch in range(start_epoch, epochs):
         model.train()
         sums: dict[str, Any] = defaultdict(float)
@@ -281,6 +298,13 @@ def run_stage(
         state = {"stage": stage, "epoch": epoch + 1, "optimizer": opt.state_dict(), "rng": rng_state()}
         bar.set_postfix({"loss": f"{metrics[f'{prefix}/loss']:.3g}"}, refresh=False)
         hooks.report(metrics, lambda d, state=state: save_fn(Path(d), state))
+        took = time.perf_counter() - t0  # training, validation and the save: what the next epoch will cost
+        if hooks.deadline is not None and epoch + 1 < epochs and time.monotonic() + took > hooks.deadline:
+            bar.close()
+            raise TimeLimitReached(
+                f"the time limit stopped stage {stage} after epoch {epoch + 1}/{epochs} (the next would have "
+                f"ended {time.monotonic() + took - hooks.deadline:.0f} s after it)"
+            )
     bar.close()
     return model
 

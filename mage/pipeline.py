@@ -33,11 +33,14 @@ def run_local(
     progress: bool = False,
     state_dir: str | Path | None = None,
     resume_state: dict[str, Any] | None = None,
+    deadline: float | None = None,
 ) -> Path:
     """Train both stages in this process and write the final checkpoint to ``out_dir``; ``progress``: a bar
     of optimiser steps per stage with rate and ETA. With ``state_dir`` every epoch replaces a resumable
     checkpoint there (weights, optimiser, RNGs, stage and epoch), removed once ``out_dir`` is written;
-    ``resume_state`` (what :func:`local_resume_state` read from it) continues from there."""
+    ``resume_state`` (what :func:`local_resume_state` read from it) continues from there. ``deadline``
+    (``time.monotonic()``): no epoch starts that would end after it; ``mage.loop.TimeLimitReached`` then stops
+    the run with its last epoch's state in ``state_dir``."""
     seed_everything(cfg.train.seed)
     data = data if data is not None else prepare_data(cfg)
 
@@ -47,7 +50,7 @@ def run_local(
         if state_dir is not None:
             save_fn(Path(state_dir))
 
-    hooks = TrainHooks(report=report, progress=progress, resume_state=resume_state)
+    hooks = TrainHooks(report=report, progress=progress, resume_state=resume_state, deadline=deadline)
     tok = fit_tokenizer(cfg, data, hooks)
     pol = fit_policy(cfg, data, tok, hooks)
     ck = save_checkpoint(out_dir, cfg, data.meta, data.normalizers, data.episode_returns, tok, pol)

@@ -79,6 +79,44 @@ def test_without_the_rng_and_the_data_order_the_continuation_differs(setup, tmp_
     assert not _same(_weights(ck), unbroken)
 
 
+@pytest.mark.parametrize(
+    ("deadline", "left_at"),
+    [(40.0, ("policy", 1)), (22.0, ("tokenizer", 2))],
+    ids=["between-epochs", "before-stage-2"],
+)
+def test_a_time_limit_stops_between_epochs_and_the_run_continues_to_the_same_weights(
+    setup, tmp_path: Path, monkeypatch, deadline: float, left_at: tuple
+) -> None:
+    """A fake clock: the epochs take 10, 15, 10, 10 s (the clock moves when an epoch is reported). Deadline
+    40: after epoch 1 (t = 10) the next would end at 20, fine; epoch 2 is stage 1's last (t = 25); stage 2's
+    first ends at 35 and the next would end at 45 > 40: stopped there. Deadline 22: stage 1 ends at 25, so
+    stage 2 does not start. Either way the state is on disk and the resume ends where an unbroken run does."""
+    import itertools
+    import types
+
+    import mage.loop
+    from mage.loop import TimeLimitReached
+
+    cfg, unbroken = setup
+    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
+    monkeypatch.setattr(  # perf_counter creeps (a throughput needs a non-zero epoch time)
+        mage.loop, "time", types.SimpleNamespace(perf_counter=lambda: now[0] + next(calls) * 1e-9,
+                                                 monotonic=lambda: now[0]),
+    )  # fmt: skip
+
+    def tick(m: dict[str, float]) -> None:
+        now[0] += next(ticks)
+
+    state = tmp_path / "train_state"
+    with pytest.raises(TimeLimitReached, match="the time limit") as stopped:
+        run_local(cfg, tmp_path / "checkpoint", log_fn=tick, state_dir=state, deadline=deadline)
+    assert stopped.value.code == 75 and not (tmp_path / "checkpoint").exists()
+    left = local_resume_state(state, cfg)
+    assert (left["stage"], left["epoch"]) == left_at
+    ck = run_local(cfg, tmp_path / "checkpoint", log_fn=tick, state_dir=state, resume_state=left)
+    assert _same(_weights(ck), unbroken)
+
+
 def test_a_resume_under_other_settings_or_without_state_is_one_clear_error(setup, tmp_path: Path) -> None:
     cfg, _ = setup
     state = tmp_path / "train_state"
@@ -131,3 +169,59 @@ def test_mage_train_local_resume_continues_the_same_mlflow_run(
     epochs = query.metric_history(run_id, ["epoch"], tracking_uri=uri)["step"].tolist()
     assert epochs == [1, 2, 3, 4]  # one run, each epoch once
     assert (out / "checkpoint" / "policy.pt").is_file() and not (out / "train_state").exists()
+
+
+@pytest.mark.slow
+def test_mage_train_time_limit_exits_75_and_resume_finishes_the_run(
+    tiny_maze2d_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """`mage train --local --time-limit`: on the fake clock of the test above (epochs of 10, 15, 10, 10 s)
+    a 40 s limit stops after stage-2 epoch 1 with one line that says how to go on, exit 75 and the run
+    KILLED; `--resume` (without the limit) finishes the same run."""
+    import itertools
+    import time
+    import types
+
+    import mage.cli.train
+    import mage.loop
+    from mage.tracking import query
+    from mage.tracking.mlflow_logger import RunLogger
+
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    argv = ["train", "--local", "--no-eval", "--preset", "cpu", "--data-path", str(tiny_maze2d_path),
+            "--out", str(out)]  # fmt: skip
+    for k, v in TINY.items():
+        argv += ["--set", f"{k}={v}"]
+    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
+    clock = types.SimpleNamespace(perf_counter=lambda: now[0] + next(calls) * 1e-9, monotonic=lambda: now[0],
+                                  strftime=time.strftime)  # fmt: skip
+    monkeypatch.setattr(mage.loop, "time", clock)
+    monkeypatch.setattr(mage.cli.train, "time", clock)
+    real = RunLogger.log_metrics
+
+    def tick(self, metrics, step=None):
+        real(self, metrics, step=step)
+        if "epoch" in metrics:
+            now[0] += next(ticks)
+
+    monkeypatch.setattr(RunLogger, "log_metrics", tick)
+    capsys.readouterr()
+    assert main([*argv, "--time-limit", "40"]) == 75
+    stderr = capsys.readouterr().err
+    err = [line for line in stderr.splitlines() if line.startswith("mage train:")]
+    assert len(err) == 1 and "Traceback" not in stderr
+    assert err[0].startswith("mage train: error: the time limit stopped stage policy after epoch 1/2") and (
+        f"continue with the same command and --out {out} --resume" in err[0]
+    )
+    run_id = (out / "run_id").read_text()
+    run = query.get_run(run_id, tracking_uri=uri)
+    assert run.info.status == "KILLED" and "the time limit stopped" in run.data.tags["mage.error"]
+    assert main([*argv, "--resume"]) == 0
+    run = query.get_run(run_id, tracking_uri=uri)
+    assert run.info.status == "FINISHED" and run.data.tags["mage.resumed_from_epoch.policy"] == "1"
+    assert query.metric_history(run_id, ["epoch"], tracking_uri=uri)["step"].tolist() == [1, 2, 3, 4]
+    with pytest.raises(SystemExit, match="--time-limit 0.0 must be > 0"):
+        main([*argv, "--time-limit", "0"])

@@ -70,6 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "in --out (no RUN_ID); Ray: the MLflow run id it printed (its Ray Train checkpoints are found by the run's "
         "tags; pass the same --out if you gave one)",
     )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="--local: stop training between epochs before SECONDS from the start (no epoch starts that would "
+        "end later), keep its state in --out and exit 75; --resume continues it (a GPU lease, a session)",
+    )
     p.set_defaults(func=cmd_train)
 
 
@@ -96,6 +104,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.local:
         if args.workers != 1 or args.gpus:
             raise SystemExit("error: --workers/--gpus need Ray; drop them or drop --local")
+        if args.time_limit is not None and not args.time_limit > 0:
+            raise SystemExit(f"error: --time-limit {args.time_limit} must be > 0 seconds")
         if args.resume is not None and not args.out:
             raise SystemExit(
                 "error: --resume continues the run in --out; pass the --out of the interrupted run"
@@ -202,7 +212,7 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
 
     if args.tokenizer_from:
         raise SystemExit("error: --tokenizer-from needs the Ray path; drop --local")
-    t0 = time.perf_counter()
+    t0, t_start = time.perf_counter(), time.monotonic()
     # pid in the default name: two runs started in the same second never share (and overwrite) a dir
     out = Path(args.out or project_root() / "runs" / f"{time.strftime('local-%Y%m%d-%H%M%S')}-{os.getpid()}")
     out.mkdir(parents=True, exist_ok=True)
@@ -221,16 +231,27 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
     with logger:
         if resume is None:
             logger.log_config(cfg)
+        from mage.loop import TimeLimitReached
         from mage.pipeline import run_local
 
-        ckpt = run_local(
-            cfg,
-            out / "checkpoint",
-            log_fn=lambda m: logger.log_metrics(m, step=int(m["epoch"])),
-            progress=True,
-            state_dir=state_dir,
-            resume_state=resume,
-        )
+        try:
+            ckpt = run_local(
+                cfg,
+                out / "checkpoint",
+                log_fn=lambda m: logger.log_metrics(m, step=int(m["epoch"])),
+                progress=True,
+                state_dir=state_dir,
+                resume_state=resume,
+                deadline=None if args.time_limit is None else t_start + args.time_limit,
+            )
+        except TimeLimitReached as e:  # the state of the last epoch is in state_dir: say how to go on
+            if not state_dir.exists():
+                raise TimeLimitReached(
+                    f"{e}, before any epoch ended: nothing to resume; raise --time-limit"
+                ) from None
+            raise TimeLimitReached(
+                f"{e}; its state is in {state_dir}: continue with the same command and --out {out} --resume"
+            ) from None
         train_s = time.perf_counter() - t0
         metrics: dict[str, float] = {"time/train_s": train_s}
         if isinstance(logger, JsonlLogger):

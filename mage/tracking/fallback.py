@@ -115,6 +115,8 @@ class JsonlLogger(NoopLogger):
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc is None:
             self.end("FINISHED")
+        elif isinstance(exc, KeyboardInterrupt) or getattr(exc, "interrupts_run", False):  # to be continued
+            self._write("end", status="KILLED", error=str(exc) or "interrupted")
         else:
             self.fail(exc)
 
