@@ -130,6 +130,18 @@ def test_a_resume_under_other_settings_or_without_state_is_one_clear_error(setup
     assert (state / "train_state.pt").is_file()  # the state is left as it was
 
 
+def _cli_run(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path, list[str]]:
+    """(store, --out, argv) of a `mage train --local` of the tiny model, logging to a store under tmp_path."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    argv = ["train", "--local", "--no-eval", "--preset", "cpu", "--data-path", str(data), "--out", str(out)]
+    for k, v in TINY.items():
+        argv += ["--set", f"{k}={v}"]
+    return uri, out, argv
+
+
 @pytest.mark.slow
 def test_mage_train_local_resume_continues_the_same_mlflow_run(
     tiny_maze2d_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
@@ -137,14 +149,7 @@ def test_mage_train_local_resume_continues_the_same_mlflow_run(
     from mage.tracking import query
     from mage.tracking.mlflow_logger import RunLogger
 
-    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    out = tmp_path / "run"
-    argv = ["train", "--local", "--no-eval", "--preset", "cpu", "--data-path", str(tiny_maze2d_path),
-            "--out", str(out)]  # fmt: skip
-    for k, v in TINY.items():
-        argv += ["--set", f"{k}={v}"]
+    uri, out, argv = _cli_run(tiny_maze2d_path, tmp_path, monkeypatch)
     real = RunLogger.log_metrics
 
     def stop_at_3(self, metrics, step=None):
@@ -187,14 +192,7 @@ def test_mage_train_time_limit_exits_75_and_resume_finishes_the_run(
     from mage.tracking import query
     from mage.tracking.mlflow_logger import RunLogger
 
-    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    out = tmp_path / "run"
-    argv = ["train", "--local", "--no-eval", "--preset", "cpu", "--data-path", str(tiny_maze2d_path),
-            "--out", str(out)]  # fmt: skip
-    for k, v in TINY.items():
-        argv += ["--set", f"{k}={v}"]
+    uri, out, argv = _cli_run(tiny_maze2d_path, tmp_path, monkeypatch)
     now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
     clock = types.SimpleNamespace(perf_counter=lambda: now[0] + next(calls) * 1e-9, monotonic=lambda: now[0],
                                   strftime=time.strftime)  # fmt: skip
