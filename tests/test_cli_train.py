@@ -122,6 +122,10 @@ def test_resume_flags_are_one_clear_error_where_they_cannot_work(store: str, tmp
         main(["train", "--local", "--resume"])  # local: which dir?
     with pytest.raises(SystemExit, match="nothing to resume in"):
         main(["train", "--local", "--resume", "--out", str(tmp_path / "never-ran")])
+    with pytest.raises(SystemExit, match="--time-limit needs --local"):
+        main(["train", "--time-limit", "60"])  # not silently ignored on Ray
+    with pytest.raises(SystemExit, match="--time-limit -5.0 must be > 0 seconds"):
+        main(["train", "--local", "--time-limit", "-5"])
 
 
 @pytest.mark.slow

@@ -118,6 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: {e}; lower the learning rate or check the data") from None
     if args.resume == "":
         raise SystemExit("error: --resume needs the MLflow run id of the interrupted run (without --local)")
+    if args.time_limit is not None:  # Ray Train ranks could disagree on the clock
+        raise SystemExit("error: --time-limit needs --local (one process); add --local or drop it")
     from mage.distributed.ray_init import init_ray
     from mage.distributed.resources import Resources
     from mage.distributed.train import run_experiment
