@@ -24,6 +24,7 @@ KNOWN_ERRORS = (
     ("mage.data.d4rl_io", "DatasetError"),  # missing / unreadable / invalid dataset file
     ("mage.envs.registry", "UnknownTaskError"),  # a task / dataset name the registry does not have
     ("mage.loop", "NonFiniteLossError"),  # the training loss became NaN / inf
+    ("mage.loop", "DeviceError"),  # a device this machine does not have (--device cuda on a CPU box)
     ("mage.tracking.query", "NoRunsError"),  # no runs where the command looked
     ("mage.tracking.store", "TrackingUnreachableError"),  # MLFLOW_TRACKING_URI does not answer
     ("mage.tracking.mlflow_logger", "ResumeError"),  # mage train --resume of a run that cannot continue

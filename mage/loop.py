@@ -71,12 +71,37 @@ class TrainHooks:
     deadline: float | None = None
 
 
+AUTO_FIX = "use cpu, or auto (cuda when present)"
+
+
+class DeviceError(RuntimeError):
+    """A device this machine does not have (torch itself fails with an AssertionError deep inside)."""
+
+
+def check_device(device: str | torch.device, what: str, fix: str = "use cpu") -> torch.device:
+    """``torch.device(device)``, or one ``DeviceError`` naming ``what`` (the flag or key) and the ``fix``."""
+    try:
+        d = torch.device(device)
+    except RuntimeError as e:
+        raise DeviceError(f"{what}={device!r} is not a torch device ({e}); {fix}") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        build = f"torch {torch.__version__} " + (
+            "has no CUDA" if torch.version.cuda is None else "sees no GPU"
+        )
+        raise DeviceError(f"{what}={device!r}: this machine has no usable CUDA GPU ({build}); {fix}")
+    if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
+        raise DeviceError(
+            f"{what}={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s); {fix}"
+        )
+    return d
+
+
 def resolve_device(cfg: ExperimentConfig, hooks: TrainHooks) -> torch.device:
     if hooks.device is not None:
         return torch.device(hooks.device)
     if cfg.train.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.train.device)
+    return check_device(cfg.train.device, "train.device", AUTO_FIX)
 
 
 def world_size() -> int:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from mage.cli import main
 from mage.cli.errors import CliError, run_command
@@ -124,7 +125,18 @@ def test_the_console_script_prints_one_line_and_exits_1(tmp_path: Path):
             ["train", "--local", "--preset", "smoke", "--dataset", "maze2d-umaz-v1"],
             "mage train: error: unknown task 'maze2d-umaz-v1'; did you mean maze2d-umaze-v1,",
         ),
+        (  # a device string torch does not know: torch's own error was a traceback deep in the rollout
+            ["evaluate", "--local", "--checkpoint", str(tmp_path), "--device", "gpu"],
+            "mage evaluate: error: --device='gpu' is not a torch device",
+        ),
     ]
+    if not torch.cuda.is_available():  # CUDA asked on a machine without it: torch's AssertionError before
+        cases.append(
+            (
+                ["train", "--local", "--preset", "smoke", "--set", "train.device=cuda"],
+                "mage train: error: train.device='cuda': this machine has no usable CUDA GPU",
+            )
+        )
     for argv, start in cases:
         r = subprocess.run(
             [sys.executable, "-m", "mage", *argv], capture_output=True, text=True, env=env, cwd=tmp_path

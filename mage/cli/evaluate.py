@@ -8,6 +8,7 @@ mage evaluate --method mppi --task maze2d-umaze-v1 --goal given   # a checkpoint
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from mage.cli.output import print_cells, print_scores, ui_hint
@@ -97,6 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.local or os.environ.get("RAY_ADDRESS", "local") == "local":  # rollouts on this machine
+        from mage.loop import check_device
+
+        check_device(args.device, "--device")
     if args.episodes < 1:
         raise SystemExit(f"error: --episodes {args.episodes} must be >= 1")
     protocol = eval_protocol(args)

@@ -100,6 +100,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mage.tracking.reaper import reap_at_start
 
     cfg = build_config(args)
+    if args.local and cfg.train.device != "auto":  # before a run is opened (Ray: its workers' devices)
+        from mage.loop import AUTO_FIX, check_device
+
+        check_device(cfg.train.device, "train.device", AUTO_FIX)
     reap_at_start()
     if args.local:
         if args.workers != 1 or args.gpus:
