@@ -177,6 +177,28 @@ def test_a_grid_value_a_trial_would_reject_fails_before_ray(tmp_path: Path, caps
     assert not ray.is_initialized() and not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--num-samples", "0"], "argument --num-samples: 0 must be >= 1"),  # searched 2 trials before
+        (["--max-concurrent", "0"], "argument --max-concurrent: 0 must be >= 1"),
+        (["--cpus-per-trial", "0"], "argument --cpus-per-trial: 0.0 must be > 0.0"),
+        (["--gpus-per-trial", "-1"], "argument --gpus-per-trial: -1.0 must be >= 0.0"),
+        (["--num-actors", "x"], "argument --num-actors: 'x' is not a whole number"),
+    ],
+)
+def test_numeric_sweep_flags_are_checked_when_parsed(argv: list[str], said: str, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        build_parser("t", default_experiment="t").parse_args(["--smoke", *argv])
+    assert e.value.code == 2 and said in capsys.readouterr().err
+    assert (
+        build_parser("t", default_experiment="t")
+        .parse_args(["--num-actors", "0", "--max-failures", "0"])
+        .num_actors
+        == 0
+    )
+
+
 def test_search_space_is_optuna_compatible() -> None:
     from ray.tune.search.optuna import OptunaSearch
 

@@ -63,7 +63,9 @@ def prepare_baseline(
         raise ConfigError(f"baseline {method!r} (--set baseline.KEY=VALUE): {e}") from None
     n = int(steps if steps is not None else bcfg.steps)
     per_epoch = min(bcfg.steps_per_epoch, n) if get_method(method).kind == "d3rlpy" else 1  # diffusion: any
-    if n < 1 or n % per_epoch:
+    if n < 1:
+        raise ConfigError(f"steps={n} must be >= 1 (gradient steps of the baseline)")
+    if n % per_epoch:
         raise ConfigError(
             f"steps={n} must be a positive multiple of baseline.steps_per_epoch={per_epoch} "
             "(d3rlpy runs whole epochs)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,25 @@ def resolve_storage(storage: str | None) -> str:
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
+def at_least(lo: float, *, open_: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: an int (a float when ``lo`` is one) that is >= ``lo`` (> with ``open_``); a bad
+    value is argparse's one usage line naming the flag, before any data, store or Ray work."""
+    cast = float if isinstance(lo, float) else int
+
+    def parse(text: str) -> float:
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {'number' if cast is float else 'whole number'}"
+            ) from None
+        if v < lo or (open_ and v == lo):
+            raise argparse.ArgumentTypeError(f"{v} must be {'>' if open_ else '>='} {lo}")
+        return v
+
+    return parse
+
+
 def build_parser(description: str, *, default_experiment: str, sweep: str | None = None) -> SweepParser:
     """The shared flags; ``sweep``: the sweep's name (default: ``default_experiment`` without ``mage-``)."""
     p = SweepParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -74,25 +94,27 @@ def build_parser(description: str, *, default_experiment: str, sweep: str | None
     p.add_argument(
         "--seeds", nargs="+", type=int, default=None, help="train seeds (default 0 1 2; --smoke: 0)"
     )
-    p.add_argument("--num-samples", type=int, default=None, help="Tune num_samples (searchers: trials)")
+    p.add_argument(
+        "--num-samples", type=at_least(1), default=None, help="Tune num_samples (searchers: trials)"
+    )
     p.add_argument(
         "--gpus-per-trial",
-        type=float,
+        type=at_least(0.0),
         default=None,
         help="GPUs per trial, shared by its Ray Train workers (default: auto = GPUs / max-concurrent, "
         "at most 1; 0 without GPUs)",
     )
     p.add_argument(
         "--cpus-per-trial",
-        type=float,
+        type=at_least(0.0, open_=True),
         default=0.5,
         help="CPUs of the trial driver itself; its Ray Train workers and rollout actors take their own",
     )
-    p.add_argument("--num-workers", type=int, default=1, help="Ray Train workers per trial")
-    p.add_argument("--num-actors", type=int, default=1, help="rollout actors per trial's evaluation")
+    p.add_argument("--num-workers", type=at_least(1), default=1, help="Ray Train workers per trial")
+    p.add_argument("--num-actors", type=at_least(0), default=1, help="rollout actors per trial's evaluation")
     p.add_argument(
         "--max-concurrent",
-        type=int,
+        type=at_least(1),
         default=None,
         help="max concurrent trials (default: GPUs, else CPUs // the CPUs a trial holds at its peak: "
         "its driver plus its Ray Train workers or rollout actors; at least 1)",
@@ -154,7 +176,9 @@ def build_parser(description: str, *, default_experiment: str, sweep: str | None
         help="also evaluate every trained model with eval.hold=true (a child eval run of its trial run, "
         "same env seeds): the '+ hold' rows of the tables",
     )
-    p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial (FailureConfig)")
+    p.add_argument(
+        "--max-failures", type=at_least(0), default=0, help="retries of a failed trial (FailureConfig)"
+    )
     p.add_argument("--address", default=None, help="Ray address (default $RAY_ADDRESS, else an embedded Ray)")
     # Test hook: behave as if Ctrl-C was pressed once N trials finished (resume tests).
     p.add_argument("--interrupt-after-trials", type=int, default=None, help=argparse.SUPPRESS)
@@ -168,7 +192,7 @@ def add_baseline_args(p: argparse.ArgumentParser, *, methods: str, smoke_methods
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=at_least(1),
         default=None,
         help="gradient steps of every baseline trial (default: its config's steps; "
         f"--smoke: {SMOKE_BASELINE_STEPS}); a multiple of baseline.steps_per_epoch",
