@@ -218,6 +218,20 @@ def trained(
     return train
 
 
+def test_a_baseline_is_evaluated_on_its_own_data_with_an_explicit_task(trained) -> None:
+    """The sweeps pass the task: a baseline's trained-on dataset comes from its meta.json (MAGE's from its
+    config), so its own maze and the Multi2D task of it run, another maze needs allow_other_data."""
+    from mage.tracking.evaluation import evaluate_checkpoint, trained_on
+
+    out, _ = trained("bc")
+    assert trained_on("bc", str(out)) == TASK
+    kw = {"method": "bc", "episodes": 1, "num_envs": 1, "log": False, "progress": False}
+    for task in (TASK, "maze2d-umaze-multi-v1"):
+        assert len(evaluate_checkpoint(out, task=task, **kw).episodes) == 1
+    with pytest.raises(ValueError, match="is not a task of the data"):
+        evaluate_checkpoint(out, task="maze2d-large-v1", **kw)
+
+
 @pytest.mark.parametrize("method", list(METHODS))
 def test_train_save_load_act(method: str, trained, tiny_episodes: Episodes) -> None:
     m = get_method(method)

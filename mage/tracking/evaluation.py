@@ -96,13 +96,14 @@ def evaluate_checkpoint(
             raise FileNotFoundError(
                 f"checkpoint {ckpt!r} is not a directory; pass a checkpoint dir or --run-id"
             )
+        trained = trained_on(method, ckpt) if ckpt is not None else None
         if task is None:
             if ckpt is None:
                 raise ValueError("task is required when no checkpoint is given (e.g. task='maze2d-umaze-v1')")
             task = read_config(ckpt).data.dataset
-        elif ckpt is not None and not allow_other_data:
-            check_task_shares_data(task, read_config(ckpt).data.dataset, ckpt)
-        transfer = ckpt is not None and not shares_data(task, read_config(ckpt).data.dataset)
+        elif not allow_other_data:
+            check_task_shares_data(task, trained, str(ckpt))
+        transfer = not shares_data(task, trained)
         returns = read_episode_returns(ckpt) if ckpt is not None else None
         target = resolve_target_return(returns, target_return=target_return, rtg_percentile=rtg_percentile)
         model_tags = _model_tags(method, ckpt)  # before a downloaded checkpoint is removed below
@@ -134,19 +135,35 @@ def evaluate_checkpoint(
     return EvalResult(metrics, df, logged_to, f"runs:/{run_id}/checkpoint" if downloaded else ckpt)
 
 
-def shares_data(task: str, trained_on: str) -> bool:
-    """Whether ``task`` is evaluated on the dataset ``trained_on`` names (a maze and its Multi2D variant do)."""
-    from mage.envs.registry import get_spec
+def trained_on(method: str, ckpt: str) -> str | None:
+    """The dataset a checkpoint was trained on: a MAGE checkpoint's config, a baseline's meta.json (d3rlpy and
+    the diffusion planners); None where it names none."""
+    if method == "mage":
+        return read_config(ckpt).data.dataset
+    from mage.baselines.checkpoint import read_meta
 
+    try:
+        return read_meta(ckpt).dataset
+    except (FileNotFoundError, ValueError):  # not a baseline directory: loading the agent says so
+        return None
+
+
+def shares_data(task: str, trained_on: str | None) -> bool:
+    """Whether ``task`` is evaluated on the dataset ``trained_on`` names (a maze and its Multi2D variant do);
+    True where the training data has no registered name (nothing to compare)."""
+    from mage.envs.registry import TASKS, get_spec
+
+    if trained_on is None or trained_on.removeprefix("mage/") not in TASKS:
+        return True
     return get_spec(task).dataset == get_spec(trained_on).dataset
 
 
-def check_task_shares_data(task: str, trained_on: str, ckpt: str) -> None:
+def check_task_shares_data(task: str, trained_on: str | None, ckpt: str) -> None:
     """A checkpoint is evaluated on a task of its own data (``maze2d-umaze-v1`` and ``-multi-v1`` share one
     file); another maze, another family or the dense rewards is a transfer evaluation, so it must be asked for."""
     from mage.envs.registry import TASKS, get_spec
 
-    if shares_data(task, trained_on):
+    if trained_on is None or shares_data(task, trained_on):
         return
     data = get_spec(trained_on).dataset
     own = [name for name, spec in TASKS.items() if spec.dataset == data]
