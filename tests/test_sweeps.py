@@ -346,13 +346,17 @@ def test_ablations_smoke(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_failed_trial_is_a_failed_child_run(tmp_path: Path) -> None:
-    # K=0 passes the driver's checks (they see the preset's K) and fails inside the trial.
-    proc = run_sweep_script("hierarchy_depth.py", tmp_path, "--K", "0", timeout=300)
+    # A data file that is not there passes the driver's checks (configs only; K = 0 no longer does, see
+    # test_a_grid_value_a_trial_would_reject_fails_before_ray) and fails inside the trial.
+    missing = tmp_path / "missing.hdf5"
+    proc = run_sweep_script(
+        "hierarchy_depth.py", tmp_path, "--K", "1", "--set", f"data.path={missing}", timeout=300
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     parents, children = sweep_runs(tmp_path, "mage-hierarchy-depth")
     assert len(parents) == 1 and len(children) == 1
     child = children.iloc[0]
-    assert child["status"] == "FAILED" and "num_scales" in child["tags.mage.error"]
+    assert child["status"] == "FAILED" and "missing.hdf5" in child["tags.mage.error"]
     assert child["parent_run_id"] == parents.iloc[0]["run_id"]
 
 
