@@ -116,7 +116,11 @@ class JsonlLogger(NoopLogger):
         if exc is None:
             self.end("FINISHED")
         elif isinstance(exc, KeyboardInterrupt) or getattr(exc, "interrupts_run", False):  # to be continued
-            self._write("end", status="KILLED", error=str(exc) or "interrupted")
+            self._write(
+                "end",
+                status="KILLED",
+                error="interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc),
+            )
         else:
             self.fail(exc)
 

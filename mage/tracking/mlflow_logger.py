@@ -358,7 +358,7 @@ class RunLogger:
         if exc is None:
             self.end("FINISHED")
         elif isinstance(exc, KeyboardInterrupt) or getattr(exc, "interrupts_run", False):  # to be continued
-            self.set_tags({"mage.error": str(exc) if str(exc) else "interrupted"})
+            self.set_tags({"mage.error": "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)})
             self.end("KILLED")
         elif self._killed_meanwhile():  # ended by its sweep (ASHA stop, Ctrl-C): that is why this raised
             self.set_tags({"mage.error_on_interrupt": _error_text(exc)})
