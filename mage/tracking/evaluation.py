@@ -100,7 +100,7 @@ def evaluate_checkpoint(
         if task is None:
             if ckpt is None:
                 raise ValueError("task is required when no checkpoint is given (e.g. task='maze2d-umaze-v1')")
-            task = read_config(ckpt).data.dataset
+            task = trained if method == "mage" else read_config(ckpt).data.dataset  # the config, read once
         elif not allow_other_data:
             check_task_shares_data(task, trained, str(ckpt))
         transfer = not shares_data(task, trained)
@@ -163,8 +163,9 @@ def check_task_shares_data(task: str, trained_on: str | None, ckpt: str) -> None
     file); another maze, another family or the dense rewards is a transfer evaluation, so it must be asked for."""
     from mage.envs.registry import TASKS, get_spec
 
-    if trained_on is None or shares_data(task, trained_on):
+    if shares_data(task, trained_on):
         return
+    assert trained_on is not None  # shares_data is True for None
     data = get_spec(trained_on).dataset
     own = [name for name, spec in TASKS.items() if spec.dataset == data]
     raise ValueError(

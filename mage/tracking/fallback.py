@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mage.tracking.context import DEFAULT_EXPERIMENT
-from mage.tracking.mlflow_logger import RunLogger, _error_text, clean_metrics, flatten_params
+from mage.tracking.mlflow_logger import RunLogger, _error_text, clean_metrics, flatten_params, interruption
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,12 +115,8 @@ class JsonlLogger(NoopLogger):
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc is None:
             self.end("FINISHED")
-        elif isinstance(exc, KeyboardInterrupt) or getattr(exc, "interrupts_run", False):  # to be continued
-            self._write(
-                "end",
-                status="KILLED",
-                error="interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc),
-            )
+        elif (why := interruption(exc)) is not None:  # to be continued
+            self._write("end", status="KILLED", error=why)
         else:
             self.fail(exc)
 

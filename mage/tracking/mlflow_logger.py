@@ -150,6 +150,13 @@ def standard_tags(
     return tags
 
 
+def interruption(exc: BaseException) -> str | None:
+    """The ``mage.error`` of a run that ends KILLED, to be continued (Ctrl-C, a time limit); None otherwise."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return str(exc) if getattr(exc, "interrupts_run", False) else None
+
+
 def _error_text(error: BaseException | str) -> str:
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     return text[:MAX_TAG_VAL_LENGTH]
@@ -357,8 +364,8 @@ class RunLogger:
             return
         if exc is None:
             self.end("FINISHED")
-        elif isinstance(exc, KeyboardInterrupt) or getattr(exc, "interrupts_run", False):  # to be continued
-            self.set_tags({"mage.error": "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)})
+        elif (why := interruption(exc)) is not None:  # to be continued
+            self.set_tags({"mage.error": why})
             self.end("KILLED")
         elif self._killed_meanwhile():  # ended by its sweep (ASHA stop, Ctrl-C): that is why this raised
             self.set_tags({"mage.error_on_interrupt": _error_text(exc)})
