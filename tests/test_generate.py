@@ -68,7 +68,7 @@ def test_cli_generate_info_list(tmp_path: Path, monkeypatch, capsys):
     assert "skipping" in capsys.readouterr().out
     assert main(["data", "info", "maze2d-umaze-v1"]) == 0
     out = capsys.readouterr().out
-    assert "steps     800" in out and "success rate" in out and "Diffuser" in out
+    assert "steps     800" in out and "success rate" in out and "Diffuser" in out and "visits to the goal" in out
     assert main(["data", "info", str(tmp_path / "maze2d-umaze-v1.hdf5")]) == 0
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
@@ -76,3 +76,16 @@ def test_cli_generate_info_list(tmp_path: Path, monkeypatch, capsys):
     assert main(["data", "info", "maze2d-large-v1"]) == 1
     assert "mage data generate maze2d-large-v1" in capsys.readouterr().err
     assert main(["data", "generate", "nope-v1"]) == 2
+
+
+def test_goal_visits_are_runs_at_the_goal_cut_at_episode_starts():
+    from mage.data.stats import goal_visits
+
+    at = np.array([0, 1, 1, 0, 1, 1, 1, 1, 0, 1], dtype=bool)  # episode 2 starts at step 6, inside a run
+    vel = np.zeros((10, 2))
+    vel[[1, 2, 4]] = 1.0  # moving; the other at-goal steps (5, 6, 7, 9) are at rest
+    out = goal_visits(at, np.array([0, 6]), vel)
+    assert out["goal_visits"] == 4  # [1, 2], [4, 5], [6, 7] (cut at the episode start), [9]
+    assert out["goal_visit_length"]["max"] == 2 and out["goal_visit_length"]["min"] == 1
+    assert out["at_goal_steps"] == 7 and out["at_goal_at_rest"] == 4
+    assert goal_visits(np.zeros(5, bool), np.array([0]), np.zeros((5, 2)))["goal_visits"] == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import test_training  # tests/ is on sys.path (pytest's default import mode)
+import test_training  # tests/ is on sys.path (pyproject: pythonpath)
 import torch
 
 from mage.cli import main

@@ -37,10 +37,32 @@ def dataset_stats(data: dict[str, Any], goal_xy: np.ndarray | None = None) -> di
         out["success_rate"] = float(hits_E.mean())
         out["at_goal_fraction"] = float(at_goal_N.mean())
         resplit = split_episodes(data, diffuser_resplit=True, goal_xy=goal_xy)
+        at_goal_re_N = np.linalg.norm(resplit.obs_NS[:, :2] - np.asarray(goal_xy), axis=1) <= GOAL_RADIUS
+        out.update(
+            goal_visits(at_goal_re_N, resplit.starts_E, resplit.obs_NS[:, 2:4])
+        )  # the episodes MAGE trains on
         out["episodes_diffuser"] = int(resplit.num_episodes)
         out["length_diffuser"] = _summary(resplit.lengths_E.astype(np.float64))
         out["return_diffuser"] = _summary(resplit.returns_E)
     return out
+
+
+def goal_visits(at_goal_N: np.ndarray, starts_E: np.ndarray, vel_N2: np.ndarray) -> dict[str, Any]:
+    """Runs of consecutive steps within the goal radius (a run ends at an episode boundary too), and how many
+    at-goal steps are at rest (speed < 0.1): D4RL's maze2d controller passes through the goal and moves on, so
+    what an agent does once it is there is not in the data."""
+    entered_N = at_goal_N.copy()
+    entered_N[1:] &= ~at_goal_N[:-1]
+    entered_N[starts_E] = at_goal_N[starts_E]
+    run_id_N = np.cumsum(entered_N)[at_goal_N]  # 1-based id of the visit each at-goal step belongs to
+    lengths = np.bincount(run_id_N)[1:] if len(run_id_N) else np.zeros(0, np.int64)
+    at_rest = int((at_goal_N & (np.linalg.norm(vel_N2, axis=1) < 0.1)).sum())
+    return {
+        "goal_visits": int(len(lengths)),
+        "goal_visit_length": _summary(lengths.astype(np.float64)),
+        "at_goal_steps": int(at_goal_N.sum()),
+        "at_goal_at_rest": at_rest,
+    }
 
 
 def format_stats(name: str, path: str, stats: dict[str, Any]) -> str:
@@ -62,6 +84,8 @@ def format_stats(name: str, path: str, stats: dict[str, Any]) -> str:
             f"episodes (Diffuser re-split at goal departures) {stats['episodes_diffuser']:,}",
             f"  length  {fmt(stats['length_diffuser'])}",
             f"  return  {fmt(stats['return_diffuser'])}",
+            f"visits to the goal {stats['goal_visits']:,}: steps per visit {fmt(stats['goal_visit_length'])}; "
+            f"at rest (speed < 0.1) {stats['at_goal_at_rest']:,} of {stats['at_goal_steps']:,} at-goal steps",
         ]
     rng = ", ".join(
         f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(stats["obs_min"], stats["obs_max"], strict=True)
