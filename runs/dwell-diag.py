@@ -51,8 +51,14 @@ H = 256
 csum = np.concatenate([[0.0], np.cumsum(rew)])
 win = csum[H:] - csum[:-H]
 at = np.linalg.norm(obs[: len(win), :2] - goal, axis=1) <= 0.5
-print(f"data: {at.sum()} windows start at the goal; their {H}-step return: mean {win[at].mean():.1f}, "
-      f"max {win[at].max():.0f}, all windows max {win.max():.0f}")
-stay = np.array([np.argmin(np.linalg.norm(obs[i : i + H, :2] - goal, axis=1) <= 0.5) for i in np.where(at)[0][::50]])
-print(f"data: steps until leaving the goal from a window that starts there: median {np.median(stay):.0f}, "
-      f"90th pct {np.percentile(stay, 90):.0f}")
+print(
+    f"data: {at.sum()} windows start at the goal; their {H}-step return: mean {win[at].mean():.1f}, "
+    f"max {win[at].max():.0f}, all windows max {win.max():.0f}"
+)
+stay = np.array(
+    [np.argmin(np.linalg.norm(obs[i : i + H, :2] - goal, axis=1) <= 0.5) for i in np.where(at)[0][::50]]
+)
+print(
+    f"data: steps until leaving the goal from a window that starts there: median {np.median(stay):.0f}, "
+    f"90th pct {np.percentile(stay, 90):.0f}"
+)

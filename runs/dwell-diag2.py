@@ -21,8 +21,20 @@ from mage.policy.mage_agent import MageAgent
 
 torch.set_num_threads(1)
 ROOT = "runs/ray_kdepth_medium/train/k-medium-demo_e7a69_000{:02d}-train"
-MODELS = {(1, 0): 0, (1, 1): 4, (1, 2): 8, (2, 0): 1, (2, 1): 5, (2, 2): 9, (4, 0): 2, (4, 1): 6, (4, 2): 10,
-          (8, 0): 3, (8, 1): 7, (8, 2): 11}
+MODELS = {
+    (1, 0): 0,
+    (1, 1): 4,
+    (1, 2): 8,
+    (2, 0): 1,
+    (2, 1): 5,
+    (2, 2): 9,
+    (4, 0): 2,
+    (4, 1): 6,
+    (4, 2): 10,
+    (8, 0): 3,
+    (8, 1): 7,
+    (8, 2): 11,
+}
 goal = goal_cell(get_maze("medium"))
 N, T = 16, 256
 
@@ -32,7 +44,9 @@ for (k, seed), trial in MODELS.items():
     ckpt = sorted(glob.glob(ROOT.format(trial) + "/checkpoint_2*"))[-1]
     probe = MageAgent.from_checkpoint(ckpt, target_return=0.0)
     ec = probe.cfg.eval
-    r0 = resolve_target_return(probe.episode_returns, target_return=ec.target_return, rtg_percentile=ec.rtg_percentile)
+    r0 = resolve_target_return(
+        probe.episode_returns, target_return=ec.target_return, rtg_percentile=ec.rtg_percentile
+    )
     ag = MageAgent.from_checkpoint(ckpt, target_return=r0, rtg_update="hold", seed=0)
     ag.track_lookahead = 8
     # waypoint direction at rest on the goal
@@ -55,7 +69,12 @@ for (k, seed), trial in MODELS.items():
         act = track_action(obs, ag.plan_next_state(obs))
         obs = np.array([e.step(a)[0] for e, a in zip(envs, act)], dtype=np.float32)
     left = np.where(near.all(1), T, np.argmin(near, 1))
-    tail = f"final xy {np.round(obs[:, :2].mean(0), 2)} speed {np.linalg.norm(obs[:, 2:4], axis=1).mean():.2f}"
-    print(f"K={k} seed={seed} R0={r0:.0f}: {tail}, dwell {near.mean():.2f}, first step outside median {np.median(left):.0f} "
-          f"(stayed all {T}: {int((left == T).sum())}/{N}), waypoint |d| {np.linalg.norm(d, axis=1).mean():.2f}, "
-          f"mean d {np.round(d.mean(0), 2)}", flush=True)
+    tail = (
+        f"final xy {np.round(obs[:, :2].mean(0), 2)} speed {np.linalg.norm(obs[:, 2:4], axis=1).mean():.2f}"
+    )
+    print(
+        f"K={k} seed={seed} R0={r0:.0f}: {tail}, dwell {near.mean():.2f}, first step outside median {np.median(left):.0f} "
+        f"(stayed all {T}: {int((left == T).sum())}/{N}), waypoint |d| {np.linalg.norm(d, axis=1).mean():.2f}, "
+        f"mean d {np.round(d.mean(0), 2)}",
+        flush=True,
+    )

@@ -68,7 +68,9 @@ def test_cli_generate_info_list(tmp_path: Path, monkeypatch, capsys):
     assert "skipping" in capsys.readouterr().out
     assert main(["data", "info", "maze2d-umaze-v1"]) == 0
     out = capsys.readouterr().out
-    assert "steps     800" in out and "success rate" in out and "Diffuser" in out and "visits to the goal" in out
+    assert (
+        "steps     800" in out and "success rate" in out and "Diffuser" in out and "visits to the goal" in out
+    )
     assert main(["data", "info", str(tmp_path / "maze2d-umaze-v1.hdf5")]) == 0
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
