@@ -4,7 +4,9 @@ Reads the trial runs of ``sweeps/hierarchy_depth.py`` (experiment ``mage-hierarc
 ``mage.K`` tag, else the ``tokenizer.num_scales`` param) and writes, under --out:
 ``hierarchy_depth.csv`` / ``.md`` (mean ± 95 % CI over seeds per method × protocol × dataset × K, with the
 goal diagnostics), ``hierarchy_depth_contrast.csv`` (deepest minus shallowest K, paired by seed, and whether
-it clears its CI; also in the .md) and ``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands). Each row says its
+it clears its CI; also in the .md), ``hierarchy_depth_training.csv`` (what each K's trainings reached: the
+tokenizer's validation reconstruction, VQ loss and dead codes, the policy's validation cross-entropy and token
+accuracy, means over seeds; also in the .md) and ``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands). Each row says its
 protocol (track R/G and switches, docs/protocol.md; runs without the tags: R / own); protocols are never
 averaged together.
 
@@ -85,6 +87,38 @@ def summarise(tr: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+TRAINING = {  # metric -> (column of the .md, digits): the end-of-stage validation numbers each trial logs
+    "tok/val_rec": ("tokenizer val. reconstruction", 3),
+    "tok/val_vq": ("tokenizer val. VQ loss", 3),
+    "tok/dead_codes": ("dead codes", 0),
+    "pol/val_ce": ("policy val. cross-entropy", 2),
+    "pol/val_acc": ("policy val. token accuracy", 2),
+    "time/train_s": ("train s", 0),
+}
+
+
+def training(tr: pd.DataFrame) -> pd.DataFrame:
+    """Per method × dataset × K: the mean ± 95 % CI over seeds of the training metrics (``TRAINING``) of the
+    runs that trained (evaluation-only runs, such as ``--also-hold``'s, carry none). Empty when none logged."""
+    cols = [c for c in (f"metrics.{m}" for m in TRAINING) if c in tr]
+    trained = tr[tr[cols].notna().any(axis=1)] if cols else tr.iloc[0:0]
+    rows = []
+    for (method, dataset, k), g in trained.groupby(["method", "dataset", "K"], sort=True):
+        row = {"method": method, "dataset": dataset, "K": int(k), "n_seeds": int(g["seed"].nunique())}
+        for c in cols:
+            row[f"{c[len('metrics.') :]}_mean"], row[f"{c[len('metrics.') :]}_ci95"], _ = mean_ci(g[c])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_markdown(t: pd.DataFrame) -> str:
+    shown = {"method": t["method"], "dataset": t["dataset"], "K": t["K"], "seeds": t["n_seeds"]}
+    for m, (label, digits) in TRAINING.items():
+        if f"{m}_mean" in t:
+            shown[label] = [fmt_pm(a, b, digits) for a, b in zip(t[f"{m}_mean"], t[f"{m}_ci95"])]
+    return to_markdown(pd.DataFrame(shown))
 
 
 def contrast(tr: pd.DataFrame) -> pd.DataFrame:
@@ -182,16 +216,27 @@ def run(
     table.to_csv(out / f"{NAME}.csv", index=False)
     diff = contrast(tr)
     diff.to_csv(out / f"{NAME}_contrast.csv", index=False)
+    trained = training(tr)
+    trained.to_csv(out / f"{NAME}_training.csv", index=False)
     md = markdown_table(table)
     if len(diff):
         md += "\n\nDeepest against shallowest K, per seed then averaged:\n\n" + contrast_markdown(diff)
+    if len(trained):
+        md += "\n\nWhat the trainings reached (end-of-stage validation; mean ± 95% CI over seeds):\n\n"
+        md += training_markdown(trained)
     note = (
         "Normalised score with D4RL reference returns; mean ± 95% Student-t CI over seeds. Track R = reward "
         "only, G = goal given; switches: own action or state tracking, + hold (docs/protocol.md).\n\n"
         + DIAGNOSTICS_NOTE
     )
     md_path = report.write_markdown(out / f"{NAME}.md", "Hierarchy depth", experiments, md, note)
-    files = [out / f"{NAME}.csv", out / f"{NAME}_contrast.csv", md_path, plot(table, out / f"{NAME}.png")]
+    files = [
+        out / f"{NAME}.csv",
+        out / f"{NAME}_contrast.csv",
+        out / f"{NAME}_training.csv",
+        md_path,
+        plot(table, out / f"{NAME}.png"),
+    ]
     report.announce(md, files)
     if log_to_mlflow:
         sweeps = runs[runs["run_type"] == "sweep"].sort_values("start_time")

@@ -499,6 +499,19 @@ def test_the_k_contrast_pairs_seeds_and_says_when_the_ci_covers_zero() -> None:
     assert c.verdict == "one seed: no CI" and math.isnan(c.diff_ci95)
 
 
+def test_the_k_training_table_averages_trained_runs_and_skips_evaluation_only_ones() -> None:
+    rows = [{"method": "mage", "dataset": "d", "K": k, "seed": s, "metrics.tok/val_rec": r,
+             "metrics.pol/val_ce": ce} for k, s, r, ce in ((1, 0, 0.4, 2.0), (1, 1, 0.2, 3.0), (8, 0, 0.01, 2.5))]
+    rows.append({"method": "mage", "dataset": "d", "K": 1, "seed": 0})  # an --also-hold evaluation: no training
+    t = hierarchy_depth.training(pd.DataFrame(rows)).set_index("K")  # fmt: skip
+    assert t.loc[1, "n_seeds"] == 2 and t.loc[1, "tok/val_rec_mean"] == pytest.approx(0.3)
+    assert t.loc[1, "pol/val_ce_mean"] == pytest.approx(2.5) and t.loc[8, "tok/val_rec_mean"] == 0.01
+    assert math.isnan(t.loc[8, "tok/val_rec_ci95"])  # one seed: no CI
+    md = hierarchy_depth.training_markdown(t.reset_index())
+    assert "| 0.300 ± " in md and "tokenizer val. reconstruction" in md and "dead codes" not in md
+    assert hierarchy_depth.training(pd.DataFrame(rows[-1:])).empty
+
+
 def test_a_chosen_target_return_is_its_own_row_and_an_rtg_study_is_none(schema_store: str) -> None:
     """`mage evaluate --rtg-percentile 50` is a row of its own (never a 'seed' of the default R̂_0); an explicit
     100 is the default; the RTG study's evaluations are never rows."""
