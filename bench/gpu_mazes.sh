@@ -55,7 +55,10 @@ else plan() { echo "$MAGE_PLAN"; }; fi
 # time-slice, three together train about as fast as one alone, so side by side saves nothing but start-up.
 while read -r name ds extra; do [ -n "$name" ] || continue
   p=$(plan $W/tp-$name.json); echo "plan $name: $extra $p" | tee -a $S
+  # a safety net, not the plan: a job still in stage 2 at 1.3 x TRAIN_S keeps its last epoch and the script
+  # goes on to the evaluations (the 2026-11-29 call 2 overran its plan and lost them)
   ( t=$(date +%s); $PY -m mage train --dataset $ds --preset $PRESET --local --no-eval --out $W/run-$name \
+      --time-limit $(( TRAIN_S * 13 / 10 )) --finish-at-limit \
       $(sets $extra $p) > $W/logs/train-$name.log 2>&1; echo "train $name rc=$? $(( $(date +%s) - t )) s" >> $S ) &
 done <<< "$JOBS"; wait; echo "training done at $(el) s" | tee -a $S
 # 5. evaluate: every (job, protocol) in its own process, side by side

@@ -8,6 +8,7 @@ Layout::
     tokenizer.pt         TrajectoryTokenizer state_dict
     policy.pt            MagePolicy state_dict (absent after stage 1 only)
     train_state.pt       resume state: stage, epoch, optimizer (optional)
+    time_limit.json      present when a time limit ended stage 2 early: stage, epochs_done, epochs, steps
 
 Writing needs only ``state_dict()``s, so the training stages save through here without importing each
 other; ``mage.policy.checkpoint.load_checkpoint`` rebuilds the models.
@@ -33,6 +34,7 @@ from mage.fsutil import atomic_dir
 
 FORMAT_VERSION = 1
 TRAIN_STATE_FILE = "train_state.pt"  # the resume state inside a checkpoint dir (optional)
+TIME_LIMIT_FILE = "time_limit.json"  # a checkpoint whose stage 2 a time limit ended early (optional)
 
 
 class _Normalizers(Protocol):
@@ -65,8 +67,10 @@ def save_checkpoint(
     tokenizer: torch.nn.Module,
     policy: torch.nn.Module | None = None,
     train_state: dict[str, Any] | None = None,
+    time_limit: dict[str, Any] | None = None,
 ) -> Path:
     """Write the checkpoint directory ``out_dir`` atomically, replacing a previous checkpoint there whole.
+    ``time_limit``: how far a time limit let stage 2 get (``mage.loop.TrainHooks.cut``), when it ended early.
 
     ``out_dir`` may be new, empty or a checkpoint; any other non-empty directory is refused (replacing it
     would delete files that are not ours)."""
@@ -90,6 +94,8 @@ def save_checkpoint(
             torch.save(unwrap(policy).state_dict(), tmp / "policy.pt")
         if train_state is not None:
             torch.save(train_state, tmp / TRAIN_STATE_FILE)
+        if time_limit is not None:
+            (tmp / TIME_LIMIT_FILE).write_text(json.dumps(time_limit, indent=2))
     return out
 
 
@@ -148,3 +154,9 @@ def read_episode_returns(ckpt_dir: str | Path) -> np.ndarray:
 def read_train_state(ckpt_dir: str | Path) -> dict[str, Any] | None:
     p = Path(ckpt_dir) / TRAIN_STATE_FILE
     return torch.load(p, map_location="cpu", weights_only=False) if p.is_file() else None
+
+
+def read_time_limit(d: str | Path) -> dict[str, Any] | None:
+    """How far a time limit let stage 2 of checkpoint ``d`` get; None for a checkpoint trained to its end."""
+    f = Path(d) / TIME_LIMIT_FILE
+    return json.loads(f.read_text()) if f.is_file() else None

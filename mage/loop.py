@@ -69,6 +69,11 @@ class TrainHooks:
     # time.monotonic() by which training stops: no epoch starts that the last one's duration says would end
     # after it (single process only: ranks could disagree)
     deadline: float | None = None
+    # the stage the deadline ends early instead of stopping the run (kept as trained so far: its last whole
+    # epoch); the other stages still raise TimeLimitReached
+    finish_stage: str | None = None
+    # set by run_stage when the deadline ended ``finish_stage`` early: stage, epochs_done, epochs, steps
+    cut: dict[str, Any] | None = None
 
 
 AUTO_FIX = "use cpu, or auto (cuda when present)"
@@ -326,6 +331,9 @@ def run_stage(
         took = time.perf_counter() - t0  # training, validation and the save: what the next epoch will cost
         if hooks.deadline is not None and epoch + 1 < epochs and time.monotonic() + took > hooks.deadline:
             bar.close()
+            if stage == hooks.finish_stage:  # the last whole epoch is the model (the cosine never reached 0)
+                hooks.cut = {"stage": stage, "epochs_done": epoch + 1, "epochs": epochs, "steps": step}
+                return model
             raise TimeLimitReached(
                 f"the time limit stopped stage {stage} after epoch {epoch + 1}/{epochs} (the next would have "
                 f"ended {time.monotonic() + took - hooks.deadline:.0f} s after it)"

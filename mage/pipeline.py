@@ -34,13 +34,16 @@ def run_local(
     state_dir: str | Path | None = None,
     resume_state: dict[str, Any] | None = None,
     deadline: float | None = None,
+    finish_at_deadline: bool = False,
 ) -> Path:
     """Train both stages in this process and write the final checkpoint to ``out_dir``; ``progress``: a bar
     of optimiser steps per stage with rate and ETA. With ``state_dir`` every epoch replaces a resumable
     checkpoint there (weights, optimiser, RNGs, stage and epoch), removed once ``out_dir`` is written;
     ``resume_state`` (what :func:`local_resume_state` read from it) continues from there. ``deadline``
     (``time.monotonic()``): no epoch starts that would end after it; ``mage.loop.TimeLimitReached`` then stops
-    the run with its last epoch's state in ``state_dir``."""
+    the run with its last epoch's state in ``state_dir``. ``finish_at_deadline``: a deadline that falls in stage 2
+    ends training there instead, after at least one whole stage-2 epoch, and that model is the checkpoint;
+    ``time_limit.json`` in it records how far it got (a deadline in stage 1 still raises)."""
     seed_everything(cfg.train.seed)
     data = data if data is not None else prepare_data(cfg)
 
@@ -50,10 +53,18 @@ def run_local(
         if state_dir is not None:
             save_fn(Path(state_dir))
 
-    hooks = TrainHooks(report=report, progress=progress, resume_state=resume_state, deadline=deadline)
+    hooks = TrainHooks(
+        report=report,
+        progress=progress,
+        resume_state=resume_state,
+        deadline=deadline,
+        finish_stage="policy" if finish_at_deadline else None,
+    )
     tok = fit_tokenizer(cfg, data, hooks)
     pol = fit_policy(cfg, data, tok, hooks)
-    ck = save_checkpoint(out_dir, cfg, data.meta, data.normalizers, data.episode_returns, tok, pol)
+    ck = save_checkpoint(
+        out_dir, cfg, data.meta, data.normalizers, data.episode_returns, tok, pol, time_limit=hooks.cut
+    )
     if state_dir is not None:
         remove_path(Path(state_dir))
     return ck

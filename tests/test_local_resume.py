@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import test_training  # tests/ is on sys.path (pyproject: pythonpath)
@@ -117,6 +118,56 @@ def test_a_time_limit_stops_between_epochs_and_the_run_continues_to_the_same_wei
     assert _same(_weights(ck), unbroken)
 
 
+def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> tuple[list[float], Any]:
+    """The clock of the test above: epochs of 10, 15, 10, 10 s (it moves when an epoch is reported)."""
+    import itertools
+    import types
+
+    import mage.loop
+
+    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
+    monkeypatch.setattr(mage.loop, "time", types.SimpleNamespace(
+        perf_counter=lambda: now[0] + next(calls) * 1e-9, monotonic=lambda: now[0]))  # fmt: skip
+
+    def tick(m: dict[str, float]) -> None:
+        now[0] += next(ticks)
+
+    return now, tick
+
+
+def test_finish_at_deadline_keeps_stage_2_as_far_as_it_got(setup, tmp_path: Path, monkeypatch) -> None:
+    """Deadline 40 on the fake clock stops after stage-2 epoch 1 of 2 (the test above). With
+    ``finish_at_deadline`` that epoch's model is the checkpoint: the same weights an unbroken run has after
+    stage-2 epoch 1, not its final ones, and ``time_limit.json`` says how far it got."""
+    from mage.checkpoint import read_time_limit
+    from mage.loop import TimeLimitReached
+
+    cfg, unbroken = setup
+    after_epoch_3 = tmp_path / "state"  # an unbroken run's state after stage-2 epoch 1 (global epoch 3)
+    with pytest.raises(Stop):
+        run_local(cfg, tmp_path / "x", log_fn=_stopping_at(4), state_dir=after_epoch_3)
+    _, tick = _fake_clock(monkeypatch)
+    state = tmp_path / "train_state"
+    ck = run_local(cfg, tmp_path / "checkpoint", log_fn=tick, state_dir=state, deadline=40.0,
+                   finish_at_deadline=True)  # fmt: skip
+    spe = cfg.train.steps_per_epoch
+    assert read_time_limit(ck) == {"stage": "policy", "epochs_done": 1, "epochs": 2, "steps": spe}
+    assert _same(_weights(ck), _weights(after_epoch_3)) and not _same(_weights(ck), unbroken)
+    assert not state.exists() and read_time_limit(after_epoch_3) is None
+    _, tick = _fake_clock(monkeypatch)  # deadline 22 falls in stage 1: no policy to keep, so it still stops
+    with pytest.raises(TimeLimitReached, match="before stage policy"):
+        run_local(cfg, tmp_path / "c2", log_fn=tick, state_dir=tmp_path / "s2", deadline=22.0,
+                  finish_at_deadline=True)  # fmt: skip
+
+
+def test_the_budget_of_a_time_limited_checkpoint_says_the_steps_it_got(setup) -> None:
+    from mage.tracking.evaluation import training_budget
+
+    cfg, _ = setup
+    assert training_budget(cfg) == "6+6 steps, batch 8"
+    assert training_budget(cfg, {"steps": 3}) == "6+3 of 6 steps (time limit), batch 8"
+
+
 def test_a_resume_under_other_settings_or_without_state_is_one_clear_error(setup, tmp_path: Path) -> None:
     cfg, _ = setup
     state = tmp_path / "train_state"
@@ -223,3 +274,44 @@ def test_mage_train_time_limit_exits_75_and_resume_finishes_the_run(
     assert query.metric_history(run_id, ["epoch"], tracking_uri=uri)["step"].tolist() == [1, 2, 3, 4]
     with pytest.raises(SystemExit, match="--time-limit 0.0 must be > 0"):
         main([*argv, "--time-limit", "0"])
+
+
+@pytest.mark.slow
+def test_mage_train_finish_at_limit_evaluates_what_it_got_and_records_it(
+    tiny_maze2d_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """`--time-limit 40 --finish-at-limit` on the fake clock above: stage 2 ends after epoch 1 of 2, exit 0,
+    the run FINISHED with the steps it got in ``mage.budget``; without --time-limit the flag is an error."""
+    import itertools
+    import time
+    import types
+
+    import mage.cli.train
+    import mage.loop
+    from mage.tracking import query
+    from mage.tracking.mlflow_logger import RunLogger
+
+    uri, out, argv = _cli_run(tiny_maze2d_path, tmp_path, monkeypatch)
+    with pytest.raises(SystemExit, match="--finish-at-limit ends training at --time-limit"):
+        main([*argv, "--finish-at-limit"])
+    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
+    clock = types.SimpleNamespace(perf_counter=lambda: now[0] + next(calls) * 1e-9, monotonic=lambda: now[0],
+                                  strftime=time.strftime)  # fmt: skip
+    monkeypatch.setattr(mage.loop, "time", clock)
+    monkeypatch.setattr(mage.cli.train, "time", clock)
+    real = RunLogger.log_metrics
+
+    def tick(self, metrics, step=None):
+        real(self, metrics, step=step)
+        if "epoch" in metrics:
+            now[0] += next(ticks)
+
+    monkeypatch.setattr(RunLogger, "log_metrics", tick)
+    capsys.readouterr()
+    assert main([*argv, "--time-limit", "40", "--finish-at-limit"]) == 0
+    assert "the time limit ended stage policy after epoch 1/2 (3 steps)" in capsys.readouterr().out
+    run = query.get_run((out / "run_id").read_text(), tracking_uri=uri)
+    assert run.info.status == "FINISHED" and run.data.metrics["train/policy_steps_done"] == 3.0
+    assert run.data.tags["mage.budget"] == "6+3 of 6 steps (time limit), batch 8"
+    assert run.data.tags["mage.time_limited"].startswith("stage policy after epoch 1/2")
+    assert (out / "checkpoint" / "time_limit.json").is_file() and not (out / "train_state").exists()

@@ -13,6 +13,7 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from mage.cli.output import print_scores, ui_hint
 
@@ -78,6 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="--local: stop training between epochs before SECONDS from the start (no epoch starts that would "
         "end later), keep its state in --out and exit 75; --resume continues it (a GPU lease, a session)",
     )
+    p.add_argument(
+        "--finish-at-limit",
+        action="store_true",
+        help="with --time-limit: a limit that falls in stage 2 ends training there (after at least one whole "
+        "stage-2 epoch) and that model is the checkpoint, evaluated as usual; the run records the steps it got "
+        "(mage.budget, mage.time_limited). A limit in stage 1 still stops the run (exit 75)",
+    )
     p.set_defaults(func=cmd_train)
 
 
@@ -96,6 +104,21 @@ def build_config(args: argparse.Namespace):
     return cfg
 
 
+def _record_time_limit(logger: Any, cfg: Any, ckpt: Path, metrics: dict[str, float]) -> None:
+    """A checkpoint whose stage 2 the time limit ended (``--finish-at-limit``): say so on the terminal and in
+    the run (``mage.budget`` with the steps it got, ``mage.time_limited``, ``train/policy_steps_done``)."""
+    from mage.checkpoint import read_time_limit
+    from mage.tracking.evaluation import training_budget
+
+    cut = read_time_limit(ckpt)
+    if cut is None:
+        return
+    said = f"stage {cut['stage']} after epoch {cut['epochs_done']}/{cut['epochs']} ({cut['steps']} steps)"
+    logger.set_tags({"mage.time_limited": said, "mage.budget": training_budget(cfg, cut)})
+    metrics["train/policy_steps_done"] = float(cut["steps"])
+    print(f"the time limit ended {said}; the checkpoint is that epoch's model")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from mage.tracking.reaper import reap_at_start
 
@@ -105,6 +128,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         check_device(cfg.train.device, "train.device", AUTO_FIX)
     reap_at_start()
+    if args.finish_at_limit and args.time_limit is None:
+        raise SystemExit("error: --finish-at-limit ends training at --time-limit; pass --time-limit SECONDS")
     if args.local:
         if args.workers != 1 or args.gpus:
             raise SystemExit("error: --workers/--gpus need Ray; drop them or drop --local")
@@ -249,6 +274,7 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
                 state_dir=state_dir,
                 resume_state=resume,
                 deadline=None if args.time_limit is None else t_start + args.time_limit,
+                finish_at_deadline=args.finish_at_limit,
             )
         except TimeLimitReached as e:  # the state of the last epoch is in state_dir: say how to go on
             if not state_dir.exists():
@@ -260,6 +286,7 @@ def _train_local(cfg, args: argparse.Namespace) -> int:
             ) from None
         train_s = time.perf_counter() - t0
         metrics: dict[str, float] = {"time/train_s": train_s}
+        _record_time_limit(logger, cfg, ckpt, metrics)
         if isinstance(logger, JsonlLogger):
             logger.log_artifacts(ckpt, "checkpoint")
         else:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from mage.checkpoint import read_config, read_episode_returns
+from mage.checkpoint import read_config, read_episode_returns, read_time_limit
 from mage.config import ExperimentConfig
 from mage.eval.jobs import EPISODE_COLUMNS, RolloutJob, in_process
 from mage.eval.protocol import PURE, EvalProtocol
@@ -186,15 +186,19 @@ def _model_tags(method: str, ckpt: str | None) -> dict[str, str]:
     return {
         "mage.trained_on": cfg.data.dataset,
         "mage.K": str(cfg.tokenizer.num_scales),
-        "mage.budget": training_budget(cfg),
+        "mage.budget": training_budget(cfg, read_time_limit(ckpt)),
         **({"mage.variant": "goal"} if cfg.transformer.use_goal else {}),
     }
 
 
-def training_budget(cfg: ExperimentConfig) -> str:
-    """``"400+800 steps, batch 128"``: optimiser steps of stage 1 + stage 2 and the global batch."""
+def training_budget(cfg: ExperimentConfig, cut: dict[str, Any] | None = None) -> str:
+    """``"400+800 steps, batch 128"``: optimiser steps of stage 1 + stage 2 and the global batch;
+    ``"400+300 of 800 steps (time limit), batch 128"`` when a time limit ended stage 2 early (``cut``)."""
     t = cfg.train
-    return f"{t.tokenizer_epochs * t.steps_per_epoch}+{t.policy_epochs * t.steps_per_epoch} steps, batch {t.batch_size}"
+    planned = t.policy_epochs * t.steps_per_epoch
+    stage2 = f"{planned}" if cut is None else f"{cut['steps']} of {planned}"
+    limit = "" if cut is None else " (time limit)"
+    return f"{t.tokenizer_epochs * t.steps_per_epoch}+{stage2} steps{limit}, batch {t.batch_size}"
 
 
 def evaluate_with_config(
