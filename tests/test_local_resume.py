@@ -80,6 +80,39 @@ def test_without_the_rng_and_the_data_order_the_continuation_differs(setup, tmp_
     assert not _same(_weights(ck), unbroken)
 
 
+def _fake_clock(monkeypatch: pytest.MonkeyPatch, cli: bool = False) -> tuple[list[float], Any]:
+    """A fake clock whose epochs take 10, 15, 10, 10 s: it moves when an epoch is reported, through the
+    returned ``tick`` (a ``log_fn``), or with ``cli`` through every ``RunLogger.log_metrics`` of an epoch.
+    perf_counter creeps (a throughput needs a non-zero epoch time)."""
+    import itertools
+    import time
+    import types
+
+    import mage.cli.train
+    import mage.loop
+    from mage.tracking.mlflow_logger import RunLogger
+
+    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
+    clock = types.SimpleNamespace(perf_counter=lambda: now[0] + next(calls) * 1e-9, monotonic=lambda: now[0],
+                                  strftime=time.strftime)  # fmt: skip
+    monkeypatch.setattr(mage.loop, "time", clock)
+
+    def tick(m: dict[str, float]) -> None:
+        now[0] += next(ticks)
+
+    if cli:
+        monkeypatch.setattr(mage.cli.train, "time", clock)
+        real = RunLogger.log_metrics
+
+        def log_and_tick(self, metrics, step=None):
+            real(self, metrics, step=step)
+            if "epoch" in metrics:
+                tick(metrics)
+
+        monkeypatch.setattr(RunLogger, "log_metrics", log_and_tick)
+    return now, tick
+
+
 @pytest.mark.parametrize(
     ("deadline", "left_at"),
     [(40.0, ("policy", 1)), (22.0, ("tokenizer", 2))],
@@ -92,22 +125,10 @@ def test_a_time_limit_stops_between_epochs_and_the_run_continues_to_the_same_wei
     40: after epoch 1 (t = 10) the next would end at 20, fine; epoch 2 is stage 1's last (t = 25); stage 2's
     first ends at 35 and the next would end at 45 > 40: stopped there. Deadline 22: stage 1 ends at 25, so
     stage 2 does not start. Either way the state is on disk and the resume ends where an unbroken run does."""
-    import itertools
-    import types
-
-    import mage.loop
     from mage.loop import TimeLimitReached
 
     cfg, unbroken = setup
-    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
-    monkeypatch.setattr(  # perf_counter creeps (a throughput needs a non-zero epoch time)
-        mage.loop, "time", types.SimpleNamespace(perf_counter=lambda: now[0] + next(calls) * 1e-9,
-                                                 monotonic=lambda: now[0]),
-    )  # fmt: skip
-
-    def tick(m: dict[str, float]) -> None:
-        now[0] += next(ticks)
-
+    _, tick = _fake_clock(monkeypatch)
     state = tmp_path / "train_state"
     with pytest.raises(TimeLimitReached, match="the time limit") as stopped:
         run_local(cfg, tmp_path / "checkpoint", log_fn=tick, state_dir=state, deadline=deadline)
@@ -116,23 +137,6 @@ def test_a_time_limit_stops_between_epochs_and_the_run_continues_to_the_same_wei
     assert (left["stage"], left["epoch"]) == left_at
     ck = run_local(cfg, tmp_path / "checkpoint", log_fn=tick, state_dir=state, resume_state=left)
     assert _same(_weights(ck), unbroken)
-
-
-def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> tuple[list[float], Any]:
-    """The clock of the test above: epochs of 10, 15, 10, 10 s (it moves when an epoch is reported)."""
-    import itertools
-    import types
-
-    import mage.loop
-
-    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
-    monkeypatch.setattr(mage.loop, "time", types.SimpleNamespace(
-        perf_counter=lambda: now[0] + next(calls) * 1e-9, monotonic=lambda: now[0]))  # fmt: skip
-
-    def tick(m: dict[str, float]) -> None:
-        now[0] += next(ticks)
-
-    return now, tick
 
 
 def test_finish_at_deadline_keeps_stage_2_as_far_as_it_got(setup, tmp_path: Path, monkeypatch) -> None:
@@ -234,29 +238,10 @@ def test_mage_train_time_limit_exits_75_and_resume_finishes_the_run(
     """`mage train --local --time-limit`: on the fake clock of the test above (epochs of 10, 15, 10, 10 s)
     a 40 s limit stops after stage-2 epoch 1 with one line that says how to go on, exit 75 and the run
     KILLED; `--resume` (without the limit) finishes the same run."""
-    import itertools
-    import time
-    import types
-
-    import mage.cli.train
-    import mage.loop
     from mage.tracking import query
-    from mage.tracking.mlflow_logger import RunLogger
 
     uri, out, argv = _cli_run(tiny_maze2d_path, tmp_path, monkeypatch)
-    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
-    clock = types.SimpleNamespace(perf_counter=lambda: now[0] + next(calls) * 1e-9, monotonic=lambda: now[0],
-                                  strftime=time.strftime)  # fmt: skip
-    monkeypatch.setattr(mage.loop, "time", clock)
-    monkeypatch.setattr(mage.cli.train, "time", clock)
-    real = RunLogger.log_metrics
-
-    def tick(self, metrics, step=None):
-        real(self, metrics, step=step)
-        if "epoch" in metrics:
-            now[0] += next(ticks)
-
-    monkeypatch.setattr(RunLogger, "log_metrics", tick)
+    _fake_clock(monkeypatch, cli=True)
     capsys.readouterr()
     assert main([*argv, "--time-limit", "40"]) == 75
     stderr = capsys.readouterr().err
@@ -282,31 +267,12 @@ def test_mage_train_finish_at_limit_evaluates_what_it_got_and_records_it(
 ) -> None:
     """`--time-limit 40 --finish-at-limit` on the fake clock above: stage 2 ends after epoch 1 of 2, exit 0,
     the run FINISHED with the steps it got in ``mage.budget``; without --time-limit the flag is an error."""
-    import itertools
-    import time
-    import types
-
-    import mage.cli.train
-    import mage.loop
     from mage.tracking import query
-    from mage.tracking.mlflow_logger import RunLogger
 
     uri, out, argv = _cli_run(tiny_maze2d_path, tmp_path, monkeypatch)
     with pytest.raises(SystemExit, match="--finish-at-limit ends training at --time-limit"):
         main([*argv, "--finish-at-limit"])
-    now, calls, ticks = [0.0], itertools.count(), iter([10.0, 15.0] + [10.0] * 20)
-    clock = types.SimpleNamespace(perf_counter=lambda: now[0] + next(calls) * 1e-9, monotonic=lambda: now[0],
-                                  strftime=time.strftime)  # fmt: skip
-    monkeypatch.setattr(mage.loop, "time", clock)
-    monkeypatch.setattr(mage.cli.train, "time", clock)
-    real = RunLogger.log_metrics
-
-    def tick(self, metrics, step=None):
-        real(self, metrics, step=step)
-        if "epoch" in metrics:
-            now[0] += next(ticks)
-
-    monkeypatch.setattr(RunLogger, "log_metrics", tick)
+    _fake_clock(monkeypatch, cli=True)
     capsys.readouterr()
     assert main([*argv, "--time-limit", "40", "--finish-at-limit"]) == 0
     assert "the time limit ended stage policy after epoch 1/2 (3 steps)" in capsys.readouterr().out
