@@ -48,6 +48,7 @@ MAGE_LAYERS: tuple[tuple[str, ...], ...] = (
         "mage.loop",
         "mage.checkpoint",
         "mage.errors",
+        "mage.provenance",
     ),  # leaves
     ("mage.data", "mage.envs"),
     ("mage.tokenizer",),

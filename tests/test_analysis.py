@@ -500,9 +500,20 @@ def test_the_k_contrast_pairs_seeds_and_says_when_the_ci_covers_zero() -> None:
 
 
 def test_the_k_training_table_averages_trained_runs_and_skips_evaluation_only_ones() -> None:
-    rows = [{"method": "mage", "dataset": "d", "K": k, "seed": s, "metrics.tok/val_rec": r,
-             "metrics.pol/val_ce": ce} for k, s, r, ce in ((1, 0, 0.4, 2.0), (1, 1, 0.2, 3.0), (8, 0, 0.01, 2.5))]
-    rows.append({"method": "mage", "dataset": "d", "K": 1, "seed": 0})  # an --also-hold evaluation: no training
+    rows = [
+        {
+            "method": "mage",
+            "dataset": "d",
+            "K": k,
+            "seed": s,
+            "metrics.tok/val_rec": r,
+            "metrics.pol/val_ce": ce,
+        }
+        for k, s, r, ce in ((1, 0, 0.4, 2.0), (1, 1, 0.2, 3.0), (8, 0, 0.01, 2.5))
+    ]
+    rows.append(
+        {"method": "mage", "dataset": "d", "K": 1, "seed": 0}
+    )  # an --also-hold evaluation: no training
     t = hierarchy_depth.training(pd.DataFrame(rows)).set_index("K")  # fmt: skip
     assert t.loc[1, "n_seeds"] == 2 and t.loc[1, "tok/val_rec_mean"] == pytest.approx(0.3)
     assert t.loc[1, "pol/val_ce_mean"] == pytest.approx(2.5) and t.loc[8, "tok/val_rec_mean"] == 0.01

@@ -117,18 +117,25 @@ def mark_stale_children(
 
 
 def mark_trial_failed(
-    tracking: Tracking, *, trial_id: str, cfg: Any, error: BaseException, attempt_start: float
+    tracking: Tracking,
+    *,
+    trial_id: str,
+    cfg: Any,
+    error: BaseException,
+    attempt_start: float,
+    replace_error: bool = False,
 ) -> None:
     """Make a trial's failure visible as a FAILED child run of ``tracking.parent_run_id``.
 
     The trial's run of this attempt (tag ``mage.trial_id``, started after ``attempt_start``) is failed if it is
     still RUNNING; when the trial died before creating one, a FAILED run is created with ``tracking``'s name
-    and tags and ``cfg`` (an ``ExperimentConfig`` or None) as params. Never raises: a logging error must not
-    hide the trial's own error.
+    and tags and ``cfg`` (an ``ExperimentConfig`` or None) as params. ``replace_error``: the runs of this attempt
+    that already ended FAILED get ``error`` as their ``mage.error`` too (it explains theirs). Never raises: a
+    logging error must not hide the trial's own error.
     """
     import pandas as pd
 
-    from mage.tracking.mlflow_logger import RunLogger
+    from mage.tracking.mlflow_logger import RunLogger, _error_text
 
     try:
         runs = search_runs(
@@ -147,6 +154,10 @@ def mark_trial_failed(
             return
         for rid in runs[runs["status"] == "RUNNING"]["run_id"]:  # the trial died without ending its run
             RunLogger.attach(rid, tracking_uri=tracking.tracking_uri).fail(error)
+        for rid in runs[runs["status"] == "FAILED"]["run_id"] if replace_error else ():
+            RunLogger.attach(rid, tracking_uri=tracking.tracking_uri).set_tags(
+                {"mage.error": _error_text(error)}
+            )
     except Exception as log_error:
         print(
             f"[sweep] could not record the failure of trial {trial_id} in MLflow: {log_error}",

@@ -21,6 +21,7 @@ from typing import Any
 from mage.config import ConfigError, ExperimentConfig, make_config
 from mage.distributed.resources import Resources
 from mage.eval.protocol import EvalProtocol
+from mage.provenance import CodeChangedError, changed_files, code_hashes, describe
 from mage.tracking.context import Tracking
 from sweeps.driver.cli import BASELINE_PREFIX
 from sweeps.driver.data import ensure_dataset, smoke_data_path
@@ -50,6 +51,7 @@ class TrialContext:
     tokenizers_from: str | None = None  # another sweep's parent run whose tokenizers may be reused too
     tokenizer_only: bool = False  # trials train stage 1 only (sweeps/tokenizer.py)
     tune_dir: str = ""  # the sweep's Tune dir ("": none yet, the checks before Ray)
+    code: dict[str, str] = field(default_factory=code_hashes)  # the code when the driver made the context
 
     def fit_name(self, trial_id: str) -> str | None:
         """The Ray Train run stem of a MAGE trial: the same on ``--resume``, so its fit continues (None: unique)."""
@@ -168,6 +170,9 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     extra["mage.node_id"] = ray.get_runtime_context().get_node_id()  # the Ray node it ran on (clusters)
     if config.get("ablation") is not None:
         extra["mage.ablation"] = str(config["ablation"])
+    code_at_start = code_hashes()
+    if ctx.code and (moved := changed_files(ctx.code, code_at_start)):  # earlier trials ran other code
+        extra["mage.code_changed"] = f"{len(moved)} file(s) since the sweep started: {describe(moved)}"
     cfg: ExperimentConfig | None = None
     tracking = replace(
         ctx.tracking,
@@ -186,7 +191,11 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
             ensure_dataset(cfg.data.dataset, smoke=ctx.smoke)
         result = _run(method, cfg, ctx, tracking, trial_id)
     except Exception as e:
-        mark_trial_failed(tracking, trial_id=trial_id, cfg=cfg, error=e, attempt_start=attempt_start)
+        mixed = code_changed_under(e, code_at_start)
+        mark_trial_failed(tracking, trial_id=trial_id, cfg=cfg, error=mixed or e, attempt_start=attempt_start,
+                          replace_error=mixed is not None)  # fmt: skip
+        if mixed is not None:
+            raise mixed from e
         raise
     if ctx.tokenizer_only:  # lower reconstruction error is better; Tune maximises
         score = -float(result.metrics.get(TOKENIZER_METRIC, float("nan")))
@@ -202,6 +211,21 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     if not ctx.tokenizer_only:
         report[METRIC] = score
     tune.report({**report, **knobs})
+
+
+def code_changed_under(error: BaseException, code_at_start: dict[str, str]) -> CodeChangedError | None:
+    """The trial's error restated when the code changed while the trial ran (None when it did not): the
+    trial imported some modules before the edit and some after, so its error may be the mix, not a bug."""
+    moved = changed_files(code_at_start, code_hashes())
+    if not moved:
+        return None
+    return CodeChangedError(
+        f"the code changed while this trial ran ({describe(moved)}), and the trial imports parts of it only "
+        f"when it first needs them, so it ran a mix of two versions; it failed with {type(error).__name__}: "
+        f"{error}. Re-run the sweep with --resume (same --name and --storage) to repeat this trial on the code "
+        "as it is now (finished trials are kept), and run sweeps from a copy you do not edit while you keep "
+        "coding (git worktree add ../mage-sweeps; MAGE_HOME=<this checkout> keeps its data and MLflow store)"
+    )
 
 
 def _run(method: str, cfg: ExperimentConfig, ctx: TrialContext, tracking: Tracking, trial_id: str) -> Any:
