@@ -171,7 +171,8 @@ def trial_fn(config: dict[str, Any], ctx: TrialContext) -> None:
     if config.get("ablation") is not None:
         extra["mage.ablation"] = str(config["ablation"])
     code_at_start = code_hashes()
-    if ctx.code and (moved := changed_files(ctx.code, code_at_start)):  # earlier trials ran other code
+    sweep_code = getattr(ctx, "code", {})  # {}: a context pickled by a driver older than this field
+    if sweep_code and (moved := changed_files(sweep_code, code_at_start)):  # earlier trials ran other code
         extra["mage.code_changed"] = f"{len(moved)} file(s) since the sweep started: {describe(moved)}"
     cfg: ExperimentConfig | None = None
     tracking = replace(
