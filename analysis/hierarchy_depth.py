@@ -96,6 +96,7 @@ TRAINING = {  # metric -> (column of the .md, digits): the end-of-stage validati
     "pol/val_ce": ("policy val. cross-entropy", 2),
     "pol/val_acc": ("policy val. token accuracy", 2),
     "time/train_s": ("train s", 0),
+    "time/total_s": ("trial s", 0),  # training and its evaluation (--also-hold's evaluations are not timed)
 }
 
 
@@ -224,6 +225,12 @@ def run(
     if len(trained):
         md += "\n\nWhat the trainings reached (end-of-stage validation; mean ± 95% CI over seeds):\n\n"
         md += training_markdown(trained)
+        if "metrics.time/total_s" in tr:
+            hours = tr["metrics.time/total_s"].sum() / 3600
+            md += (
+                f"\n\nWall time of the trials, summed: {hours:.1f} h (training and its evaluation; the extra "
+                "--also-hold evaluations are not timed), times the CPUs each trial held."
+            )
     note = (
         "Normalised score with D4RL reference returns; mean ± 95% Student-t CI over seeds. Track R = reward "
         "only, G = goal given; switches: own action or state tracking, + hold (docs/protocol.md).\n\n"
