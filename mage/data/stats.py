@@ -37,10 +37,8 @@ def dataset_stats(data: dict[str, Any], goal_xy: np.ndarray | None = None) -> di
         out["success_rate"] = float(hits_E.mean())
         out["at_goal_fraction"] = float(at_goal_N.mean())
         resplit = split_episodes(data, diffuser_resplit=True, goal_xy=goal_xy)
-        at_goal_re_N = np.linalg.norm(resplit.obs_NS[:, :2] - np.asarray(goal_xy), axis=1) <= GOAL_RADIUS
-        out.update(
-            goal_visits(at_goal_re_N, resplit.starts_E, resplit.obs_NS[:, 2:4])
-        )  # the episodes MAGE trains on
+        # the re-split keeps every step in order (only the episode starts move): visits per episode MAGE trains on
+        out.update(goal_visits(at_goal_N, resplit.starts_E, raw.obs_NS[:, 2:4]))
         out["episodes_diffuser"] = int(resplit.num_episodes)
         out["length_diffuser"] = _summary(resplit.lengths_E.astype(np.float64))
         out["return_diffuser"] = _summary(resplit.returns_E)
