@@ -7,8 +7,9 @@ goal diagnostics), ``hierarchy_depth_contrast.csv`` (deepest minus shallowest K,
 it clears its CI; also in the .md), ``hierarchy_depth_training.csv`` (what each K's trainings reached: the
 tokenizer's validation reconstruction, VQ loss and dead codes, the policy's validation cross-entropy and token
 accuracy, means over seeds; also in the .md) and ``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands). Each row says its
-protocol (track R/G and switches, docs/protocol.md; runs without the tags: R / own); protocols are never
-averaged together.
+protocol (track R/G and switches, docs/protocol.md; runs without the tags: R / own) and its training budget (the
+``mage.budget`` tag, e.g. ``400+800 steps, batch 128``); protocols and budgets are never averaged together, and
+the K contrast pairs seeds within one budget.
 
     python analysis/hierarchy_depth.py [--experiment mage-hierarchy-depth] [--tracking-uri URI] [--out DIR]
 """
@@ -40,6 +41,15 @@ from mage.tracking.store import default_tracking_uri
 
 EXPERIMENT = "mage-hierarchy-depth"
 NAME = "hierarchy_depth"
+NO_BUDGET = "not recorded"  # runs older than the mage.budget tag
+
+
+def with_budget(tr: pd.DataFrame) -> pd.DataFrame:
+    """A copy with a ``budget`` column that groupby keeps (runs without the tag: ``NO_BUDGET``)."""
+    out = tr.copy()
+    budget = out["budget"] if "budget" in out else pd.Series(None, index=out.index, dtype=object)
+    out["budget"] = budget.astype(object).where(budget.notna(), NO_BUDGET)
+    return out
 
 
 def trial_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -59,19 +69,20 @@ def trial_runs(runs: pd.DataFrame) -> pd.DataFrame:
     tr["dataset"] = tr["dataset"].fillna("unknown")
     if "seed" not in tr or tr["seed"].isna().all():
         tr["seed"] = pd.to_numeric(tr.get("params.train.seed"), errors="coerce")
-    return tr
+    return with_budget(tr)
 
 
 def summarise(tr: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    keys = ["method", "dataset", *PROTOCOL_KEYS, "K"]
-    for (method, dataset, *proto, k), g in tr.groupby(keys, sort=True):
+    keys = ["method", "dataset", "budget", *PROTOCOL_KEYS, "K"]
+    for (method, dataset, budget, *proto, k), g in with_budget(tr).groupby(keys, sort=True):
         mean, ci, n = mean_ci(g["metrics.eval/norm_score"])
         ep = g["metrics.eval/episodes"].dropna() if "metrics.eval/episodes" in g else pd.Series(dtype=float)
         rows.append(
             {
                 "method": method,
                 "dataset": dataset,
+                "budget": budget,
                 **dict(zip(PROTOCOL_KEYS, proto)),
                 "switches": g["switches"].iloc[0],
                 "protocol": g["protocol"].iloc[0],
@@ -101,13 +112,15 @@ TRAINING = {  # metric -> (column of the .md, digits): the end-of-stage validati
 
 
 def training(tr: pd.DataFrame) -> pd.DataFrame:
-    """Per method × dataset × K: the mean ± 95 % CI over seeds of the training metrics (``TRAINING``) of the
+    """Per method × dataset × budget × K: the mean ± 95 % CI over seeds of the training metrics (``TRAINING``) of the
     runs that trained (evaluation-only runs, such as ``--also-hold``'s, carry none). Empty when none logged."""
     cols = [c for c in (f"metrics.{m}" for m in TRAINING) if c in tr]
+    tr = with_budget(tr)
     trained = tr[tr[cols].notna().any(axis=1)] if cols else tr.iloc[0:0]
     rows = []
-    for (method, dataset, k), g in trained.groupby(["method", "dataset", "K"], sort=True):
-        row = {"method": method, "dataset": dataset, "K": int(k), "n_seeds": int(g["seed"].nunique())}
+    for (method, dataset, budget, k), g in trained.groupby(["method", "dataset", "budget", "K"], sort=True):
+        row = {"method": method, "dataset": dataset, "budget": budget, "K": int(k)}
+        row["n_seeds"] = int(g["seed"].nunique())
         for c in cols:
             row[f"{c[len('metrics.') :]}_mean"], row[f"{c[len('metrics.') :]}_ci95"], _ = mean_ci(g[c])
         rows.append(row)
@@ -115,7 +128,8 @@ def training(tr: pd.DataFrame) -> pd.DataFrame:
 
 
 def training_markdown(t: pd.DataFrame) -> str:
-    shown = {"method": t["method"], "dataset": t["dataset"], "K": t["K"], "seeds": t["n_seeds"]}
+    shown = {"method": t["method"], "dataset": t["dataset"], "budget": t["budget"], "K": t["K"]}
+    shown["seeds"] = t["n_seeds"]
     for m, (label, digits) in TRAINING.items():
         if f"{m}_mean" in t:
             shown[label] = [fmt_pm(a, b, digits) for a, b in zip(t[f"{m}_mean"], t[f"{m}_ci95"])]
@@ -123,11 +137,11 @@ def training_markdown(t: pd.DataFrame) -> str:
 
 
 def contrast(tr: pd.DataFrame) -> pd.DataFrame:
-    """The deepest K against the shallowest, per method × dataset × protocol: the score difference paired by
-    seed (seeds with both Ks), mean ± 95 % CI over those seeds, and whether it clears the CI."""
+    """The deepest K against the shallowest, per method × dataset × budget × protocol: the score difference
+    paired by seed (seeds with both Ks), mean ± 95 % CI over those seeds, and whether it clears the CI."""
     rows = []
-    keys = ["method", "dataset", *PROTOCOL_KEYS]
-    for (method, dataset, *proto), g in tr.groupby(keys, sort=True):
+    keys = ["method", "dataset", "budget", *PROTOCOL_KEYS]
+    for (method, dataset, budget, *proto), g in with_budget(tr).groupby(keys, sort=True):
         ks = sorted(g["K"].unique())
         if len(ks) < 2:
             continue
@@ -137,6 +151,7 @@ def contrast(tr: pd.DataFrame) -> pd.DataFrame:
             {
                 "method": method,
                 "dataset": dataset,
+                "budget": budget,
                 **dict(zip(PROTOCOL_KEYS, proto)),
                 "protocol": g["protocol"].iloc[0],
                 "K_hi": int(hi),
@@ -149,7 +164,8 @@ def contrast(tr: pd.DataFrame) -> pd.DataFrame:
 
 def contrast_markdown(c: pd.DataFrame) -> str:
     contrast = [f"K = {h} − K = {lo}" for h, lo in zip(c["K_hi"], c["K_lo"])]
-    lead = {"method": c["method"], "dataset": c["dataset"], "protocol": c["protocol"], "contrast": contrast}
+    lead = {"method": c["method"], "dataset": c["dataset"], "budget": c["budget"], "protocol": c["protocol"]}
+    lead["contrast"] = contrast
     return paired_markdown(lead, c)
 
 
@@ -160,6 +176,7 @@ def markdown_table(table: pd.DataFrame) -> str:
             "track": table["track"],
             "switches": table["switches"],
             "dataset": table["dataset"],
+            "budget": table["budget"],
             "K": table["K"],
             "norm. score (95% CI)": [
                 fmt_pm(m, c) for m, c in zip(table["norm_score_mean"], table["norm_score_ci95"])
@@ -177,14 +194,15 @@ def plot(table: pd.DataFrame, path: Path) -> Path:
     fig, axes = plotting.subplots_grid(len(datasets))
     for ax, ds in zip(axes, datasets):
         t = table[table["dataset"] == ds]
-        for (method, proto), tm in t.groupby(["method", "protocol"], sort=True):
+        several = t["budget"].nunique() > 1  # name the budget in the legend only where it tells lines apart
+        for (method, budget, proto), tm in t.groupby(["method", "budget", "protocol"], sort=True):
             tm = tm.sort_values("K")
             plotting.line_with_band(
                 ax,
                 tm["K"],
                 tm["norm_score_mean"],
                 tm["norm_score_ci95"],
-                label=f"{method}, {proto} (mean ± 95% CI)",
+                label=f"{method}, {proto}{f', {budget}' if several else ''} (mean ± 95% CI)",
             )
         ks = sorted(t["K"].unique())
         if len(ks) > 1 and min(ks) > 0 and max(ks) / min(ks) >= 4:

@@ -499,6 +499,30 @@ def test_the_k_contrast_pairs_seeds_and_says_when_the_ci_covers_zero() -> None:
     assert c.verdict == "one seed: no CI" and math.isnan(c.diff_ci95)
 
 
+def test_the_k_study_never_averages_or_pairs_across_training_budgets() -> None:
+    # the same K and seeds trained at two budgets (a longer stage 2 on reused tokenizers): two rows per K, and
+    # each contrast pairs seeds inside its budget (800 steps: K = 8 loses 10; 2,400 steps: K = 8 wins 20)
+    scores = {("400+800", 1): 30.0, ("400+800", 8): 20.0, ("400+2400", 1): 40.0, ("400+2400", 8): 60.0}
+    rows = [{"method": "mage", "dataset": "d", "track": "R", "acting": "own", "hold": False, "switches": "own",
+             "protocol": "R / own", "K": k, "seed": s, "budget": b, "metrics.eval/norm_score": v + s,
+             "metrics.pol/val_ce": 2.0 if b == "400+800" else 1.0}
+            for (b, k), v in scores.items() for s in (0, 1)]  # fmt: skip
+    rows.append({**rows[0], "budget": None, "metrics.eval/norm_score": 99.0})  # an untagged, older run
+    tr = pd.DataFrame(rows)
+    t = hierarchy_depth.summarise(tr).set_index(["budget", "K"])["norm_score_mean"]
+    assert t.to_dict() == {
+        ("400+2400", 1): 40.5, ("400+2400", 8): 60.5, ("400+800", 1): 30.5, ("400+800", 8): 20.5,
+        (hierarchy_depth.NO_BUDGET, 1): 99.0,
+    }  # fmt: skip
+    c = hierarchy_depth.contrast(tr).set_index("budget")
+    assert c.loc["400+800", "diff_mean"] == -10.0 and c.loc["400+2400", "diff_mean"] == 20.0
+    assert hierarchy_depth.NO_BUDGET not in c.index  # one K only: nothing to contrast
+    md = hierarchy_depth.contrast_markdown(c.reset_index())
+    assert "| 400+2400 |" in md and "| 400+800 |" in md
+    t = hierarchy_depth.training(tr).set_index(["budget", "K"])
+    assert t.loc[("400+2400", 8), "pol/val_ce_mean"] == 1.0 and t.loc[("400+800", 8), "pol/val_ce_mean"] == 2.0
+
+
 def test_the_k_training_table_averages_trained_runs_and_skips_evaluation_only_ones() -> None:
     rows = [
         {
