@@ -348,8 +348,12 @@ def test_validation_measures_the_greedy_plan_in_state_space_and_training_does_no
     batch["mask_H"][0, 10:] = 0  # an episode that ends inside the window
     model = Stage2Model(pol, tok).train()
     assert "plan_mse" not in model(batch)  # never on training steps: it costs K forward passes
+    rng = torch.get_rng_state()
     metrics = validate(model, lambda m, b: m(b), [batch], torch.device("cpu"), 1, "pol")
     assert model.training and pol.training  # back in training mode after validation
+    # the Gumbel terms draw from a fixed seed on a forked RNG: repeatable, and training's stream is untouched
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert validate(model, lambda m, b: m(b), [batch], torch.device("cpu"), 1, "pol") == metrics
     # the fast planner (another code path) gives the same greedy plan
     model.eval()
     plan = pol.plan_states(tok, batch["obs_HS"][:, 0], batch["rtg_H"][:, 0])
