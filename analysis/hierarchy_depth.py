@@ -107,7 +107,8 @@ TRAINING = {  # metric -> (column of the .md, digits): the end-of-stage validati
     "tok/dead_codes": ("dead codes", 0),
     "pol/val_ce": ("policy val. cross-entropy", 2),  # over every scale's tokens: its level depends on K
     "pol/val_acc": ("policy val. token accuracy", 2),
-    "pol/val_plan_mse": ("policy val. plan MSE", 3),  # greedy plan vs the real states: comparable across K
+    "pol/val_plan_mse_near": ("plan MSE, steps 1-8", 3),  # the part acting='track' follows
+    "pol/val_plan_mse": ("plan MSE, window", 3),  # greedy plan vs the real states: comparable across K
     "pol/val_plan_mse_s0": ("plan MSE of repeating s0", 3),  # the no-information plan on the same windows
     "time/train_s": ("train s", 0),
     "time/total_s": ("trial s", 0),  # training and its evaluation (--also-hold's evaluations are not timed)

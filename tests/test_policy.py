@@ -359,6 +359,8 @@ def test_validation_measures_the_greedy_plan_in_state_space_and_training_does_no
     plan = pol.plan_states(tok, batch["obs_HS"][:, 0], batch["rtg_H"][:, 0])
     want = float(masked_mse(plan, batch["obs_HS"], batch["mask_H"]))
     assert metrics["pol/val_plan_mse"] == pytest.approx(want, rel=1e-5)
+    near = float(masked_mse(plan[:, 1:9], batch["obs_HS"][:, 1:9], batch["mask_H"][:, 1:9]))
+    assert metrics["pol/val_plan_mse_near"] == pytest.approx(near, rel=1e-5) and near != pytest.approx(want)
     still = ((batch["obs_HS"][:, :1] - batch["obs_HS"]) ** 2).mean(-1)
     assert metrics["pol/val_plan_mse_s0"] == pytest.approx(float(still[batch["mask_H"] > 0].mean()), rel=1e-5)
     # padding past an episode's end does not count
