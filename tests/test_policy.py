@@ -311,6 +311,8 @@ def test_a_checkpoint_is_evaluated_on_its_own_data_unless_a_transfer_is_asked_fo
     """`mage evaluate --task` on another maze fails with one clear error before any rollout; its Multi2D
     variant (the same data) is fine; `--allow-other-data` runs it and tags the run ``mage.transfer``, which
     the main table keeps in a row of its own (tests/test_analysis.py)."""
+    import json
+
     import mlflow
 
     from mage.tracking.evaluation import evaluate_checkpoint
@@ -328,6 +330,11 @@ def test_a_checkpoint_is_evaluated_on_its_own_data_unless_a_transfer_is_asked_fo
     tags = mlflow.get_run(moved.run_id).data.tags
     assert tags["mage.transfer"] == "true" and tags["mage.trained_on"] == "maze2d-umaze-v1"
     assert set(moved.episodes["task"]) == {"maze2d-medium-v1"}  # it did roll out on the other maze
+    assert "mage.agent_settings" not in tags  # the checkpoint's own agent settings
+    kw["agent_kwargs"] = {"sampling": {"greedy": True, "temperature": 1.0, "top_k": 0, "scales": 2}}
+    coarse = evaluate_checkpoint(d, task="maze2d-umaze-v1", experiment="t", **kw)
+    settings = json.loads(mlflow.get_run(coarse.run_id).data.tags["mage.agent_settings"])
+    assert settings["sampling"]["scales"] == 2
 
 
 def test_validation_measures_the_greedy_plan_in_state_space_and_training_does_not(trained):
@@ -405,3 +412,42 @@ def test_mage_validate_refuses_data_that_no_longer_rebuilds_the_checkpoints_spli
     (other / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(DataChangedError, match="rtg normaliser .* differs from the checkpoint's"):
         validate_checkpoint(other)
+
+
+def test_plan_scales_generates_only_the_coarse_scales_and_the_tracked_plan_changes(trained):
+    """eval.plan_scales = k: the plan is the full plan's first k scales (greedy: coarser scales never see finer
+    ones), on both backends and the first-step path; k > K is refused; the tracked next state changes."""
+    ck, _ = trained
+    ck.policy.eval(), ck.tokenizer.eval()
+    tr, q = ck.policy.transformer, ck.tokenizer.quantizer
+    cond = torch.randn(4, ck.tokenizer.cond_dim, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        _, idx_all = plan(tr, q, cond, SamplingConfig(backend="reference"))
+        for k in (1, 2):
+            f_k, idx_k = plan(tr, q, cond, SamplingConfig(backend="reference", scales=k))
+            assert len(idx_k) == k and all(torch.equal(a, b) for a, b in zip(idx_k, idx_all))
+            torch.testing.assert_close(f_k, q.idx_to_fhat(idx_all[:k]))
+            torch.testing.assert_close(
+                plan_fast(tr, q, cond, SamplingConfig(scales=k)), f_k, atol=1e-5, rtol=0
+            )
+            z0 = plan_fast(tr, q, cond, SamplingConfig(scales=k), first_step_only=True)
+            torch.testing.assert_close(z0, f_k[:, :, 0], atol=1e-5, rtol=0)
+        assert not torch.allclose(q.idx_to_fhat(idx_all[:1]), q.idx_to_fhat(idx_all))  # the test can fail
+        with pytest.raises(ValueError, match=r"eval.plan_scales=4 but the model has K = 3 scales"):
+            plan(tr, q, cond, SamplingConfig(backend="reference", scales=4))
+    obs = np.array([[1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.5, -0.5]])
+    cfg = dataclasses.replace(ck.cfg, eval=dataclasses.replace(ck.cfg.eval, plan_scales=1))
+    coarse = MageAgent(dataclasses.replace(ck, cfg=cfg), "cpu", target_return=50.0)
+    full = MageAgent(ck, "cpu", target_return=50.0)
+    coarse.reset(2), full.reset(2)
+    assert coarse.sampling.scales == 1 and full.sampling.scales == 0
+    assert not np.allclose(coarse.plan_next_state(obs), full.plan_next_state(obs))
+
+
+def test_mage_evaluate_set_plan_scales_reaches_the_agent():
+    from mage.cli.evaluate import eval_agent_kwargs
+
+    kw = eval_agent_kwargs(["eval.plan_scales=2"])
+    assert kw == {"sampling": {"greedy": True, "temperature": 1.0, "top_k": 0, "scales": 2}}
+    with pytest.raises(SystemExit, match="plan_scales"):
+        eval_agent_kwargs(["eval.plan_scales=-1"])
