@@ -2,8 +2,7 @@
 
 ``ExperimentConfig`` composes them. It round-trips through plain dicts (checkpoints, Ray), flattens to
 dotted keys for MLflow params (``tokenizer.num_scales``) and takes dotted overrides from sweeps.
-Derived values (the scale schedule, channel counts) are computed by the components, not stored here.
-"""
+Derived values (the scale schedule, channel counts) are computed by the components, not stored here."""
 
 from __future__ import annotations
 
