@@ -6,7 +6,8 @@ Reads the trial runs of ``sweeps/hierarchy_depth.py`` (experiment ``mage-hierarc
 goal diagnostics), ``hierarchy_depth_contrast.csv`` (deepest minus shallowest K, paired by seed, and whether
 it clears its CI; also in the .md), ``hierarchy_depth_training.csv`` (what each K's trainings reached: the
 tokenizer's validation reconstruction, VQ loss and dead codes, the policy's validation cross-entropy and token
-accuracy, means over seeds; also in the .md) and ``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands). Each row says its
+accuracy, and the greedy plan's state error beside that of repeating s0, the one stage-2 number comparable
+across K; means over seeds; also in the .md) and ``hierarchy_depth.png`` (score vs K, one panel per dataset, CI bands). Each row says its
 protocol (track R/G and switches, docs/protocol.md; runs without the tags: R / own) and its training budget (the
 ``mage.budget`` tag, e.g. ``400+800 steps, batch 128``); protocols and budgets are never averaged together, and
 the K contrast pairs seeds within one budget.
@@ -104,8 +105,11 @@ TRAINING = {  # metric -> (column of the .md, digits): the end-of-stage validati
     "tok/val_rec": ("tokenizer val. reconstruction", 3),
     "tok/val_vq": ("tokenizer val. VQ loss", 3),
     "tok/dead_codes": ("dead codes", 0),
-    "pol/val_ce": ("policy val. cross-entropy", 2),
+    "pol/val_ce": ("policy val. cross-entropy", 2),  # over every scale's tokens: its level depends on K
     "pol/val_acc": ("policy val. token accuracy", 2),
+    "pol/val_plan_mse_near": ("plan MSE, steps 1-8", 3),  # the part acting='track' follows
+    "pol/val_plan_mse": ("plan MSE, window", 3),  # greedy plan vs the real states: comparable across K
+    "pol/val_plan_mse_s0": ("plan MSE of repeating s0", 3),  # the no-information plan on the same windows
     "time/train_s": ("train s", 0),
     "time/total_s": ("trial s", 0),  # training and its evaluation (--also-hold's evaluations are not timed)
 }

@@ -2,8 +2,7 @@
 
 ``ExperimentConfig`` composes them. It round-trips through plain dicts (checkpoints, Ray), flattens to
 dotted keys for MLflow params (``tokenizer.num_scales``) and takes dotted overrides from sweeps.
-Derived values (the scale schedule, channel counts) are computed by the components, not stored here.
-"""
+Derived values (the scale schedule, channel counts) are computed by the components, not stored here."""
 
 from __future__ import annotations
 
@@ -228,6 +227,7 @@ class EvalConfig(ConfigBase):
     sampling: Literal["greedy", "sample"] = "greedy"  # greedy argmax, or sample (temperature/top-k)
     temperature: float = 1.0  # softmax temperature when sampling
     top_k: int = 0  # keep the k most likely codes when sampling (0 = all)
+    plan_scales: int = 0  # plan from the first k scales only, the finer ones never generated (0 = all K)
     rtg_update: Literal["decrement", "hold"] = "decrement"  # R̂ -= r after each step (DT) or keep R̂_0
     # Evaluation protocol (mage.eval.protocol; docs/protocol.md). Default: the paper's text, track R.
     goal: Literal["none", "given"] = "none"  # pass the env's goal to the agent: none (track R), given (G)
@@ -255,6 +255,7 @@ class EvalConfig(ConfigBase):
         self._require("rtg_percentile", 0, 100, none_ok=True, hint="a percentile of dataset returns")
         self._require("temperature", 0, lo_open=True)
         self._require("top_k", 0, hint="0 keeps all codes")
+        self._require("plan_scales", 0, hint="0 plans with all K scales")
         self._require("critic_candidates", 1)
         self._require("critic_steps", 1, none_ok=True)
         self._require("probe_every", 0, hint="0 turns the probe off")

@@ -307,7 +307,7 @@ def run_stage(
         dt = time.perf_counter() - t0
         metrics = {f"{prefix}/{k}": float(v) / tc.steps_per_epoch for k, v in sums.items()}
         with autocast():
-            metrics.update(_validate(model, loss_fn, val_loader, device, tc.val_batches, prefix))
+            metrics.update(validate(model, loss_fn, val_loader, device, tc.val_batches, prefix))
         if epoch_metrics is not None:
             metrics.update(epoch_metrics())
         bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
@@ -362,20 +362,26 @@ def _raise_non_finite(
 
 
 @torch.no_grad()
-def _validate(
+def validate(
     model: nn.Module, loss_fn: Callable, loader: DataLoader, device: torch.device, n: int, prefix: str
 ) -> dict[str, float]:
+    """``{prefix}/val_<term>``: the mean of each term of ``loss_fn`` over the first ``n`` batches of ``loader``
+    in eval mode (the model is back in train mode after). Terms that draw noise (stage 2's Gumbel tokens) draw
+    it from a fixed seed on a forked RNG: the same weights give the same numbers, and training's own random
+    stream is left as it was."""
     if n <= 0:
         return {}
     model.eval()
     sums: dict[str, float] = defaultdict(float)
     count = 0
-    for b in loader:
-        out = loss_fn(model, {k: v.to(device) for k, v in b.items()})
-        for k, v in out.items():
-            sums[k] += float(v)
-        count += 1
-        if count >= n:
-            break
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        for b in loader:
+            out = loss_fn(model, {k: v.to(device) for k, v in b.items()})
+            for k, v in out.items():
+                sums[k] += float(v)
+            count += 1
+            if count >= n:
+                break
     model.train()
     return {f"{prefix}/val_{k}": v / max(count, 1) for k, v in sums.items()}

@@ -520,7 +520,9 @@ def test_the_k_study_never_averages_or_pairs_across_training_budgets() -> None:
     md = hierarchy_depth.contrast_markdown(c.reset_index())
     assert "| 400+2400 |" in md and "| 400+800 |" in md
     t = hierarchy_depth.training(tr).set_index(["budget", "K"])
-    assert t.loc[("400+2400", 8), "pol/val_ce_mean"] == 1.0 and t.loc[("400+800", 8), "pol/val_ce_mean"] == 2.0
+    assert (
+        t.loc[("400+2400", 8), "pol/val_ce_mean"] == 1.0 and t.loc[("400+800", 8), "pol/val_ce_mean"] == 2.0
+    )
 
 
 def test_the_k_training_table_averages_trained_runs_and_skips_evaluation_only_ones() -> None:

@@ -89,7 +89,10 @@ def test_one_set_grammar_for_train_and_evaluate() -> None:
         ]
     )
     kw = eval_agent_kwargs(ev.overrides)
-    assert kw == {"sampling": {"greedy": False, "temperature": 1.0, "top_k": 5}, "rtg_update": "hold"}
+    assert kw == {
+        "sampling": {"greedy": False, "temperature": 1.0, "top_k": 5, "scales": 0},
+        "rtg_update": "hold",
+    }
     with pytest.raises(SystemExit, match="eval.sampling='greedyy'"):  # an enum typo is an error, not a sample
         build_config(build_parser().parse_args(["train", "--set", "eval.sampling=greedyy"]))
     with pytest.raises(SystemExit, match="only eval.sampling"):

@@ -311,6 +311,8 @@ def test_a_checkpoint_is_evaluated_on_its_own_data_unless_a_transfer_is_asked_fo
     """`mage evaluate --task` on another maze fails with one clear error before any rollout; its Multi2D
     variant (the same data) is fine; `--allow-other-data` runs it and tags the run ``mage.transfer``, which
     the main table keeps in a row of its own (tests/test_analysis.py)."""
+    import json
+
     import mlflow
 
     from mage.tracking.evaluation import evaluate_checkpoint
@@ -328,3 +330,124 @@ def test_a_checkpoint_is_evaluated_on_its_own_data_unless_a_transfer_is_asked_fo
     tags = mlflow.get_run(moved.run_id).data.tags
     assert tags["mage.transfer"] == "true" and tags["mage.trained_on"] == "maze2d-umaze-v1"
     assert set(moved.episodes["task"]) == {"maze2d-medium-v1"}  # it did roll out on the other maze
+    assert "mage.agent_settings" not in tags  # the checkpoint's own agent settings
+    kw["agent_kwargs"] = {"sampling": {"greedy": True, "temperature": 1.0, "top_k": 0, "scales": 2}}
+    coarse = evaluate_checkpoint(d, task="maze2d-umaze-v1", experiment="t", **kw)
+    settings = json.loads(mlflow.get_run(coarse.run_id).data.tags["mage.agent_settings"])
+    assert settings["sampling"]["scales"] == 2
+
+
+def test_validation_measures_the_greedy_plan_in_state_space_and_training_does_not(trained):
+    from mage.loop import validate
+    from mage.policy.fit import Stage2Model
+    from mage.tokenizer.vqvae import masked_mse
+
+    ck, _ = trained
+    tok, pol = ck.tokenizer, ck.policy
+    g = torch.Generator().manual_seed(0)
+    B, H, S = 5, TINY["data.horizon"], ck.meta.obs_dim
+    batch = {
+        "obs_HS": torch.randn(B, H, S, generator=g),
+        "act_HA": torch.rand(B, H, ck.meta.act_dim, generator=g) * 2 - 1,
+        "rtg_H": torch.rand(B, H, generator=g),
+        "mask_H": torch.ones(B, H),
+    }
+    batch["mask_H"][0, 10:] = 0  # an episode that ends inside the window
+    model = Stage2Model(pol, tok).train()
+    assert "plan_mse" not in model(batch)  # never on training steps: it costs K forward passes
+    rng = torch.get_rng_state()
+    metrics = validate(model, lambda m, b: m(b), [batch], torch.device("cpu"), 1, "pol")
+    assert model.training and pol.training  # back in training mode after validation
+    # the Gumbel terms draw from a fixed seed on a forked RNG: repeatable, and training's stream is untouched
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert validate(model, lambda m, b: m(b), [batch], torch.device("cpu"), 1, "pol") == metrics
+    # the fast planner (another code path) gives the same greedy plan
+    model.eval()
+    plan = pol.plan_states(tok, batch["obs_HS"][:, 0], batch["rtg_H"][:, 0])
+    want = float(masked_mse(plan, batch["obs_HS"], batch["mask_H"]))
+    assert metrics["pol/val_plan_mse"] == pytest.approx(want, rel=1e-5)
+    near = float(masked_mse(plan[:, 1:9], batch["obs_HS"][:, 1:9], batch["mask_H"][:, 1:9]))
+    assert metrics["pol/val_plan_mse_near"] == pytest.approx(near, rel=1e-5) and near != pytest.approx(want)
+    still = ((batch["obs_HS"][:, :1] - batch["obs_HS"]) ** 2).mean(-1)
+    assert metrics["pol/val_plan_mse_s0"] == pytest.approx(float(still[batch["mask_H"] > 0].mean()), rel=1e-5)
+    # padding past an episode's end does not count
+    padded = {**batch, "obs_HS": batch["obs_HS"].clone()}
+    padded["obs_HS"][0, 10:] = 1e3
+    assert float(model(padded)["plan_mse"]) == pytest.approx(want, rel=1e-5)
+    model.train()
+
+
+def test_mage_validate_remeasures_a_checkpoint_and_adds_only_what_its_run_lacks(trained, tmp_path, capsys):
+    from mage.cli import main
+    from mage.policy.validate import validate_checkpoint
+    from mage.tracking.mlflow_logger import RunLogger
+
+    ck, d = trained
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    run = RunLogger.start(experiment="e", tracking_uri=uri)
+    run.log_metrics({"pol/val_ce": -1.0})  # the training's own value stays
+    assert main(["validate", "--checkpoint", str(d), "--run-id", run.run_id, "--tracking-uri", uri]) == 0
+    printed = dict(line.split(" ") for line in capsys.readouterr().out.splitlines()[:-1])
+    again = validate_checkpoint(d)  # the same held-out windows, the same weights: the same numbers
+    assert {k: float(v) for k, v in printed.items()} == pytest.approx(again, rel=1e-4)
+    assert {"pol/val_plan_mse", "pol/val_plan_mse_s0", "tok/val_rec"} <= set(again)
+    logged = run.client.get_run(run.run_id).data
+    assert logged.metrics["pol/val_ce"] == -1.0
+    assert logged.metrics["pol/val_plan_mse"] == pytest.approx(again["pol/val_plan_mse"], rel=1e-4)
+    assert logged.tags["mage.revalidated"] == str(d)
+    assert main(["validate", "--checkpoint", str(tmp_path)]) != 0
+    assert "no config.json there; pass a checkpoint directory" in capsys.readouterr().err
+
+
+def test_mage_validate_refuses_data_that_no_longer_rebuilds_the_checkpoints_split(trained, tmp_path):
+    import json
+    import shutil
+
+    from mage.policy.validate import DataChangedError, validate_checkpoint
+
+    _, d = trained
+    other = shutil.copytree(d, tmp_path / "ck")
+    meta = json.loads((other / "meta.json").read_text())
+    meta["normalizers"]["rtg"]["div"] *= 2  # as if the file under data.path had been regenerated
+    (other / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DataChangedError, match="rtg normaliser .* differs from the checkpoint's"):
+        validate_checkpoint(other)
+
+
+def test_plan_scales_generates_only_the_coarse_scales_and_the_tracked_plan_changes(trained):
+    """eval.plan_scales = k: the plan is the full plan's first k scales (greedy: coarser scales never see finer
+    ones), on both backends and the first-step path; k > K is refused; the tracked next state changes."""
+    ck, _ = trained
+    ck.policy.eval(), ck.tokenizer.eval()
+    tr, q = ck.policy.transformer, ck.tokenizer.quantizer
+    cond = torch.randn(4, ck.tokenizer.cond_dim, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        _, idx_all = plan(tr, q, cond, SamplingConfig(backend="reference"))
+        for k in (1, 2):
+            f_k, idx_k = plan(tr, q, cond, SamplingConfig(backend="reference", scales=k))
+            assert len(idx_k) == k and all(torch.equal(a, b) for a, b in zip(idx_k, idx_all))
+            torch.testing.assert_close(f_k, q.idx_to_fhat(idx_all[:k]))
+            torch.testing.assert_close(
+                plan_fast(tr, q, cond, SamplingConfig(scales=k)), f_k, atol=1e-5, rtol=0
+            )
+            z0 = plan_fast(tr, q, cond, SamplingConfig(scales=k), first_step_only=True)
+            torch.testing.assert_close(z0, f_k[:, :, 0], atol=1e-5, rtol=0)
+        assert not torch.allclose(q.idx_to_fhat(idx_all[:1]), q.idx_to_fhat(idx_all))  # the test can fail
+        with pytest.raises(ValueError, match=r"eval.plan_scales=4 but the model has K = 3 scales"):
+            plan(tr, q, cond, SamplingConfig(backend="reference", scales=4))
+    obs = np.array([[1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.5, -0.5]])
+    cfg = dataclasses.replace(ck.cfg, eval=dataclasses.replace(ck.cfg.eval, plan_scales=1))
+    coarse = MageAgent(dataclasses.replace(ck, cfg=cfg), "cpu", target_return=50.0)
+    full = MageAgent(ck, "cpu", target_return=50.0)
+    coarse.reset(2), full.reset(2)
+    assert coarse.sampling.scales == 1 and full.sampling.scales == 0
+    assert not np.allclose(coarse.plan_next_state(obs), full.plan_next_state(obs))
+
+
+def test_mage_evaluate_set_plan_scales_reaches_the_agent():
+    from mage.cli.evaluate import eval_agent_kwargs
+
+    kw = eval_agent_kwargs(["eval.plan_scales=2"])
+    assert kw == {"sampling": {"greedy": True, "temperature": 1.0, "top_k": 0, "scales": 2}}
+    with pytest.raises(SystemExit, match="plan_scales"):
+        eval_agent_kwargs(["eval.plan_scales=-1"])

@@ -10,7 +10,7 @@ import importlib
 from mage.cli.errors import run_command
 
 # Modules under mage.cli that define `register(subparsers)`.
-COMMAND_MODULES = ("data", "train", "evaluate", "ui", "runs")
+COMMAND_MODULES = ("data", "train", "validate", "evaluate", "ui", "runs")
 
 
 def build_parser() -> argparse.ArgumentParser:

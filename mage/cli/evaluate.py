@@ -172,6 +172,7 @@ AGENT_EVAL_KEYS = (
     "eval.sampling",
     "eval.temperature",
     "eval.top_k",
+    "eval.plan_scales",
     "eval.rtg_update",
     "eval.track_lookahead",
 )
@@ -213,8 +214,13 @@ def eval_agent_kwargs(items: list[str], rtg_update: str | None = None) -> dict[s
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
     kw: dict[str, Any] = {}
-    if {"eval.sampling", "eval.temperature", "eval.top_k"} & set(ov):
-        kw["sampling"] = {"greedy": ec.sampling == "greedy", "temperature": ec.temperature, "top_k": ec.top_k}
+    if {"eval.sampling", "eval.temperature", "eval.top_k", "eval.plan_scales"} & set(ov):
+        kw["sampling"] = {
+            "greedy": ec.sampling == "greedy",
+            "temperature": ec.temperature,
+            "top_k": ec.top_k,
+            "scales": ec.plan_scales,
+        }
     if "eval.track_lookahead" in ov:
         kw["track_lookahead"] = ec.track_lookahead
     if "eval.rtg_update" in ov or rtg_update:

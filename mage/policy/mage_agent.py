@@ -66,7 +66,7 @@ class MageAgent:
         if self.rtg_update not in ("decrement", "hold"):
             raise ValueError(f"rtg_update={self.rtg_update!r} must be 'decrement' (DT) or 'hold'")
         self.sampling = sampling or SamplingConfig(
-            greedy=ec.sampling == "greedy", temperature=ec.temperature, top_k=ec.top_k
+            greedy=ec.sampling == "greedy", temperature=ec.temperature, top_k=ec.top_k, scales=ec.plan_scales
         )
         self.track_lookahead = track_lookahead or ec.track_lookahead  # acting=track: follow ŝ_k
         if self.track_lookahead < 1:

@@ -30,6 +30,9 @@ from mage.policy.planner import GREEDY, SamplingConfig, plan, plan_fast
 from mage.tokenizer.vqvae import TrajectoryTokenizer, make_cond, masked_mse
 from mage.transformer.model import NextScaleTransformer
 
+GREEDY_REFERENCE = SamplingConfig(backend="reference")  # argmax plans in train or eval mode (validation)
+NEAR_STEPS = 8  # plan steps of pol/val_plan_mse_near: the default eval.track_lookahead
+
 
 def stage2_trains_adapters(tokenizer: TrajectoryTokenizer, pcfg: PolicyConfig) -> bool:
     """Whether stage 2 trains D''s adapters: there is a D' and L_cond is on (``lambda_cond > 0``)."""
@@ -215,4 +218,29 @@ class MagePolicy(nn.Module):
         loss = ce + self.pcfg.lambda_inv * inv + self.pcfg.lambda_cond * cond
         if stage2_trains_adapters(tokenizer, self.pcfg):
             loss = loss + self.pcfg.lambda_rec * rec
-        return {"loss": loss, "ce": ce, "inv": inv, "cond": cond, "rec": rec, "acc": acc}
+        out = {"loss": loss, "ce": ce, "inv": inv, "cond": cond, "rec": rec, "acc": acc}
+        if not self.training and tokenizer.cfg.scheme != "A":  # validation only: K forward passes per batch
+            out.update(self.plan_errors(tokenizer, batch))
+        return out
+
+    @torch.no_grad()
+    def plan_errors(
+        self, tokenizer: TrajectoryTokenizer, batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """How far the greedy plan from (s_0, R_0) lands from the window's real states (normalised masked MSE,
+        states only): ``plan_mse`` over the window, ``plan_mse_near`` over steps 1..NEAR_STEPS (what
+        ``acting='track'`` follows at its default lookahead), and ``plan_mse_s0`` for the plan that repeats s_0.
+
+        L_CE averages over every token of every scale, so its value depends on K (K = 8 has many fine-scale
+        tokens, K = 1 only full-resolution ones) and cannot compare depths; these errors are in state space,
+        on the same windows for every K."""
+        obs_BHS, mask_BH = batch["obs_HS"], batch["mask_H"]
+        s0_BS, r0_B = obs_BHS[:, 0], batch["rtg_H"][:, 0]
+        plan_BHS = self.plan_states(tokenizer, s0_BS, r0_B, batch.get("goal_G"), GREEDY_REFERENCE)
+        still_BHS = s0_BS.unsqueeze(1).expand_as(obs_BHS)
+        near = slice(1, NEAR_STEPS + 1)
+        return {
+            "plan_mse": masked_mse(plan_BHS, obs_BHS, mask_BH),
+            "plan_mse_near": masked_mse(plan_BHS[:, near], obs_BHS[:, near], mask_BH[:, near]),
+            "plan_mse_s0": masked_mse(still_BHS, obs_BHS, mask_BH),
+        }

@@ -35,10 +35,21 @@ class SamplingConfig:
     temperature: float = 1.0  # softmax temperature when sampling
     top_k: int = 0  # keep the k most likely codes when sampling (0 = all)
     backend: Backend = "fast"  # planner implementation: "fast" (plan_fast, eval only) or "reference" (plan)
+    scales: int = 0  # generate the first k scales only; f_hat sums those (0 = all K; eval.plan_scales)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend={self.backend!r} must be one of {', '.join(BACKENDS)}")
+        if self.scales < 0:
+            raise ValueError(f"scales={self.scales} must be >= 0 (0 plans with all K scales)")
+
+    def num_scales(self, K: int) -> int:
+        """How many of a K-scale model's scales to generate."""
+        if self.scales > K:
+            raise ValueError(
+                f"eval.plan_scales={self.scales} but the model has K = {K} scales; pass 1..{K} (0 = all)"
+            )
+        return self.scales or K
 
 
 GREEDY = SamplingConfig()
@@ -65,12 +76,12 @@ def plan(
     sampling: SamplingConfig | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Generate scales 1..K coarse to fine; returns (f_hat_BCh, idx_Bl per scale)."""
+    """Generate scales 1..K (or ``sampling.scales``) coarse to fine; returns (f_hat_BCh, idx_Bl per scale)."""
     sampling = sampling or GREEDY
     state = transformer.start(cond_BCc)
     x_BlC, f_hat_BCh = None, None
     idx_list: list[torch.Tensor] = []
-    for k in range(len(transformer.schedule)):
+    for k in range(sampling.num_scales(len(transformer.schedule))):
         idx_Bl = sample_tokens(transformer.step(state, x_BlC), sampling, generator)
         f_hat_BCh, x_BlC = quantizer.next_scale_input(k, f_hat_BCh, quantizer.codebook(idx_Bl))
         idx_list.append(idx_Bl)
@@ -96,12 +107,14 @@ def plan_fast(
     tabs = quantizer.inference_tables()
     codebook_VC = quantizer.codebook.weight
     state = transformer.fast_start(cond_BCc)
-    B, C, h, K = cond_BCc.shape[0], quantizer.code_dim, quantizer.h, quantizer.num_scales
+    B, C, h = cond_BCc.shape[0], quantizer.code_dim, quantizer.h
+    K = sampling.num_scales(quantizer.num_scales)
     f_hat_BhC, x_BlC = None, None  # time-major f_hat: the area-downsampling matmul gives (B, l, C) directly
     for k in range(K):
         tk = tabs[k]
         if first_step_only and k == K - 1:
-            rows = tk.rows0 if sampling.greedy else None
+            # only the rows that reach step 0; the transformer allows that on its own last scale only
+            rows = tk.rows0 if sampling.greedy and quantizer.num_scales == K else None
             idx_Bl = sample_tokens(transformer.fast_step(state, x_BlC, rows), sampling, generator)
             z_BlC = F.embedding(idx_Bl[:, : tk.rows0], codebook_VC)
             h0_BC = torch.addmm(tk.b_C, torch.matmul(tk.G0_3l, z_BlC).view(B, 3 * C), tk.W_3CC)

@@ -3,6 +3,7 @@ episode table and the ``eval/*`` metrics to a run."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -128,6 +129,7 @@ def evaluate_checkpoint(
                 **protocol.tags(),
                 **model_tags,
                 **({"mage.transfer": "true"} if transfer else {}),  # tables give it a row of its own
+                **_agent_tags(agent_kwargs),
                 **(tags or {}),
             },
             tracking_uri=tracking_uri,
@@ -173,6 +175,14 @@ def check_task_shares_data(task: str, trained_on: str | None, ckpt: str) -> None
         f"on {' or '.join(own)}, or pass --allow-other-data (allow_other_data=True) to evaluate it elsewhere "
         "on purpose"
     )
+
+
+def _agent_tags(agent_kwargs: Mapping[str, Any] | None) -> dict[str, str]:
+    """``mage.agent_settings``: the agent settings an evaluation overrode (``mage evaluate --set eval.*``:
+    sampling, plan scales, lookahead, R̂ update), as sorted JSON; none when it used the checkpoint's."""
+    if not agent_kwargs:
+        return {}
+    return {"mage.agent_settings": json.dumps(dict(agent_kwargs), sort_keys=True, default=str)}
 
 
 def _model_tags(method: str, ckpt: str | None) -> dict[str, str]:
