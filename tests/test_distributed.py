@@ -478,3 +478,55 @@ def test_a_stopped_trials_train_placement_group_is_released(local_ray) -> None:
         time.sleep(0.1)
     assert ray.available_resources().get("CPU", 0.0) == pytest.approx(free)
     assert not release_train_workers(result) and not release_train_workers({"training_iteration": 2})
+
+
+DRIVER_IN_A_COPY = """
+import sys
+sys.path.insert(0, sys.argv[1])  # as sweeps/*.py do: the checkout the script lives in
+import ray
+import mage
+from mage.distributed.ray_init import init_ray, shutdown_ray
+
+@ray.remote
+def where():
+    import mage
+    return mage.__file__
+
+init_ray(num_cpus=1)
+try:
+    print("DRIVER", mage.__file__)
+    print("WORKER", ray.get(where.remote()))
+finally:
+    shutdown_ray()
+"""
+
+
+@pytest.mark.slow
+def test_workers_import_the_checkout_the_driver_runs_from(tmp_path: Path) -> None:
+    """A sweep started from a copy of the checkout (a git worktree) must run the copy's code in its trials, not
+    the editable install's. The worker setup hook makes every worker import mage before the driver's sys.path
+    reaches it, so the driver's checkout goes first on the workers' PYTHONPATH (without it: the install's)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import mage
+    from mage.distributed.ray_init import code_path
+
+    root = Path(mage.__file__).resolve().parents[1]
+    copy = tmp_path / "worktree"
+    shutil.copytree(root / "mage", copy / "mage", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(root / "pyproject.toml", copy / "pyproject.toml")
+    (tmp_path / "driver.py").write_text(DRIVER_IN_A_COPY)
+    env = {**os.environ, "PYTHONPATH": ""}
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "driver.py"), str(copy)], env=env, capture_output=True, text=True,
+        timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = dict(
+        line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith(("DRIVER", "WORKER"))
+    )
+    assert lines["DRIVER"].startswith(str(copy)) and lines["WORKER"].startswith(str(copy)), lines
+    assert code_path()["PYTHONPATH"].split(os.pathsep)[0] == str(root)

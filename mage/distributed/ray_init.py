@@ -26,6 +26,7 @@ from typing import Any
 import ray
 
 from mage.distributed.resources import Resources
+from mage.provenance import code_root
 from mage.tracking.store import default_tracking_uri
 
 # Env vars forwarded to every Ray worker when set on the driver.
@@ -80,12 +81,26 @@ def ensure_auth_token(*, create: bool) -> None:
 
 
 def worker_env_vars(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The env vars ``init_ray`` forwards: the forwarded names set here, the resolved tracking URI, extras."""
+    """The env vars ``init_ray`` forwards: the forwarded names set here, the resolved tracking URI, the
+    driver's checkout first on ``PYTHONPATH`` (``code_path``), extras."""
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     env["MLFLOW_TRACKING_URI"] = default_tracking_uri()
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.update(code_path())
     env.update(extra or {})
     return env
+
+
+def code_path() -> dict[str, str]:
+    """``{"PYTHONPATH": <the checkout the driver imported mage from>, then the driver's PYTHONPATH}``, or {}
+    for an installed package. Ray workers import ``mage`` before the driver's sys.path reaches them (the worker
+    setup hook is ours), so without it they take the editable install's checkout: a sweep started from a git
+    worktree trained the main checkout's code (seen 2026-11-30: its trials were tagged mage.code_changed)."""
+    root = code_root()
+    if not (root / "pyproject.toml").is_file():
+        return {}
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(root)]
+    return {"PYTHONPATH": os.pathsep.join([str(root), *rest])}
 
 
 def init_ray(
