@@ -33,7 +33,8 @@ def trials(dataset: str | None = None, ks: tuple[int, ...] = ()) -> pd.DataFrame
     t = t[(t["ds"] == dataset) if dataset else t["ds"].notna()]
     t = t[t["K"].isin(ks)] if ks else t
     t["ckpt"] = [
-        str(sorted(Path(f"{s}/{f}-train").glob("checkpoint_*/"))[-1]) for s, f in zip(t.storage, t.fit)
+        str(sorted(Path(s).glob(f"{f}-*/checkpoint_*/"))[-1])
+        for s, f in zip(t.storage, t.fit)  # -train or -policy
     ]
     return t.sort_values(["ds", "K", "seed"]).reset_index(drop=True)
 

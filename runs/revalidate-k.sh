@@ -10,7 +10,7 @@ sqlite3 -separator ' ' $DB "select r.run_uuid, s.value, n.value from runs r
   join latest_metrics m on m.run_uuid = r.run_uuid and m.key = 'eval/norm_score'
   where r.lifecycle_stage = 'active' and r.status = 'FINISHED'" |
 while read -r run storage fit; do
-  ck=$(ls -d "$storage/$fit-train"/checkpoint_*/ 2>/dev/null | sort | tail -1)
+  ck=$(ls -d "$storage/$fit"-{train,policy}/checkpoint_*/ 2>/dev/null | sort | tail -1)  # -policy: a reused tokenizer
   if [ -z "$ck" ]; then echo "no checkpoint for $run ($fit)"; continue; fi
   echo "== $run $ck"
   cd $CODE && PYTHONPATH=$CODE MAGE_HOME=/work/main OMP_NUM_THREADS=1 nice -n 5 /work/main/.venv/bin/python -m mage validate \

@@ -393,6 +393,9 @@ def test_mage_validate_remeasures_a_checkpoint_and_adds_only_what_its_run_lacks(
     assert {"pol/val_plan_mse", "pol/val_plan_mse_s0", "tok/val_rec"} <= set(again)
     logged = run.client.get_run(run.run_id).data
     assert logged.metrics["pol/val_ce"] == -1.0
+    assert (
+        "tok/val_rec" not in logged.metrics
+    )  # the tokenizer after stage 2 is not the run's stage-1 tokenizer
     assert logged.metrics["pol/val_plan_mse"] == pytest.approx(again["pol/val_plan_mse"], rel=1e-4)
     assert logged.tags["mage.revalidated"] == str(d)
     assert main(["validate", "--checkpoint", str(tmp_path)]) != 0

@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Rebuilds the checkpoint's train/validation split from its config and prints tok/val_* "
         "and pol/val_* (incl. pol/val_plan_mse, the greedy plan's state error, comparable across K) over the "
         "same validation batches its training averaged. With --run-id, logs the metrics that run does not "
-        "have yet (its own values are kept) and tags it mage.revalidated.",
+        "have yet (its own values are kept; tok/* only for a tokenizer-only checkpoint, since stage 2 moves the decoder's "
+        "adapters) and tags it mage.revalidated.",
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint directory (mage train --out)")
     p.add_argument(
@@ -46,7 +47,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         run = RunLogger.attach(args.run_id, tracking_uri=args.tracking_uri)
         have = run.client.get_run(args.run_id).data.metrics
-        new = {k: v for k, v in metrics.items() if k not in have}
+        # with a policy, tok/* describe the tokenizer after stage 2 moved its decoder's adapters, not stage 1's
+        staged = any(k.startswith("pol/") for k in metrics)
+        new = {k: v for k, v in metrics.items() if k not in have and not (staged and k.startswith("tok/"))}
         run.log_metrics(new)
         run.set_tags({"mage.revalidated": str(args.checkpoint)})
         print(f"logged {len(new)} new metric(s) to run {args.run_id}; kept its own {len(metrics) - len(new)}")
