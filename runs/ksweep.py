@@ -17,6 +17,7 @@ QUERY = """select r.run_uuid run, s.value storage, n.value fit,
  (select value from tags where run_uuid=r.run_uuid and key='mage.dataset') ds,
  (select value from tags where run_uuid=r.run_uuid and key='mage.K') K,
  (select value from tags where run_uuid=r.run_uuid and key='mage.seed') seed,
+ (select value from tags where run_uuid=r.run_uuid and key='mage.budget') budget,
  (select value from latest_metrics where run_uuid=r.run_uuid and key='eval/success_rate') succ,
  m.value score
  from runs r join experiments e on e.experiment_id=r.experiment_id and e.name='mage-hierarchy-depth'
@@ -26,12 +27,16 @@ QUERY = """select r.run_uuid run, s.value storage, n.value fit,
  where r.lifecycle_stage='active' and r.status='FINISHED'"""
 
 
-def trials(dataset: str | None = None, ks: tuple[int, ...] = ()) -> pd.DataFrame:
+DEMO = "400+800 steps, batch 128"  # the K sweeps' budget; the 3x stage-2 runs are another study
+
+
+def trials(dataset: str | None = None, ks: tuple[int, ...] = (), budget: str = DEMO) -> pd.DataFrame:
     """One row per finished trial with a score (R / track): run, ds, K, seed, succ, score, ckpt (last checkpoint)."""
     t = pd.read_sql(QUERY, sqlite3.connect(DB))
     t["K"], t["seed"] = t["K"].astype(int), t["seed"].astype(int)
     t = t[(t["ds"] == dataset) if dataset else t["ds"].notna()]
     t = t[t["K"].isin(ks)] if ks else t
+    t = t[t["budget"] == budget]
     t["ckpt"] = [
         str(sorted(Path(s).glob(f"{f}-*/checkpoint_*/"))[-1])
         for s, f in zip(t.storage, t.fit)  # -train or -policy
@@ -47,6 +52,16 @@ def val_batches(ck: Checkpoint) -> Iterator[dict[str, torch.Tensor]]:
         if i >= ck.cfg.train.val_batches:
             return
         yield b
+
+
+def window(b: dict[str, torch.Tensor], tok) -> tuple:
+    """(obs, act, rtg, mask, s0, r0, cond_tok, gt_idx) of a validation batch: the condition the decoder gets and
+    the tokenizer's own codes of the window."""
+    from mage.tokenizer.vqvae import make_cond
+
+    obs, act, rtg, mask = b["obs_HS"], b["act_HA"], b["rtg_H"], b["mask_H"]
+    s0, r0 = obs[:, 0], rtg[:, 0]
+    return obs, act, rtg, mask, s0, r0, make_cond(s0, r0), tok.encode(tok.make_window(obs, act, rtg))
 
 
 def load(ckpt: str) -> Checkpoint:

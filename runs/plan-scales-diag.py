@@ -6,10 +6,10 @@ teacher forcing."""
 
 import pandas as pd
 import torch
-from ksweep import load, trials, val_batches
+from ksweep import load, trials, val_batches, window
 
 from mage.policy.planner import SamplingConfig, plan
-from mage.tokenizer.vqvae import make_cond, masked_mse
+from mage.tokenizer.vqvae import masked_mse
 
 rows = []
 near = slice(1, 9)
@@ -23,10 +23,8 @@ for r in trials(ks=(4, 8)).itertuples():
     n = 0
     with torch.no_grad():
         for b in val_batches(ck):
-            obs, act, rtg, mask = b["obs_HS"], b["act_HA"], b["rtg_H"], b["mask_H"]
-            s0, r0 = obs[:, 0], rtg[:, 0]
-            cond_tok, sl = make_cond(s0, r0), tok.obs_slice()
-            gt_idx = tok.encode(tok.make_window(obs, act, rtg))
+            obs, act, rtg, mask, s0, r0, cond_tok, gt_idx = window(b, tok)
+            sl = tok.obs_slice()
             _, free_idx = plan(pol.transformer, qz, pol.condition(s0, r0, b.get("goal_G")), REF)
             logits = pol.transformer(
                 pol.condition(s0, r0, b.get("goal_G")), qz.teacher_forcing_inputs(gt_idx)

@@ -7,9 +7,9 @@ free >> tf means errors compound across scales (exposure bias); tf >> gt means s
 
 import pandas as pd
 import torch
-from ksweep import load, trials, val_batches
+from ksweep import load, trials, val_batches, window
 
-from mage.tokenizer.vqvae import make_cond, masked_mse
+from mage.tokenizer.vqvae import masked_mse
 
 rows = []
 near = slice(1, 9)
@@ -19,10 +19,8 @@ for r in trials(ks=(1, 8)).itertuples():
     sums, n = {"gt": 0.0, "tf": 0.0, "free": 0.0}, 0
     with torch.no_grad():
         for b in val_batches(ck):
-            obs, act, rtg, mask = b["obs_HS"], b["act_HA"], b["rtg_H"], b["mask_H"]
-            s0, r0 = obs[:, 0], rtg[:, 0]
-            cond_tok, sl = make_cond(s0, r0), tok.obs_slice()
-            idx_list = tok.encode(tok.make_window(obs, act, rtg))
+            obs, act, rtg, mask, s0, r0, cond_tok, idx_list = window(b, tok)
+            sl = tok.obs_slice()
             logits = pol.transformer(
                 pol.condition(s0, r0, b.get("goal_G")), qz.teacher_forcing_inputs(idx_list)
             )
