@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mage.config_base import ConfigBase, ConfigError, parse_overrides
+from mage.presets import PRESETS, RTG_OVER_HORIZON, dataset_defaults, preset_dataset_defaults
 from mage.schedule import ScheduleError, scale_schedule
 
 __all__ = ["ConfigBase", "ConfigError", "ScheduleError", "parse_overrides", "scale_schedule"]
@@ -307,94 +308,25 @@ class ExperimentConfig(ConfigBase):
             )
 
 
-# Presets are overrides on the defaults; "smoke" trains both stages on CPU in about a minute.
-PRESETS: dict[str, dict[str, Any]] = {
-    # The defaults: the paper's architecture (K = 8) with a CPU budget, 8 x 100 tokenizer and 12 x 100
-    # policy steps at batch 128 (~20 min on 2 cores for maze2d-umaze). Not the paper's training budget. The
-    # A + CQL row's critic trains 5k steps (the CPU baselines' budget); CQL's own 1M is a GPU budget.
-    "cpu": {"eval.critic_steps": 5_000},
-    # >= 50k optimiser steps per stage: a GPU budget (docs/results.md says what one H200 does with it).
-    "full": {
-        "train.tokenizer_epochs": 50,
-        "train.policy_epochs": 50,
-        "train.steps_per_epoch": 1000,
-        "train.warmup_steps": 1000,
-        "train.val_batches": 8,
-    },
-    # `make run`: a small umaze model that reaches the goal. H = 128 with a stride-8 encoder (16 latent steps,
-    # K = 5), width 96 x 3 blocks, 400 + 800 steps; n-step RTG (128) held constant. Evaluated in track G with the
-    # privileged hold (docs/protocol.md). Measured in docs/results.md (success 1.00, ~7.5 min on one core).
-    "demo": {
-        "data.horizon": 128,
-        "data.rtg_horizon": 128,
-        "tokenizer.downsample": 8,
-        "tokenizer.num_scales": 5,
-        "tokenizer.codebook_size": 256,
-        "transformer.depth": 3,
-        "transformer.width": 96,
-        "transformer.heads": 4,
-        "policy.inv_hidden": 128,
-        "train.tokenizer_epochs": 4,
-        "train.policy_epochs": 8,
-        "train.warmup_steps": 50,
-        "eval.rtg_update": "hold",
-        "eval.goal": "given",
-        "eval.hold": True,
-        "eval.critic_steps": 5_000,  # the A + CQL row's critic at the CPU baselines' budget, not CQL's 1M
-    },
-    "smoke": {
-        "data.horizon": 32,
-        "data.max_steps": 20_000,
-        "tokenizer.num_scales": 4,
-        "tokenizer.codebook_size": 64,
-        "tokenizer.code_dim": 16,
-        "tokenizer.hidden": 32,
-        "tokenizer.num_res_blocks": 1,
-        "transformer.depth": 2,
-        "transformer.width": 64,
-        "transformer.heads": 2,
-        "policy.inv_hidden": 64,
-        "train.batch_size": 64,
-        "train.tokenizer_epochs": 2,
-        "train.policy_epochs": 2,
-        "train.steps_per_epoch": 20,
-        "train.warmup_steps": 5,
-        "eval.episodes": 4,
-        "eval.num_envs": 4,
-    },
-}
-
-
-# Per-dataset defaults, matched by dataset-name prefix (so -dense and -multi variants share them): Diffuser's
-# plan horizons per maze (maze2d-umaze/medium/large: 128/256/384; giant: 512, our choice, the next step, whose
-# K = 8 schedule is 1, 2, 4, ..., 128). The other families have no maze re-split (``data.diffuser_resplit``
-# needs a maze2d goal). Locomotion: Diffuser's horizon 32. AntMaze: HD's 225 / 255 / 450 (umaze / medium /
-# large) rounded up to multiples of 128 (K = 8). Adroit, Kitchen: no published MAGE / HD value; 32 like
-# locomotion (docs/benchmarks.md). Applied under the preset and the overrides.
-_NO_RESPLIT = {"data.diffuser_resplit": False}
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "maze2d-umaze": {"data.horizon": 128},
-    "maze2d-medium": {"data.horizon": 256},
-    "maze2d-large": {"data.horizon": 384},
-    "maze2d-giant": {"data.horizon": 512},
-    **{env: {"data.horizon": 32, **_NO_RESPLIT} for env in ("hopper", "halfcheetah", "walker2d")},
-    "antmaze-umaze": {"data.horizon": 256, **_NO_RESPLIT},
-    "antmaze-medium": {"data.horizon": 256, **_NO_RESPLIT},
-    "antmaze-large": {"data.horizon": 512, **_NO_RESPLIT},
-    **{f"{hand}-": {"data.horizon": 32, **_NO_RESPLIT} for hand in ("pen", "door", "hammer", "relocate")},
-    "kitchen-": {"data.horizon": 32, **_NO_RESPLIT},
-}
-
-
-def dataset_defaults(dataset: str) -> dict[str, Any]:
-    """The per-dataset defaults for ``dataset`` (``{}`` for a dataset without an entry)."""
-    return next((d for prefix, d in DATASET_DEFAULTS.items() if dataset.startswith(prefix)), {})
+def preset_overrides(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The dotted overrides ``make_config`` applies: the dataset's defaults (``DATASET_DEFAULTS``) <
+    ``PRESETS[preset]`` < the preset's values for the dataset (``PRESET_DATASET_DEFAULTS``) < ``overrides``."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    user = overrides or {}
+    dataset = str({**PRESETS[preset], **user}.get("data.dataset", DataConfig.dataset))
+    return {
+        **dataset_defaults(dataset),
+        **PRESETS[preset],
+        **preset_dataset_defaults(preset, dataset),
+        **user,
+    }
 
 
 def make_config(preset: str = "cpu", overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Defaults < the dataset's defaults (``DATASET_DEFAULTS``) < ``PRESETS[preset]`` < ``overrides``."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    overrides = {**PRESETS[preset], **(overrides or {})}
-    dataset = overrides.get("data.dataset", DataConfig.dataset)
-    return ExperimentConfig().with_overrides({**dataset_defaults(str(dataset)), **overrides})
+    """The defaults under ``preset_overrides(preset, overrides)``; a ``RTG_OVER_HORIZON`` preset's RTG covers H
+    unless ``overrides`` set ``data.rtg_horizon``."""
+    cfg = ExperimentConfig().with_overrides(preset_overrides(preset, overrides))
+    if preset in RTG_OVER_HORIZON and "data.rtg_horizon" not in (overrides or {}):
+        cfg = cfg.with_overrides({"data.rtg_horizon": cfg.data.horizon})
+    return cfg

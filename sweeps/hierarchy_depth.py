@@ -24,7 +24,7 @@ from typing import Any
 from ray import tune
 
 from mage.cli.errors import guarded
-from mage.config import PRESETS, ExperimentConfig
+from mage.config import ExperimentConfig, preset_overrides
 from sweeps.driver.cli import build_parser, resolve_defaults
 from sweeps.driver.run import main
 from sweeps.driver.spec import Sweep
@@ -36,7 +36,7 @@ SMOKE_K = (1, 2)
 def fit_horizon(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Raise data.horizon to the smallest power of two whose latent length H / downsample holds K scales
     (on the overrides, so that the config validates as adjusted)."""
-    flat = {**ExperimentConfig().flatten(), **PRESETS[preset], **overrides}
+    flat = {**ExperimentConfig().flatten(), **preset_overrides(preset, overrides)}
     need = int(flat["tokenizer.num_scales"]) * int(flat["tokenizer.downsample"])
     if int(flat["data.horizon"]) >= need:
         return overrides

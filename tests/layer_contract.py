@@ -42,6 +42,7 @@ MAGE_LAYERS: tuple[tuple[str, ...], ...] = (
         "mage.agent",
         "mage.config_base",
         "mage.schedule",
+        "mage.presets",
         "mage.config",
         "mage.fsutil",
         "mage.rng",

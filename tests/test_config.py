@@ -61,6 +61,21 @@ def test_width_heads_and_policy_validation():
         make_config("cpu", {"policy.action_source": "magic"})
 
 
+def test_demo_plans_over_each_mazes_horizon_with_its_rtg_over_the_same_steps():
+    """`demo` pinned umaze's H = 128 and a 128-step RTG, so `--preset demo` on medium or large planned a fraction
+    of their horizons unless both were set by hand. It now takes the maze's plan horizon and conditions on the
+    reward over that H; umaze (`make run`) is unchanged, and a set value wins."""
+    for dataset, h in [("maze2d-umaze-v1", 128), ("maze2d-medium-v1", 256), ("maze2d-large-multi-v1", 384)]:
+        data = make_config("demo", {"data.dataset": dataset}).data
+        assert (data.horizon, data.rtg_horizon) == (h, h), dataset
+    data = make_config("demo", {"data.dataset": "maze2d-medium-v1", "data.horizon": 128}).data
+    assert (data.horizon, data.rtg_horizon) == (128, 128)
+    data = make_config("demo", {"data.dataset": "maze2d-large-v1", "data.rtg_horizon": None}).data
+    assert (data.horizon, data.rtg_horizon) == (384, None)
+    assert make_config("cpu", {"data.dataset": "maze2d-medium-v1"}).data.rtg_horizon is None  # the paper's RTG
+    assert make_config("demo", {"data.dataset": "hopper-medium-mage"}).data.horizon == 128  # no maze entry
+
+
 def test_rtg_options_validation():
     cfg = make_config("cpu", {"data.rtg_horizon": 128, "eval.rtg_update": "hold"})
     assert cfg.data.rtg_horizon == 128 and cfg.eval.rtg_update == "hold"

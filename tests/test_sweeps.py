@@ -158,6 +158,10 @@ def test_every_k_gets_a_schedule(preset: str) -> None:
         assert len(sched) == k and sched[-1] == cfg.data.horizon // cfg.tokenizer.downsample
     assert hierarchy_depth.fit_horizon("smoke", {"tokenizer.num_scales": "10"})["data.horizon"] == 64
     assert hierarchy_depth.fit_horizon("smoke", {"tokenizer.num_scales": 2}) == {"tokenizer.num_scales": 2}
+    # The horizon it starts from is the one make_config builds: the dataset's and the preset's, not the default's.
+    deep = {"tokenizer.num_scales": 40, "data.dataset": "maze2d-large-v1"}  # 40 x stride 8 = 320 <= 384
+    assert hierarchy_depth.fit_horizon("demo", deep) == deep
+    assert make_config("demo", deep).data.horizon == 384
 
 
 def test_a_grid_value_a_trial_would_reject_fails_before_ray(tmp_path: Path, capsys) -> None:

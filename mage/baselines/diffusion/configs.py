@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mage.config import ConfigBase, ConfigError, dataset_defaults
+from mage.config import ConfigBase, ConfigError
+from mage.presets import dataset_defaults
 
 
 @dataclass
