@@ -1,0 +1,18 @@
+set -x
+source .venv/bin/activate
+export MLFLOW_DISABLE_TELEMETRY=true RAY_USAGE_STATS_ENABLED=0 PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=1
+export MLFLOW_TRACKING_URI=sqlite:////work/main/runs/baselines.db
+# issue 14 §3/§5, 2026-11-30: Multi2D medium. runs/multi-mage-drec.sh's goal recipe (hindsight goals from future
+# states, transformer.use_goal) at medium's H = 256 (the K sweeps' demo setting), then runs/goal-r50.sh's four
+# protocols at R̂_0 = the 50th percentile on the Multi2D task and the single-task env, into mage-baselines.
+time nice -n 5 mage train --dataset maze2d-medium-multi-v1 --preset demo --local --no-eval --out runs/multi/medium \
+  --experiment mage-baselines --run-name mage-medium-multi-goal-demo \
+  --set data.horizon=256 --set data.rtg_horizon=256 \
+  --set data.goal_relabel=future --set transformer.use_goal=true
+for T in maze2d-medium-multi-v1 maze2d-medium-v1; do
+  for P in "--no-hold" "--hold" "--acting track --set eval.track_lookahead=8 --no-hold" \
+      "--acting track --set eval.track_lookahead=8 --hold"; do
+    time nice -n 5 mage evaluate --checkpoint runs/multi/medium/checkpoint --task $T --local --episodes 100 \
+      --num-envs 50 --experiment mage-baselines --goal given --rtg-percentile 50 --by-cell $P
+  done
+done
