@@ -4,9 +4,12 @@ export MLFLOW_DISABLE_TELEMETRY=true MLFLOW_TRACKING_URI=sqlite:////work/main/ru
 # The main table's row "MAGE (ours, measured, K = 1, demo budget)": the K = 1 models of the K sweep on
 # maze2d-medium (runs/k-medium.sh) evaluated into mage-baselines on env seeds 0..99 (the table's protocol),
 # in R / track (its sweep protocol) and G / track + hold (the published protocol). RUN_ID [RUN_ID ...]
+# ROW="K = 1, 400 + 2400 steps" bash runs/k1-medium-table.sh RUN_IDS: the same for the 3x-stage-2 models of
+# runs/k-medium-long-chain.sh and runs/k-medium-long-s12.sh (log runs/k1-medium-long-table.log)
+ROW=${ROW:-K = 1, demo budget}
 for RUN in "$@"; do
   time nice -n 5 mage evaluate --run-id $RUN --local --episodes 100 --num-envs 50 --experiment mage-baselines \
-    --row-name "K = 1, demo budget" --goal none --acting track --no-hold --set eval.track_lookahead=8
+    --row-name "$ROW" --goal none --acting track --no-hold --set eval.track_lookahead=8
   time nice -n 5 mage evaluate --run-id $RUN --local --episodes 100 --num-envs 50 --experiment mage-baselines \
-    --row-name "K = 1, demo budget" --goal given --acting track --hold --set eval.track_lookahead=8
+    --row-name "$ROW" --goal given --acting track --hold --set eval.track_lookahead=8
 done
