@@ -314,7 +314,7 @@ def preset_overrides(preset: str, overrides: dict[str, Any] | None = None) -> di
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     user = overrides or {}
-    dataset = str({**PRESETS[preset], **user}.get("data.dataset", DataConfig.dataset))
+    dataset = str(user.get("data.dataset", DataConfig.dataset))  # presets name no dataset
     return {
         **dataset_defaults(dataset),
         **PRESETS[preset],
