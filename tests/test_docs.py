@@ -1,0 +1,157 @@
+"""The docs name code, tests, files and sections that exist: a rename or a move that leaves a doc behind fails here.
+
+Checked in README.md and docs/*.md: dotted names under our packages (``mage.presets.DATASET_DEFAULTS``; a
+``mage.<tag>`` whose first part is no module is an MLflow tag and skipped), repository paths of code and config
+files, ``tests/<file>.py::<test>`` references, relative links and their ``#anchors``, and the results' contents
+list against its sections."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PACKAGES = ("mage", "sweeps", "analysis")
+CODE_DIRS = ("mage", "sweeps", "analysis", "bench", "cluster", "tests", "docs", ".ci")
+FILE_EXTS = (".py", ".sh", ".yaml", ".yml", ".toml", ".md", ".cfg", ".json")
+
+_PACKAGES_RE = "|".join(PACKAGES)
+_CODE_DIRS_RE = "|".join(re.escape(d) for d in CODE_DIRS)
+DOTTED_RE = re.compile(rf"`((?:{_PACKAGES_RE})(?:\.[A-Za-z_]\w*)+)")
+PATH_RE = re.compile(rf"`((?:{_CODE_DIRS_RE})/[\w./\-]+)")
+TEST_REF_RE = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
+LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
+HEADING_RE = re.compile(r"^(#{1,6}) +(.+?) *$")
+
+
+def _lines(doc: Path) -> list[tuple[int, str]]:
+    """(line number, text) outside fenced code blocks: commands there may name files a run writes."""
+    out, fenced = [], False
+    for i, line in enumerate(doc.read_text().splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            out.append((i, line))
+    return out
+
+
+def _where(doc: Path, i: int) -> str:
+    return f"{doc.relative_to(ROOT)}:{i}"
+
+
+def _is_module(dotted: str) -> bool:
+    path = ROOT / dotted.replace(".", "/")
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _resolves(name: str) -> bool:
+    """``name`` is an importable module, or an attribute chain under the longest importable prefix."""
+    parts = name.split(".")
+    for k in range(len(parts), 0, -1):
+        if not _is_module(".".join(parts[:k])):
+            continue
+        obj = importlib.import_module(".".join(parts[:k]))
+        for attr in parts[k:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: markup and punctuation dropped, lower case, spaces as hyphens."""
+    text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(doc: Path) -> set[str]:
+    """The anchors of ``doc``'s headings; a repeated heading gets ``-1``, ``-2``, ... as on GitHub."""
+    out: set[str] = set()
+    counts: dict[str, int] = {}
+    for _, line in _lines(doc):
+        if m := HEADING_RE.match(line):
+            base = slug(m.group(2))
+            n = counts.get(base, 0)
+            counts[base] = n + 1
+            out.add(f"{base}-{n}" if n else base)
+    return out
+
+
+def test_slug_follows_githubs_rules() -> None:
+    assert slug("Hierarchy depth K ∈ {1, 2, 4, 8} on maze2d-large, `demo` budget") == (
+        "hierarchy-depth-k--1-2-4-8-on-maze2d-large-demo-budget"
+    )
+    assert slug("D′ in stage 2: λ_cond") == "d-in-stage-2-λ_cond"
+
+
+def test_dotted_names_in_the_docs_exist() -> None:
+    missing = []
+    for doc in DOCS:
+        for i, line in _lines(doc):
+            for name in DOTTED_RE.findall(line):
+                first = ".".join(name.split(".")[:2])
+                if _is_module(first) and not _resolves(name):
+                    missing.append(f"{_where(doc, i)}: {name}")
+    assert not missing, "docs name code that does not exist:\n" + "\n".join(missing)
+
+
+def test_code_and_config_paths_in_the_docs_exist() -> None:
+    missing = []
+    for doc in DOCS:
+        for i, line in _lines(doc):
+            for path in PATH_RE.findall(line):
+                path = path.rstrip(".")
+                if path.endswith(FILE_EXTS) and not (ROOT / path).exists():
+                    missing.append(f"{_where(doc, i)}: {path}")
+    assert not missing, "docs name files that do not exist:\n" + "\n".join(missing)
+
+
+def test_tests_named_in_the_docs_exist() -> None:
+    missing, n = [], 0
+    for doc in DOCS:
+        for i, line in _lines(doc):
+            for path, name in TEST_REF_RE.findall(line):
+                n += 1
+                file = ROOT / path
+                if not file.is_file() or not re.search(rf"^\s*def {name}\(", file.read_text(), re.M):
+                    missing.append(f"{_where(doc, i)}: {path}::{name}")
+    assert n > 0, "no test references found: the pattern no longer matches the docs"
+    assert not missing, "docs name tests that do not exist:\n" + "\n".join(missing)
+
+
+def test_relative_links_and_anchors_resolve() -> None:
+    broken = []
+    for doc in DOCS:
+        for i, line in _lines(doc):
+            for target in LINK_RE.findall(line):
+                if re.match(r"[a-z]+:", target):
+                    continue
+                path, _, anchor = target.partition("#")
+                file = (doc.parent / path).resolve() if path else doc
+                if not file.exists():
+                    broken.append(f"{_where(doc, i)}: {target} (no such file)")
+                elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+                    broken.append(f"{_where(doc, i)}: {target} (no such section)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize("doc", ["docs/results.md"])
+def test_the_contents_list_every_section(doc: str) -> None:
+    """Every ``##`` and ``###`` section is linked from the contents at the top (the links are checked above)."""
+    path = ROOT / doc
+    text = path.read_text()
+    contents = text.split("\n## ", 2)[1] if "\n## Contents" in text else ""
+    assert contents.startswith("Contents"), f"{doc} has no '## Contents' as its first section"
+    linked = set(re.findall(r"\]\(#([^)]+)\)", contents))
+    sections = [
+        slug(m.group(2))
+        for _, ln in _lines(path)
+        if (m := HEADING_RE.match(ln)) and m.group(1) in ("##", "###")
+    ]
+    unlisted = [s for s in sections if s != "contents" and s not in linked]
+    assert not unlisted, f"{doc}: sections missing from its contents: {unlisted}"
