@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,8 +41,12 @@ def _lines(doc: Path) -> list[tuple[int, str]]:
     return out
 
 
-def _where(doc: Path, i: int) -> str:
-    return f"{doc.relative_to(ROOT)}:{i}"
+def _found(pattern: re.Pattern[str]) -> Iterator[tuple[Path, str, Any]]:
+    """(doc, "file:line", match) for every match of ``pattern`` in the docs' prose."""
+    for doc in DOCS:
+        for i, line in _lines(doc):
+            for m in pattern.findall(line):
+                yield doc, f"{doc.relative_to(ROOT)}:{i}", m
 
 
 def _is_module(dotted: str) -> bool:
@@ -90,53 +96,42 @@ def test_slug_follows_githubs_rules() -> None:
 
 
 def test_dotted_names_in_the_docs_exist() -> None:
-    missing = []
-    for doc in DOCS:
-        for i, line in _lines(doc):
-            for name in DOTTED_RE.findall(line):
-                first = ".".join(name.split(".")[:2])
-                if _is_module(first) and not _resolves(name):
-                    missing.append(f"{_where(doc, i)}: {name}")
+    missing = [
+        f"{where}: {name}"
+        for _, where, name in _found(DOTTED_RE)
+        if _is_module(".".join(name.split(".")[:2])) and not _resolves(name)
+    ]
     assert not missing, "docs name code that does not exist:\n" + "\n".join(missing)
 
 
 def test_code_and_config_paths_in_the_docs_exist() -> None:
-    missing = []
-    for doc in DOCS:
-        for i, line in _lines(doc):
-            for path in PATH_RE.findall(line):
-                path = path.rstrip(".")
-                if path.endswith(FILE_EXTS) and not (ROOT / path).exists():
-                    missing.append(f"{_where(doc, i)}: {path}")
+    paths = [(where, p.rstrip(".")) for _, where, p in _found(PATH_RE)]
+    missing = [f"{w}: {p}" for w, p in paths if p.endswith(FILE_EXTS) and not (ROOT / p).exists()]
     assert not missing, "docs name files that do not exist:\n" + "\n".join(missing)
 
 
 def test_tests_named_in_the_docs_exist() -> None:
-    missing, n = [], 0
-    for doc in DOCS:
-        for i, line in _lines(doc):
-            for path, name in TEST_REF_RE.findall(line):
-                n += 1
-                file = ROOT / path
-                if not file.is_file() or not re.search(rf"^\s*def {name}\(", file.read_text(), re.M):
-                    missing.append(f"{_where(doc, i)}: {path}::{name}")
-    assert n > 0, "no test references found: the pattern no longer matches the docs"
+    refs = list(_found(TEST_REF_RE))
+    assert refs, "no test references found: the pattern no longer matches the docs"
+    missing = [
+        f"{where}: {path}::{name}"
+        for _, where, (path, name) in refs
+        if not (ROOT / path).is_file() or not re.search(rf"^\s*def {name}\(", (ROOT / path).read_text(), re.M)
+    ]
     assert not missing, "docs name tests that do not exist:\n" + "\n".join(missing)
 
 
 def test_relative_links_and_anchors_resolve() -> None:
     broken = []
-    for doc in DOCS:
-        for i, line in _lines(doc):
-            for target in LINK_RE.findall(line):
-                if re.match(r"[a-z]+:", target):
-                    continue
-                path, _, anchor = target.partition("#")
-                file = (doc.parent / path).resolve() if path else doc
-                if not file.exists():
-                    broken.append(f"{_where(doc, i)}: {target} (no such file)")
-                elif anchor and file.suffix == ".md" and anchor not in anchors(file):
-                    broken.append(f"{_where(doc, i)}: {target} (no such section)")
+    for doc, where, target in _found(LINK_RE):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (doc.parent / path).resolve() if path else doc
+        if not file.exists():
+            broken.append(f"{where}: {target} (no such file)")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(f"{where}: {target} (no such section)")
     assert not broken, "broken links:\n" + "\n".join(broken)
 
 
