@@ -17,7 +17,13 @@ import pytest
 from mage.cli import main
 from mage.data.d4rl_io import DatasetError, load_dataset
 from mage.data.generate import generate_dataset
-from mage.data.generate_sac import TargetNotReachedError, generate_sac_dataset, rollout_policy, to_d4rl
+from mage.data.generate_sac import (
+    TargetNotReachedError,
+    generate_sac_dataset,
+    rollout_policy,
+    sac_status,
+    to_d4rl,
+)
 from mage.data.sac_recipe import RecipeMismatchError, SACRecipeConfig, SACRun, train_lock
 from mage.envs.registry import get_spec, list_specs
 
@@ -172,6 +178,9 @@ def test_cli_generate_list_and_refusals(tmp_path: Path, monkeypatch: pytest.Monk
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
     assert {s.name for s in list_specs()} >= {MEDIUM, REPLAY, EXPERT}
     assert str(tmp_path / f"{MEDIUM}.hdf5") in rows[MEDIUM] and "mage data generate" in rows[EXPERT]
+    # the missing files say where the shared SAC run stands (step 100 of the tiny run above)
+    assert "SAC at step 100 of 1,000,000" in rows[EXPERT]
+    assert "SAC at step 100, below the target return 1078.1; resumable" in rows[REPLAY]
     # a target the cap cannot reach: one line, exit 1, nothing written; resumable
     assert (
         main(
@@ -204,3 +213,24 @@ def test_cli_generate_list_and_refusals(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(TargetNotReachedError):
         generate_sac_dataset(MEDIUM, TINY, steps=10, sac_steps=100, target=1e6, out=tmp_path / "z.hdf5",
                              progress=False, log=lambda s: None)  # fmt: skip
+
+
+def test_sac_status_reads_the_work_dir_without_touching_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MAGE_DATA_DIR", str(tmp_path))
+    assert (
+        sac_status(EXPERT) is None and not (tmp_path / "sac").exists()
+    )  # no run: nothing to say, nothing made
+    work = tmp_path / "sac" / "Hopper-v5-seed0"
+    work.mkdir(parents=True)
+    cks = [
+        {"step": 10_000, "return": 500.0},
+        {"step": 20_000, "return": 1500.0},
+        {"step": 30_000, "return": 900.0},
+    ]
+    (work / "progress.json").write_text(
+        json.dumps({"step": 30_000, "sac_seconds": 600.0, "checkpoints": cks})
+    )
+    assert sac_status(MEDIUM) == "SAC reached the target at step 20,000: the command only rolls out"
+    assert sac_status(REPLAY) == "SAC reached the target at step 20,000: the command only copies the stream"
+    assert sac_status(EXPERT) == "SAC at step 30,000 of 1,000,000, ~5.4 h left here; resumable"  # 20 ms/step
+    assert sorted(p.name for p in work.iterdir()) == ["progress.json"]

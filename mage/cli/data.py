@@ -229,6 +229,7 @@ def _list(args: argparse.Namespace) -> int:
     Minari dataset present in the local Minari root also names it (``minari:<id>``, the ``data.path`` that
     reads it; ``mage.data.minari_io``)."""
     from mage.data.d4rl_io import DatasetError, d4rl_dataset_dir, file_names, find_dataset
+    from mage.data.generate_sac import SAC_RECIPES, sac_status
     from mage.data.minari_io import local_ids, minari_dir
     from mage.envs.registry import list_specs
 
@@ -243,7 +244,8 @@ def _list(args: argparse.Namespace) -> int:
             where = str(find_dataset(s.dataset))
         except DatasetError:
             if s.recipe is not None:
-                where = f"missing (mage data generate {s.dataset})"
+                status = sac_status(s.dataset) if s.recipe in SAC_RECIPES else None
+                where = f"missing (mage data generate {s.dataset}{'; ' + status if status else ''})"
             else:
                 where = f"missing (put D4RL's {file_names(s.dataset)[-1]} in {d4rl_dataset_dir()})"
         for mid in local_ids(s.name):  # on the task's own line: one row per task

@@ -176,6 +176,29 @@ def _plan(run: SACRun, spec: TaskSpec, sac_steps: int, target: float | None, ste
     )
 
 
+def sac_status(name: str, seed: int = 0, sac_steps: int = 1_000_000) -> str | None:
+    """Where the default SAC work dir behind ``name`` stands, in a few words for ``mage data list``; None
+    when no run has started there. Reads ``progress.json`` only, so it is safe beside a running trainer."""
+    spec = sac_spec(name)
+    path = default_work_dir(spec, seed) / "progress.json"
+    if not path.is_file():
+        return None
+    prog = json.loads(path.read_text())
+    step, cks = int(prog["step"]), prog["checkpoints"]
+    if spec.recipe == "sac-expert":
+        if step >= sac_steps:
+            return f"SAC done at {step:,} steps: the command only rolls out"
+        eta = (sac_steps - step) * prog["sac_seconds"] / step / 3600 if step else float("nan")
+        return f"SAC at step {step:,} of {sac_steps:,}, ~{eta:.1f} h left here; resumable"
+    target = default_target(spec)
+    hit = next((c for c in cks if target is not None and c["return"] >= target), None)
+    if hit is not None:
+        return f"SAC reached the target at step {hit['step']:,}: the command only " + (
+            "copies the stream" if spec.recipe == "sac-medium-replay" else "rolls out"
+        )
+    return f"SAC at step {step:,}, below the target return {target:g}; resumable"
+
+
 def generate_sac_dataset(
     name: str,
     cfg: SACRecipeConfig | None = None,
