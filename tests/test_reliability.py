@@ -450,6 +450,7 @@ def test_runs_clean_removes_only_stale_temporaries_of_dead_writers(tmp_path: Pat
     monkeypatch.setenv("MAGE_DATA_DIR", str(data))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
     monkeypatch.setenv("MAGE_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("mage.distributed.ray_init.RAY_TEMP_ROOT", tmp_path / "no-ray-dirs")  # not this /tmp
     assert main(["runs", "clean", "--dry-run"]) == 0
     assert "would remove 2 stale temporaries" in capsys.readouterr().out and old_file.exists()
     assert main(["runs", "clean"]) == 0
@@ -457,3 +458,33 @@ def test_runs_clean_removes_only_stale_temporaries_of_dead_writers(tmp_path: Pat
     assert "removed 2 stale temporaries" in out and str(old_file) in out and str(old_dir) in out
     assert not old_file.exists() and not old_dir.exists()
     assert young.exists() and live.exists() and keep.exists()
+
+
+def test_runs_clean_removes_the_session_dirs_of_killed_embedded_rays(tmp_path: Path, monkeypatch, capsys):
+    """A SIGKILLed driver never runs ``shutdown_ray``, so its ``/tmp/mr-*`` stays. `mage runs clean` removes
+    such a dir once it is old and no live process names it; it keeps one a live process (a raylet) names, a
+    young one (a Ray starting), and a dir of the same prefix that is not Ray's."""
+    from mage.cli import main
+
+    root = tmp_path / "tmp"
+    dead, used, young, other = (root / f"mr-{n}" for n in ("dead", "used", "young", "other"))
+    for d in (dead, used, young):
+        (d / "session_2026-11-30_14-00-00_1").mkdir(parents=True)
+    (other / "notes").mkdir(parents=True)
+    for d in (dead, used, other):
+        os.utime(d, (time.time() - 3600, time.time() - 3600))
+    raylet = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"--temp_dir={used}"])
+    monkeypatch.setattr("mage.distributed.ray_init.RAY_TEMP_ROOT", root)
+    monkeypatch.setenv("MAGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
+    monkeypatch.setenv("MAGE_HOME", str(tmp_path / "home"))
+    try:
+        assert main(["runs", "clean", "--dry-run"]) == 0
+        assert "would remove 1 stale temporary" in capsys.readouterr().out and dead.exists()
+        assert main(["runs", "clean"]) == 0
+        assert f"removed 1 stale temporary\n  {dead}" in capsys.readouterr().out
+        assert not dead.exists() and used.exists() and young.exists() and other.exists()
+    finally:
+        raylet.kill()
+        raylet.wait()
+    assert main(["runs", "clean"]) == 0 and not used.exists()  # its raylet gone, the dir goes too

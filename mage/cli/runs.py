@@ -1,5 +1,6 @@
 """`mage runs clean`: mark RUNNING runs whose process is gone as KILLED (the reaper every entry point runs) and
-remove the temporaries that killed writers left (``<name>.<pid>.<random>.tmp``, see ``mage.fsutil``)."""
+remove the temporaries that killed writers left (``<name>.<pid>.<random>.tmp``, see ``mage.fsutil``) and the
+session dirs of embedded Rays killed with SIGKILL (``mage.distributed.ray_init.stale_ray_temp_dirs``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Runs owned by other hosts are left alone. mage train, mage evaluate and every sweep do this at start. "
         "It also removes the temporaries (<name>.<pid>.<random>.tmp / .old) that writers killed mid-write left "
         "in the data directory, the project's runs/ and ray_results/ (and every --path): only those whose pid "
-        "is not a live process here and that are older than --min-age seconds.",
+        "is not a live process here and that are older than --min-age seconds, and the session dirs "
+        "(/tmp/mr-*) that embedded Rays killed with SIGKILL left: those no live process names.",
     )
     c.add_argument(
         "--tracking-uri", default=None, help="MLflow store (default $MLFLOW_TRACKING_URI or mlruns.db)"
@@ -35,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     from mage.data.d4rl_io import data_dir
+    from mage.distributed.ray_init import stale_ray_temp_dirs
     from mage.fsutil import project_root, remove_path, stale_temporaries
     from mage.tracking.reaper import reap_stale_runs
 
@@ -42,7 +45,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     verb = "would mark" if args.dry_run else "marked"
     print(f"{verb} {len(stale)} run(s) KILLED" + (f": {' '.join(stale)}" if stale else ""))
     roots = [data_dir(), project_root() / "runs", project_root() / "ray_results", *args.path]
-    temps = stale_temporaries(roots, min_age_s=args.min_age)
+    temps = stale_temporaries(roots, min_age_s=args.min_age) + stale_ray_temp_dirs(min_age_s=args.min_age)
     for t in temps:
         if not args.dry_run:
             remove_path(t)

@@ -51,6 +51,7 @@ _LOCAL_ENV = {
 }
 
 _owned_temp_dir: str | None = None
+RAY_TEMP_ROOT, RAY_TEMP_PREFIX = Path("/tmp"), "mr-"  # the embedded Ray's session dirs: /tmp/mr-XXXX
 GPU_WAIT_ENV = "MAGE_GPU_WAIT_S"  # seconds a joined cluster may take to add the GPUs asked for (default 600)
 
 
@@ -148,7 +149,7 @@ def init_ray(
         runtime_env["worker_process_setup_hook"] = f"{__name__}.quiet_placement_group_cleaner"
     if temp_dir is None:
         # Short and unique: several engineers/tests may run their own Ray on the same machine.
-        temp_dir = tempfile.mkdtemp(prefix="mr-", dir="/tmp")
+        temp_dir = tempfile.mkdtemp(prefix=RAY_TEMP_PREFIX, dir=RAY_TEMP_ROOT)
         _owned_temp_dir = temp_dir
     ensure_auth_token(create=True)
     ray.init(
@@ -218,6 +219,29 @@ def shutdown_ray() -> None:
 
 
 atexit.register(shutdown_ray)
+
+
+def stale_ray_temp_dirs(*, min_age_s: float = 600.0, root: Path | None = None) -> list[Path]:
+    """Session dirs of embedded Rays (``/tmp/mr-*``) whose driver died without ``shutdown_ray`` (SIGKILL):
+    older than ``min_age_s``, empty or holding Ray's ``session_*``, and named on no live process's command line
+    (a running raylet and GCS name theirs). Reads ``/proc``: on a system without it, none are reported."""
+    proc, now = Path("/proc"), time.time()
+    if not proc.is_dir():
+        return []
+    found = []
+    for d in sorted((root or RAY_TEMP_ROOT).glob(RAY_TEMP_PREFIX + "*")):
+        with contextlib.suppress(OSError):
+            entries = [e.name for e in d.iterdir()]
+            if now - d.stat().st_mtime >= min_age_s and all(e.startswith("session") for e in entries):
+                found.append(d)
+    if not found:
+        return []
+    cmdlines = []
+    for p in proc.iterdir():
+        if p.name.isdigit() and int(p.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                cmdlines.append((p / "cmdline").read_bytes().decode(errors="replace"))
+    return [d for d in found if not any(str(d) in c for c in cmdlines)]
 
 
 def require_gpus(res: Resources, *, flag: str = "--gpus", poll_s: float = 5.0) -> None:
