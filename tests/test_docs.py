@@ -7,13 +7,12 @@ list against its sections."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -30,6 +29,7 @@ LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
 HEADING_RE = re.compile(r"^(#{1,6}) +(.+?) *$")
 
 
+@functools.cache
 def _lines(doc: Path) -> list[tuple[int, str]]:
     """(line number, text) outside fenced code blocks: commands there may name files a run writes."""
     out, fenced = [], False
@@ -75,6 +75,7 @@ def slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
+@functools.cache
 def anchors(doc: Path) -> set[str]:
     """The anchors of ``doc``'s headings; a repeated heading gets ``-1``, ``-2``, ... as on GitHub."""
     out: set[str] = set()
@@ -135,13 +136,13 @@ def test_relative_links_and_anchors_resolve() -> None:
     assert not broken, "broken links:\n" + "\n".join(broken)
 
 
-@pytest.mark.parametrize("doc", ["docs/results.md"])
-def test_the_contents_list_every_section(doc: str) -> None:
-    """Every ``##`` and ``###`` section is linked from the contents at the top (the links are checked above)."""
-    path = ROOT / doc
+def test_the_results_contents_list_every_section() -> None:
+    """Every ``##`` and ``###`` section of docs/results.md is linked from its contents at the top (the links are
+    checked above)."""
+    path = ROOT / "docs" / "results.md"
     text = path.read_text()
     contents = text.split("\n## ", 2)[1] if "\n## Contents" in text else ""
-    assert contents.startswith("Contents"), f"{doc} has no '## Contents' as its first section"
+    assert contents.startswith("Contents"), "docs/results.md has no '## Contents' as its first section"
     linked = set(re.findall(r"\]\(#([^)]+)\)", contents))
     sections = [
         slug(m.group(2))
@@ -149,4 +150,4 @@ def test_the_contents_list_every_section(doc: str) -> None:
         if (m := HEADING_RE.match(ln)) and m.group(1) in ("##", "###")
     ]
     unlisted = [s for s in sections if s != "contents" and s not in linked]
-    assert not unlisted, f"{doc}: sections missing from its contents: {unlisted}"
+    assert not unlisted, f"docs/results.md: sections missing from its contents: {unlisted}"

@@ -31,7 +31,7 @@ import numpy as np
 from mage.data.d4rl_io import DatasetError, data_dir, default_path, read_metadata, write_d4rl_hdf5
 from mage.data.generate import check_output, existing_recipe_matches
 from mage.data.sac_env import STREAM_KEYS, derive_seed
-from mage.data.sac_recipe import SACRecipeConfig, SACRun, recipe_id, run_recipe
+from mage.data.sac_recipe import SACRecipeConfig, SACRun, first_reaching, read_progress, recipe_id, run_recipe
 from mage.envs.registry import TaskSpec, get_spec
 
 SAC_RECIPES = ("sac-medium", "sac-medium-replay", "sac-expert")
@@ -180,18 +180,18 @@ def sac_status(name: str, seed: int = 0, sac_steps: int = 1_000_000) -> str | No
     """Where the default SAC work dir behind ``name`` stands, in a few words for ``mage data list``; None
     when no run has started there. Reads ``progress.json`` only, so it is safe beside a running trainer."""
     spec = sac_spec(name)
-    path = default_work_dir(spec, seed) / "progress.json"
-    if not path.is_file():
+    work_dir = default_work_dir(spec, seed)
+    if not (work_dir / "progress.json").is_file():
         return None
-    prog = json.loads(path.read_text())
-    step, cks = int(prog["step"]), prog["checkpoints"]
+    prog = read_progress(work_dir)
+    step = int(prog["step"])
     if spec.recipe == "sac-expert":
         if step >= sac_steps:
             return f"SAC done at {step:,} steps: the command only rolls out"
         eta = (sac_steps - step) * prog["sac_seconds"] / step / 3600 if step else float("nan")
         return f"SAC at step {step:,} of {sac_steps:,}, ~{eta:.1f} h left here; resumable"
     target = default_target(spec)
-    hit = next((c for c in cks if target is not None and c["return"] >= target), None)
+    hit = first_reaching(prog["checkpoints"], target) if target is not None else None
     if hit is not None:
         return f"SAC reached the target at step {hit['step']:,}: the command only " + (
             "copies the stream" if spec.recipe == "sac-medium-replay" else "rolls out"

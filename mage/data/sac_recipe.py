@@ -100,6 +100,18 @@ class RecipeMismatchError(DatasetError):
     """The work dir holds another training recipe."""
 
 
+def read_progress(work_dir: Path) -> dict[str, Any]:
+    """A work dir's ``progress.json`` (step 0 and no checkpoints before the first); only reads, so it is safe
+    beside a running trainer (the file is replaced atomically)."""
+    p = work_dir / "progress.json"
+    return json.loads(p.read_text()) if p.is_file() else {"step": 0, "sac_seconds": 0.0, "checkpoints": []}
+
+
+def first_reaching(checkpoints: list[dict[str, Any]], target: float) -> dict[str, Any] | None:
+    """The first checkpoint whose stochastic evaluation return is >= target."""
+    return next((c for c in checkpoints if c["return"] >= target), None)
+
+
 def _write_json(path: Path, obj: Any) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
@@ -180,10 +192,7 @@ class SACRun:
         self._load_progress()
 
     def _load_progress(self) -> None:
-        p = self.dir / "progress.json"
-        self.progress = (
-            json.loads(p.read_text()) if p.is_file() else {"step": 0, "sac_seconds": 0.0, "checkpoints": []}
-        )
+        self.progress = read_progress(self.dir)
 
     @property
     def step(self) -> int:
@@ -195,7 +204,7 @@ class SACRun:
 
     def first_reaching(self, target: float) -> dict[str, Any] | None:
         """The first checkpoint whose stochastic evaluation return is >= target (a new best, so kept)."""
-        return next((c for c in self.checkpoints if c["return"] >= target), None)
+        return first_reaching(self.checkpoints, target)
 
     def best(self, upto: int | None = None) -> dict[str, Any] | None:
         """The checkpoint with the highest stochastic evaluation return (the first of equals), among those
