@@ -71,6 +71,7 @@ class TokenizerConfig(ConfigBase):
     )
     downsample: int = 4  # temporal stride of the encoder (power of 2): latent length h = H / downsample
     codebook_size: int = 512  # V, one codebook shared by all scales
+    codebook_init: str = "uniform"  # "uniform": VAR's U(+-1/V); "data": encoder features of one batch (K = 1)
     code_dim: int = 32  # C, width of codes and of the encoder output
     hidden: int = 64  # conv channels of encoder/decoder
     num_res_blocks: int = 1  # residual conv blocks per encoder/decoder stage
@@ -93,6 +94,8 @@ class TokenizerConfig(ConfigBase):
             raise ConfigError(f"tokenizer.scheme={self.scheme!r} must be one of RS, RSA, S, A")
         if self.num_scales < 1:
             raise ConfigError(f"tokenizer.num_scales={self.num_scales} must be >= 1")
+        if self.codebook_init not in ("uniform", "data"):
+            raise ConfigError(f"tokenizer.codebook_init={self.codebook_init!r} must be 'uniform' or 'data'")
         if self.codebook_size < 2:
             raise ConfigError(f"tokenizer.codebook_size={self.codebook_size} must be >= 2")
         if self.downsample < 1 or self.downsample & (self.downsample - 1):

@@ -72,7 +72,9 @@ def test_demo_plans_over_each_mazes_horizon_with_its_rtg_over_the_same_steps():
     assert (data.horizon, data.rtg_horizon) == (128, 128)
     data = make_config("demo", {"data.dataset": "maze2d-large-v1", "data.rtg_horizon": None}).data
     assert (data.horizon, data.rtg_horizon) == (384, None)
-    assert make_config("cpu", {"data.dataset": "maze2d-medium-v1"}).data.rtg_horizon is None  # the paper's RTG
+    assert (
+        make_config("cpu", {"data.dataset": "maze2d-medium-v1"}).data.rtg_horizon is None
+    )  # the paper's RTG
     assert make_config("demo", {"data.dataset": "hopper-medium-mage"}).data.horizon == 128  # no maze entry
 
 
@@ -124,6 +126,7 @@ BAD_VALUES = [
     ("eval.temperature", 0.0),
     ("eval.top_k", -1),
     ("tokenizer.codebook_size", 1),
+    ("tokenizer.codebook_init", "kmeans"),
     ("tokenizer.code_dim", 0),
     ("tokenizer.hidden", 0),
     ("tokenizer.num_res_blocks", -1),

@@ -98,6 +98,19 @@ def test_dead_code_restart_reseeds_unused_codes():
     assert (q.codebook.weight[:5].mean(-1) > 5).all() and (q.codebook.weight[5:].abs().mean(-1) < 5).all()
 
 
+def test_data_init_puts_every_code_on_an_encoder_feature():
+    q = _vq(V=32)
+    feats = torch.randn(50, 6) * 3 + 10.0
+    q.usage_V.fill_(0.0)
+    q.init_codebook(feats)
+    nearest_V = torch.cdist(q.codebook.weight.detach(), feats).min(-1).values
+    assert (nearest_V < 0.1 * feats.std()).all()  # a feature plus 1 % noise each
+    assert (
+        len({tuple(r) for r in q.codebook.weight.detach().round(decimals=4).tolist()}) == 32
+    )  # noise splits twins
+    assert (q.usage_V == 0.1).all()  # the restart's grace period, not dead on the first check
+
+
 @pytest.mark.parametrize("scheme, ci", [("RS", 5), ("RSA", 7), ("S", 4), ("A", 2)])
 def test_tokenizer_shapes_per_scheme(scheme, ci):
     tok = TrajectoryTokenizer(

@@ -156,6 +156,48 @@ def test_report_save_fn_writes_resumable_state(tmp_path):
         torch.testing.assert_close(a, b)
 
 
+def test_codebook_init_data_starts_the_codes_at_the_encoders_scale(tmp_path, monkeypatch):
+    """VAR's U(+-1/V) codes sit far below the encoder's features; 'data' seeds them from one batch's features
+    (and a resumed stage 1 keeps its trained codebook instead of seeding it again)."""
+    data = prepare_from_episodes(make_config("cpu", TINY), synthetic_episodes(), "synthetic")
+    ratio, saved = {}, []
+    for init in ("uniform", "data"):
+        over = {
+            **TINY,
+            "tokenizer.codebook_init": init,
+            "train.tokenizer_epochs": 1,
+            "train.steps_per_epoch": 1,
+        }
+        cfg = make_config("cpu", over)
+        tok = fit_tokenizer(cfg, data, TrainHooks(report=lambda m, s: saved.append(s)))
+        with torch.no_grad():
+            f_BCh = tok.encoder(tok.make_window(*(_batch(data)[k] for k in ("obs_HS", "act_HA", "rtg_H"))))
+            code_norm = tok.quantizer.codebook.weight.norm(dim=-1).mean()
+        ratio[init] = float(code_norm / f_BCh.norm(dim=1).mean())
+    assert ratio["uniform"] < 0.1 and 0.3 < ratio["data"] < 3, ratio
+    saved[-1](tmp_path / "ck")
+    ts = load_checkpoint(tmp_path / "ck").train_state
+    monkeypatch.setattr(type(tok.quantizer), "init_codebook", lambda *a: pytest.fail("re-seeded on resume"))
+    cfg = make_config("cpu", {**over, "train.tokenizer_epochs": 2})
+    fit_tokenizer(cfg, data, TrainHooks(resume_state=ts))
+
+
+def test_dead_code_restarts_stop_before_the_last_steps(monkeypatch):
+    """Restarts every dead_code_every steps, but none within the last dead_code_every steps: a code re-seeded
+    then is never trained against the decoder, and the checkpoint would carry it."""
+    from mage.tokenizer.quantizer import MultiScaleResidualVQ
+
+    steps: list[int] = []
+    real = MultiScaleResidualVQ.restart_dead_codes
+    monkeypatch.setattr(
+        MultiScaleResidualVQ, "restart_dead_codes", lambda q, f: steps.append(1) or real(q, f)
+    )
+    over = {**TINY, "tokenizer.dead_code_every": 2, "train.tokenizer_epochs": 2, "train.steps_per_epoch": 3}
+    cfg = make_config("cpu", over)
+    fit_tokenizer(cfg, prepare_from_episodes(cfg, synthetic_episodes(), "synthetic"))
+    assert len(steps) == 2  # after steps 2 and 4 of 6; not after 6
+
+
 def test_prepare_data_on_generated_maze2d(tiny_maze2d_path):
     cfg = make_config("smoke", {"data.path": str(tiny_maze2d_path), "data.max_steps": None})
     data = prepare_data(cfg)

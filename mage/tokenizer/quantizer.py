@@ -227,12 +227,21 @@ class MultiScaleResidualVQ(nn.Module):
     def restart_dead_codes(self, feats_NC: torch.Tensor, threshold: float = 0.01) -> int:
         """Re-seed codes whose usage EMA fell below ``threshold`` with random recent encoder features (plus a
         little noise so re-seeded twins split). Returns how many were restarted."""
-        dead_V = self.usage_V < threshold
-        n_dead = int(dead_V.sum())
-        if n_dead == 0 or feats_NC.shape[0] == 0:
+        return self._reseed(self.usage_V < threshold, feats_NC)
+
+    @torch.no_grad()
+    def init_codebook(self, feats_NC: torch.Tensor) -> None:
+        """Data-dependent init (``tokenizer.codebook_init='data'``): every code a random encoder feature, so the
+        codes start at the features' scale. VAR's U(+-1/V) starts them ~100x smaller; with one scale (K = 1)
+        only a few codes are then used until the first dead-code restarts replace most of the codebook at once."""
+        self._reseed(torch.ones_like(self.usage_V, dtype=torch.bool), feats_NC)
+
+    def _reseed(self, mask_V: torch.Tensor, feats_NC: torch.Tensor) -> int:
+        n = int(mask_V.sum())
+        if n == 0 or feats_NC.shape[0] == 0:
             return 0
-        pick = torch.randint(0, feats_NC.shape[0], (n_dead,), device=feats_NC.device)
+        pick = torch.randint(0, feats_NC.shape[0], (n,), device=feats_NC.device)
         new_NC = feats_NC[pick] + 0.01 * feats_NC.std() * torch.randn_like(feats_NC[pick])
-        self.codebook.weight.data[dead_V] = new_NC.to(self.codebook.weight.dtype)
-        self.usage_V[dead_V] = 0.1  # grace period before the code can be declared dead again
-        return n_dead
+        self.codebook.weight.data[mask_V] = new_NC.to(self.codebook.weight.dtype)
+        self.usage_V[mask_V] = 0.1  # grace period before the code can be declared dead (again)
+        return n
