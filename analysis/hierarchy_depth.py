@@ -46,10 +46,16 @@ NO_BUDGET = "not recorded"  # runs older than the mage.budget tag
 
 
 def with_budget(tr: pd.DataFrame) -> pd.DataFrame:
-    """A copy with a ``budget`` column that groupby keeps (runs without the tag: ``NO_BUDGET``)."""
+    """A copy with a ``budget`` column that groupby keeps (runs without the tag: ``NO_BUDGET``). A stage 1 other
+    than the default (``tokenizer.codebook_init='data'``) is part of it: such runs are another training, never
+    seeds of the default's rows."""
     out = tr.copy()
     budget = out["budget"] if "budget" in out else pd.Series(None, index=out.index, dtype=object)
-    out["budget"] = budget.astype(object).where(budget.notna(), NO_BUDGET)
+    budget = budget.astype(object).where(budget.notna(), NO_BUDGET)
+    if "codebook_init" in out:
+        data_init = out["codebook_init"].eq("data")
+        budget = budget.where(~data_init, budget.astype(str) + ", data-init codebook")
+    out["budget"] = budget
     return out
 
 

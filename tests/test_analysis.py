@@ -355,6 +355,7 @@ def test_short_columns_agree_for_a_logged_run(tmp_path: Path, monkeypatch: pytes
         "acting": "track",
         "hold": "true",
         "use_goal": "False",  # a param, as MLflow stores it
+        "codebook_init": "uniform",
     }
     unset = {"rtg_kind", "rtg_value", "source_run_id", "variant", "budget", "row", "trained_on", "transfer"}
     assert set(expected) | unset == set(query.COLUMNS)
@@ -523,6 +524,17 @@ def test_the_k_study_never_averages_or_pairs_across_training_budgets() -> None:
     assert (
         t.loc[("400+2400", 8), "pol/val_ce_mean"] == 1.0 and t.loc[("400+800", 8), "pol/val_ce_mean"] == 2.0
     )
+
+
+def test_a_data_init_codebook_is_its_own_training_in_the_k_study() -> None:
+    """Runs with tokenizer.codebook_init='data' are another stage 1: never seeds of the default's rows; runs from
+    before the switch (no param) and 'uniform' ones are the same training."""
+    rows = [{"method": "mage", "dataset": "d", "track": "R", "acting": "own", "hold": False, "switches": "own",
+             "protocol": "R / own", "K": 1, "seed": s, "budget": "400+800", "codebook_init": init,
+             "metrics.eval/norm_score": v}
+            for s, init, v in ((0, None, 10.0), (1, "uniform", 20.0), (0, "data", 70.0), (1, "data", 90.0))]  # fmt: skip
+    t = hierarchy_depth.summarise(pd.DataFrame(rows)).set_index("budget")["norm_score_mean"]
+    assert t.to_dict() == {"400+800": 15.0, "400+800, data-init codebook": 80.0}
 
 
 def test_the_k_training_table_averages_trained_runs_and_skips_evaluation_only_ones() -> None:

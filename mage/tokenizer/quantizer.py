@@ -232,7 +232,7 @@ class MultiScaleResidualVQ(nn.Module):
     @torch.no_grad()
     def init_codebook(self, feats_NC: torch.Tensor) -> None:
         """Data-dependent init (``tokenizer.codebook_init='data'``): every code a random encoder feature, so the
-        codes start at the features' scale. VAR's U(+-1/V) starts them ~100x smaller; with one scale (K = 1)
+        codes start at the features' scale. VAR's U(+-1/V) starts them hundreds of times smaller; with one scale (K = 1)
         only a few codes are then used until the first dead-code restarts replace most of the codebook at once."""
         self._reseed(torch.ones_like(self.usage_V, dtype=torch.bool), feats_NC)
 

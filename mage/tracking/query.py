@@ -59,6 +59,7 @@ COLUMNS: dict[str, tuple[str, type]] = {
     "variant": ("tags.mage.variant", str),  # "goal": a goal-conditioned MAGE checkpoint's evaluation
     "use_goal": ("params.transformer.use_goal", str),  # the same on a training run ("True" / "False")
     "V": ("params.tokenizer.codebook_size", int),
+    "codebook_init": ("params.tokenizer.codebook_init", str),  # None on runs from before the switch: uniform
     "depth": ("params.transformer.depth", int),
     "H": ("params.data.horizon", int),
     "lam_tok": ("params.tokenizer.lambda_cond", float),
