@@ -76,6 +76,9 @@ def trial_runs(runs: pd.DataFrame) -> pd.DataFrame:
     tr["dataset"] = tr["dataset"].fillna("unknown")
     if "seed" not in tr or tr["seed"].isna().all():
         tr["seed"] = pd.to_numeric(tr.get("params.train.seed"), errors="coerce")
+    if {"codebook_init", "source_run_id"} <= set(tr):  # an evaluation-only run (--also-hold) has no params
+        of_run = runs.drop_duplicates("run_id").set_index("run_id")["codebook_init"]
+        tr["codebook_init"] = tr["codebook_init"].fillna(tr["source_run_id"].map(of_run))
     return with_budget(tr)
 
 

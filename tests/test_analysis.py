@@ -535,6 +535,20 @@ def test_a_data_init_codebook_is_its_own_training_in_the_k_study() -> None:
             for s, init, v in ((0, None, 10.0), (1, "uniform", 20.0), (0, "data", 70.0), (1, "data", 90.0))]  # fmt: skip
     t = hierarchy_depth.summarise(pd.DataFrame(rows)).set_index("budget")["norm_score_mean"]
     assert t.to_dict() == {"400+800": 15.0, "400+800, data-init codebook": 80.0}
+    # an evaluation-only run (the --also-hold evaluation: no params) belongs to the training it evaluated
+    runs = pd.DataFrame(
+        [{**r, "run_id": f"t{i}", "source_run_id": None, "run_type": "trial"} for i, r in enumerate(rows)]
+    )
+    held = {
+        **rows[2],
+        "run_id": "e2",
+        "codebook_init": None,
+        "source_run_id": "t2",
+        "hold": True,
+        "run_type": "eval",
+    }
+    tr = hierarchy_depth.trial_runs(pd.concat([runs, pd.DataFrame([held])], ignore_index=True))
+    assert tr.set_index("run_id").loc["e2", "budget"] == "400+800, data-init codebook"
 
 
 def test_the_k_training_table_averages_trained_runs_and_skips_evaluation_only_ones() -> None:
