@@ -43,6 +43,7 @@ from mage.tracking.store import default_tracking_uri
 EXPERIMENT = "mage-hierarchy-depth"
 NAME = "hierarchy_depth"
 NO_BUDGET = "not recorded"  # runs older than the mage.budget tag
+DATA_INIT = ", data-init codebook"  # appended to the budget of tokenizer.codebook_init='data' runs
 
 
 def with_budget(tr: pd.DataFrame) -> pd.DataFrame:
@@ -52,9 +53,9 @@ def with_budget(tr: pd.DataFrame) -> pd.DataFrame:
     out = tr.copy()
     budget = out["budget"] if "budget" in out else pd.Series(None, index=out.index, dtype=object)
     budget = budget.astype(object).where(budget.notna(), NO_BUDGET)
-    if "codebook_init" in out:
-        data_init = out["codebook_init"].eq("data")
-        budget = budget.where(~data_init, budget.astype(str) + ", data-init codebook")
+    if "codebook_init" in out:  # idempotent: trial_runs and the tables both call this
+        data_init = out["codebook_init"].eq("data") & ~budget.astype(str).str.endswith(DATA_INIT)
+        budget = budget.where(~data_init, budget.astype(str) + DATA_INIT)
     out["budget"] = budget
     return out
 

@@ -549,6 +549,7 @@ def test_a_data_init_codebook_is_its_own_training_in_the_k_study() -> None:
     }
     tr = hierarchy_depth.trial_runs(pd.concat([runs, pd.DataFrame([held])], ignore_index=True))
     assert tr.set_index("run_id").loc["e2", "budget"] == "400+800, data-init codebook"
+    assert set(hierarchy_depth.summarise(tr)["budget"]) == {"400+800", "400+800, data-init codebook"}
 
 
 def test_the_k_training_table_averages_trained_runs_and_skips_evaluation_only_ones() -> None:
