@@ -23,7 +23,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # `make run`: a small umaze model that reaches the goal. H = 128 with a stride-8 encoder (16 latent steps,
     # K = 5), width 96 x 3 blocks, 400 + 800 steps; n-step RTG over H (RTG_OVER_HORIZON) held constant.
     # Evaluated in track G with the privileged hold (docs/protocol.md). Measured in docs/results.md (success
-    # 1.00, ~7.5 min on one core).
+    # 1.00, ~7.5 min on one core; 0.85 after the stage-1 restart rule of 2532601, one run).
     "demo": {
         "data.horizon": 128,  # medium and large: PRESET_DATASET_DEFAULTS
         "tokenizer.downsample": 8,

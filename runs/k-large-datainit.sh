@@ -3,7 +3,7 @@
 # otherwise (demo, H = 384, 400 + 800 steps, R / track and R / track + hold), seeds 0 1 2 one at a time beside
 # the niced hopper SAC run. From a frozen worktree (/work/wt-sweep); MAGE_HOME keeps data and MLflow here.
 set -x
-cd /work/wt-sweep || exit 1
+cd /work/wt-sweep || exit 1  # git worktree add --detach /work/wt-sweep HEAD
 export MAGE_HOME=/work/main MLFLOW_DISABLE_TELEMETRY=true RAY_USAGE_STATS_ENABLED=0 RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 \
   RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=/work/main/.ray/auth_token PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=1
 time /work/main/.venv/bin/python sweeps/hierarchy_depth.py --K 1 --datasets maze2d-large-v1 --seeds 0 1 2 --preset demo \
