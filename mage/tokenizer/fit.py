@@ -17,6 +17,19 @@ def feature_rows(f_BCh: torch.Tensor) -> torch.Tensor:
     return f_BCh.detach().transpose(1, 2).reshape(-1, f_BCh.shape[1])
 
 
+@torch.no_grad()
+def first_batch_features(
+    cfg: ExperimentConfig,
+    data: PreparedData,
+    hooks: TrainHooks,
+    tok: TrajectoryTokenizer,
+    device: torch.device,
+) -> torch.Tensor:
+    """f_NC of one training batch, from a loader of its own (the training loader's order stays the same)."""
+    b = {k: v.to(device) for k, v in next(iter(make_loader(cfg, data.train, hooks, device=device))).items()}
+    return feature_rows(tok.encoder(tok.make_window(b["obs_HS"], b["act_HA"], b["rtg_H"])))
+
+
 def tokenizer_losses(
     model: torch.nn.Module, batch: dict[str, torch.Tensor], lambda_cond: float
 ) -> dict[str, torch.Tensor]:
@@ -47,12 +60,7 @@ def fit_tokenizer(
     tok.to(device)
     q = tok.quantizer
     if tc.codebook_init == "data" and rs is None:  # before wrap_model: DDP then broadcasts rank 0's codebook
-        b = next(
-            iter(make_loader(cfg, data.train, hooks, device=device))
-        )  # own loader: training order unchanged
-        b = {k: v.to(device) for k, v in b.items()}
-        with torch.no_grad():
-            q.init_codebook(feature_rows(tok.encoder(tok.make_window(b["obs_HS"], b["act_HA"], b["rtg_H"]))))
+        q.init_codebook(first_batch_features(cfg, data, hooks, tok, device))
     model = hooks.wrap_model(tok)
     K, V = q.num_scales, q.vocab_size
     used_KV = torch.zeros(K, V, dtype=torch.bool, device=device)
