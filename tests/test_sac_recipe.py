@@ -234,3 +234,28 @@ def test_sac_status_reads_the_work_dir_without_touching_it(tmp_path: Path, monke
     assert sac_status(REPLAY) == "SAC reached the target at step 20,000: the command only copies the stream"
     assert sac_status(EXPERT) == "SAC at step 30,000 of 1,000,000, ~5.4 h left here; resumable"  # 20 ms/step
     assert sorted(p.name for p in work.iterdir()) == ["progress.json"]
+
+
+def test_a_resume_trains_with_the_work_dirs_torch_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import d3rlpy
+    import torch
+
+    seen: list[int] = []
+    fit = d3rlpy.algos.SAC.fit_online
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(d3rlpy.algos.SAC, "fit_online", spy)
+    spec = get_spec(EXPERT)
+    assert SACRun(spec, TINY, tmp_path / "a").train(100) == 100  # started with one thread (the fixture)
+    assert json.loads((tmp_path / "a" / "progress.json").read_text())["torch_threads"] == 1
+    torch.set_num_threads(2)  # the next session's process has two
+    logs: list[str] = []
+    assert SACRun(spec, TINY, tmp_path / "a").train(200, log=logs.append) == 100
+    assert seen == [1, 1]  # the resumed chunk ran with the work dir's count, not the process's
+    assert "this work dir's 1 torch thread(s), not this process's 2" in logs[0]
+    assert torch.get_num_threads() == 2  # the caller's count is restored
+    assert SACRun(spec, TINY, tmp_path / "b").train(100) == 100  # a new run takes the process's count
+    assert seen[-1] == 2 and json.loads((tmp_path / "b" / "progress.json").read_text())["torch_threads"] == 2

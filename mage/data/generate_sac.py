@@ -36,10 +36,10 @@ from mage.envs.registry import TaskSpec, get_spec
 
 SAC_RECIPES = ("sac-medium", "sac-medium-replay", "sac-expert")
 ROLLOUT_ENVS = 16  # lockstep copies in policy rollouts
-# Measured on this project's 2 shared CPU cores (docs/benchmarks.md): d3rlpy SAC with the default networks,
-# one gradient step per env step (52-62 ms at load ~2-7, 109 ms at load ~8-20), and batched policy
-# rollouts. Used for the time estimate until a run has its own measurement.
-SAC_SECONDS_PER_STEP = 0.08
+# Measured on this project's 2-core CPU boxes (docs/benchmarks.md): d3rlpy SAC with the default networks,
+# one gradient step per env step (17-27 ms alone, 30-60 ms beside other jobs, 109 ms at load ~8-20), and
+# batched policy rollouts. Used for the time estimate until a run has its own measurement.
+SAC_SECONDS_PER_STEP = 0.03
 ROLLOUT_STEPS_PER_SECOND = 2000.0  # 1,100-3,100 measured here (load ~20 vs ~2)
 
 

@@ -11,14 +11,17 @@ target entropy -|A|); ``update_start`` 1000 and 10,000-step epochs as d3rlpy's `
 Work dir (one training run; medium, medium-replay and expert all read it):
 
     recipe.json          the env, horizon and SACRecipeConfig; another recipe in this dir is refused
-    progress.json        step, SAC wall seconds, one record per checkpoint (eval returns, algo file or null)
+    progress.json        step, SAC wall seconds, torch threads, one record per checkpoint (eval returns,
+                         algo file or null)
     chunks/step_N.npz    every env step of the chunk that ends at step N (the medium-replay source)
     algo/step_N.d3       d3rlpy ``save`` of the algorithm (weights + optimisers) at N: kept for the latest
                          checkpoint (to resume) and for every new best return (medium / expert picks)
 
 Training runs in chunks of ``checkpoint_every`` steps, one ``fit_online`` call each; every chunk starts new
 episodes (the unfinished one is cut: a ``timeouts`` row in the stream, like gymnasium's TimeLimit) and is
-seeded from (seed, step), so a resumed run is the same run as an uninterrupted one. The replay buffer is
+seeded from (seed, step), so a resumed run is the same run as an uninterrupted one. That needs the same
+torch intra-op thread count too (on Hopper one and two threads gave 216.7 and 286.1 at the first checkpoint),
+so the first chunk records the process's count and every resume trains with it. The replay buffer is
 rebuilt from the chunks on resume. Every file is written atomically; progress.json last. One trainer per
 work dir (``train.lock``). The env side (step recorder, evaluation, seeds): ``mage.data.sac_env``.
 """
@@ -139,6 +142,19 @@ def _quiet_d3rlpy() -> Iterator[None]:
         yield
     finally:
         structlog.configure(**old)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Train with ``n`` intra-op threads, restoring the caller's count after."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @contextlib.contextmanager
@@ -263,9 +279,18 @@ class SACRun:
         """Train until a checkpoint's stochastic return reaches ``target`` (None: never) or ``max_steps``
         (rounded up to whole chunks); returns the steps trained now (0: nothing left to do). One trainer per
         work dir: a second one is refused while the first runs."""
+        import torch
+
         with train_lock(self.dir):
             self._load_progress()  # another process may have trained since this object was made
-            return self._train(max_steps, target, show_progress, log)
+            threads = int(self.progress.get("torch_threads") or torch.get_num_threads())
+            if threads != torch.get_num_threads():
+                log(
+                    f"SAC trains with this work dir's {threads} torch thread(s), not this process's "
+                    f"{torch.get_num_threads()}, so the resumed run stays the same run"
+                )
+            with _torch_threads(threads):
+                return self._train(max_steps, target, show_progress, log)
 
     def _train(
         self, max_steps: int, target: float | None, show_progress: bool, log: Callable[[str], None]
@@ -350,7 +375,14 @@ class SACRun:
                 "seconds": sec,
             }
         )
-        self.progress = {"step": step, "sac_seconds": self.progress["sac_seconds"] + sec, "checkpoints": cks}
+        import torch
+
+        self.progress = {
+            "step": step,
+            "sac_seconds": self.progress["sac_seconds"] + sec,
+            "torch_threads": torch.get_num_threads(),  # what _train set: the count every resume uses
+            "checkpoints": cks,
+        }
         _write_json(self.dir / "progress.json", self.progress)
         if drop is not None:
             (self.dir / drop).unlink(missing_ok=True)
