@@ -16,15 +16,15 @@ if [[ $STEP == all || $STEP == data ]]; then
   time OMP_NUM_THREADS=$SAC_THREADS nice -n 10 mage data generate hopper-expert-mage --sac-steps ${SAC_STEPS:-1000000}
   mage data info hopper-expert-mage
 fi
+# baselines and mage can run side by side (one core each): mage trains with --local (no Ray, the same trainer and
+# rollout code, evaluation in-process), so the two never share an embedded Ray head. One MLflow store ($DB).
 if [[ $STEP == all || $STEP == baselines ]]; then
-  time nice -n 5 python sweeps/baselines.py --methods bc iql td3bc --datasets hopper-expert-mage --seeds 0 \
-    --steps 5000 --max-concurrent 1 --tracking-uri $DB --storage /work/main/runs/ray_baselines \
-    --name baselines-hopper-expert-5k
-  time nice -n 5 python sweeps/baselines.py --methods dt --datasets hopper-expert-mage --seeds 0 \
+  time nice -n 5 python sweeps/baselines.py --methods bc iql td3bc dt --datasets hopper-expert-mage --seeds 0 \
     --steps 5000 --max-concurrent 1 --set baseline.dt.batch_size=64 --set baseline.dt.warmup_steps=500 \
-    --tracking-uri $DB --storage /work/main/runs/ray_baselines --name baselines-hopper-expert-dt-5k
+    --tracking-uri $DB --storage /work/main/runs/ray_baselines --name baselines-hopper-expert-5k
 fi
 if [[ $STEP == all || $STEP == mage ]]; then
-  time nice -n 5 mage train --dataset hopper-expert-mage --experiment mage-hopper --run-name mage-hopper-expert-cpu \
-    --actors 1 --set eval.num_envs=25 --set train.tokenizer_epochs=4 --set train.policy_epochs=6
+  time MLFLOW_TRACKING_URI=$DB nice -n 5 mage train --local --dataset hopper-expert-mage --experiment mage-hopper \
+    --run-name mage-hopper-expert-cpu --out /work/main/runs/mage-hopper-expert-cpu --set eval.num_envs=25 \
+    --set train.tokenizer_epochs=4 --set train.policy_epochs=6
 fi

@@ -72,6 +72,7 @@ def test_tiny_recipe_end_to_end_medium_replay_and_expert(tmp_path: Path):
     assert d["observations"].shape == (600, 11) and d["actions"].shape == (600, 3)
     assert d["infos/qpos"].shape == (600, 6) and np.abs(d["actions"]).max() <= 1.0
     assert d["metadata/sac_step"] == 100 and d["metadata/task"] == MEDIUM and d["metadata/steps"] == 600
+    assert d["metadata/sac_torch_threads"] == 1  # the one_thread fixture's count, which the run trained with
     assert "first checkpoint with sampled eval return >= 0" in d["metadata/policy"]
     check_flags(d, horizon=1000)
     assert d["terminals"].sum() > 3  # an untrained hopper falls

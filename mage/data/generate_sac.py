@@ -272,6 +272,8 @@ def generate_sac_dataset(
         "sac_target": float("nan") if target is None else target,
         "sac_recipe": json.dumps(run.recipe, sort_keys=True),
         "sac_work_dir": str(run.dir),
+        # the numerics depend on it (mage.data.sac_recipe); 0 for a work dir trained before it was recorded
+        "sac_torch_threads": int(run.progress.get("torch_threads") or 0),
         "rollout_envs": 0 if replay else ROLLOUT_ENVS,
     }
     return write_d4rl_hdf5(path, to_d4rl(rows), meta)
