@@ -205,6 +205,7 @@ class SACRun:
         else:
             _write_json(path, self.recipe)
         self.progress: dict[str, Any] = {}
+        self._threads = 1  # torch intra-op threads of the current train() call
         self._load_progress()
 
     def _load_progress(self) -> None:
@@ -289,6 +290,7 @@ class SACRun:
                     f"SAC trains with this work dir's {threads} torch thread(s), not this process's "
                     f"{torch.get_num_threads()}, so the resumed run stays the same run"
                 )
+            self._threads = threads
             with _torch_threads(threads):
                 return self._train(max_steps, target, show_progress, log)
 
@@ -375,12 +377,10 @@ class SACRun:
                 "seconds": sec,
             }
         )
-        import torch
-
         self.progress = {
             "step": step,
             "sac_seconds": self.progress["sac_seconds"] + sec,
-            "torch_threads": torch.get_num_threads(),  # what _train set: the count every resume uses
+            "torch_threads": self._threads,  # the count train() set: every resume uses it
             "checkpoints": cks,
         }
         _write_json(self.dir / "progress.json", self.progress)
